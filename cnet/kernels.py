@@ -1,0 +1,299 @@
+"""cnet's compiled kernels, as users call them.
+
+Every function here checks its arguments (dtype, dimensions, shapes, finite values), allocates
+the output if none is given, and runs the Cython kernel of the same name in ``cnet._kernels``
+with the GIL released. ``cnet.reference`` has a numpy function of the same name and signature
+for each one; the tests hold the two equal.
+
+Layout: a layer's values are ``(units, n_samples)``; weights are ``(n_in, n_out)``.
+
+Examples
+--------
+>>> import numpy as np
+>>> from cnet import kernels
+>>> kernels.matmul(np.eye(2), np.array([[1.0, 2.0], [3.0, 4.0]]))
+array([[1., 2.],
+       [3., 4.]])
+>>> kernels.relu(np.array([-1.0, 0.5]))
+array([0. , 0.5])
+"""
+import numpy as np
+
+from cnet import _kernels
+
+__all__ = [
+    "matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
+    "binary_cross_entropy", "binary_cross_entropy_grad", "bias_grad", "sgd_update",
+]
+
+
+def _float_dtype(*arrays):
+    """The float dtype the kernels run in for these arrays (float32 or float64)."""
+    for a in arrays:
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"expected a real numeric array, got dtype {a.dtype}")
+    dtype = np.result_type(*arrays)
+    if dtype.kind != "f":
+        return np.dtype(np.float64)
+    return np.dtype(np.float32) if dtype.itemsize <= 4 else np.dtype(np.float64)
+
+
+def _inputs(names, values, ndims):
+    """Convert the named inputs to one contiguous float dtype, checking each."""
+    arrays = []
+    for name, value, ndim in zip(names, values, ndims):
+        try:
+            a = np.asarray(value)
+        except Exception as exc:  # ragged lists and the like
+            raise TypeError(f"{name} is not an array: {exc}") from None
+        if a.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be a real numeric array, got dtype {a.dtype}")
+        if ndim is not None and a.ndim != ndim:
+            raise ValueError(f"{name} must be {ndim}-D, got {a.ndim}-D with shape {a.shape}")
+        if a.size == 0:
+            raise ValueError(f"{name} is empty (shape {a.shape})")
+        if not np.isfinite(a).all():
+            raise ValueError(f"{name} contains NaN or infinity")
+        arrays.append(a)
+    dtype = _float_dtype(*arrays)
+    return [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
+
+
+def _output(out, shape, dtype, name="out"):
+    """A C-contiguous, writable array of the given shape and dtype: ``out`` or a new one."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(out).__name__}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"{name} has shape {out.shape}, expected {tuple(shape)}")
+    if out.dtype != dtype:
+        raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
+    if not out.flags.c_contiguous or not out.flags.writeable:
+        raise ValueError(f"{name} must be C-contiguous and writable")
+    return out
+
+
+def matmul(a, b, out=None, trans_a=False, trans_b=False):
+    """Matrix product ``op(a) @ op(b)``.
+
+    Small products run hand-written loops; larger ones call BLAS (see
+    :func:`cnet._kernels.matmul_uses_blas`).
+
+    Parameters
+    ----------
+    a, b : array_like, 2-D
+        Operands; float32 stays float32, other real dtypes compute in float64.
+    out : ndarray, optional
+        C-contiguous array of the result's shape and dtype to write into.
+    trans_a, trans_b : bool, default False
+        Use the transpose of ``a`` / ``b``.
+
+    Returns
+    -------
+    ndarray
+        The product, of shape ``(op(a).shape[0], op(b).shape[1])``.
+    """
+    a, b = _inputs(("a", "b"), (a, b), (2, 2))
+    m, k = a.shape[::-1] if trans_a else a.shape
+    k_b, n = b.shape[::-1] if trans_b else b.shape
+    if k != k_b:
+        raise ValueError(f"matmul: inner dimensions differ: op(a) is {(m, k)}, op(b) is {(k_b, n)}")
+    out = _output(out, (m, n), a.dtype)
+    _kernels.matmul(a, b, out, bool(trans_a), bool(trans_b))
+    return out
+
+
+def bias_add(z, bias, out=None):
+    """Add ``bias[r]`` to every sample in row ``r`` of ``z``.
+
+    Parameters
+    ----------
+    z : array_like of shape (units, n_samples)
+    bias : array_like of shape (units,)
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (units, n_samples)
+    """
+    z, bias = _inputs(("z", "bias"), (z, bias), (2, 1))
+    if bias.shape[0] != z.shape[0]:
+        raise ValueError(f"bias has {bias.shape[0]} entries, z has {z.shape[0]} rows")
+    out = _output(out, z.shape, z.dtype)
+    _kernels.bias_add(z, bias, out)
+    return out
+
+
+def _elementwise(kernel, names, values, out):
+    arrays = _inputs(names, values, [None] * len(values))
+    shape = arrays[0].shape
+    for name, a in zip(names[1:], arrays[1:]):
+        if a.shape != shape:
+            raise ValueError(f"{name} has shape {a.shape}, {names[0]} has {shape}")
+    out = _output(out, shape, arrays[0].dtype)
+    kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
+    return out
+
+
+def relu(z, out=None):
+    """Rectified linear unit, ``max(z, 0)``, element-wise.
+
+    Parameters
+    ----------
+    z : array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of the shape of ``z``
+    """
+    return _elementwise(_kernels.relu, ("z",), (z,), out)
+
+
+def relu_backward(grad, a, out=None):
+    """Gradient through relu: ``grad * (a > 0)``.
+
+    Parameters
+    ----------
+    grad : array_like
+        Gradient of the loss with respect to relu's output.
+    a : array_like
+        relu's output (positive exactly where its input was).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+        Gradient with respect to relu's input.
+    """
+    return _elementwise(_kernels.relu_backward, ("grad", "a"), (grad, a), out)
+
+
+def sigmoid(z, out=None):
+    """Logistic function ``1 / (1 + exp(-z))``, element-wise, without overflow at any z.
+
+    Parameters
+    ----------
+    z : array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of the shape of ``z``, values in [0, 1]
+    """
+    return _elementwise(_kernels.sigmoid, ("z",), (z,), out)
+
+
+def sigmoid_backward(grad, a, out=None):
+    """Gradient through sigmoid: ``grad * a * (1 - a)``.
+
+    Parameters
+    ----------
+    grad : array_like
+        Gradient of the loss with respect to sigmoid's output.
+    a : array_like
+        sigmoid's output.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+        Gradient with respect to sigmoid's input.
+    """
+    return _elementwise(_kernels.sigmoid_backward, ("grad", "a"), (grad, a), out)
+
+
+def _logits_and_targets(logits, y):
+    logits, y = _inputs(("logits", "y"), (logits, y), (2, 2))
+    if y.shape != logits.shape:
+        raise ValueError(f"y has shape {y.shape}, logits have {logits.shape}")
+    return logits, y
+
+
+def binary_cross_entropy(logits, y):
+    """Mean binary cross-entropy of ``sigmoid(logits)`` against targets ``y``.
+
+    Computed from the logits, so it stays finite when the probabilities saturate.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+        Targets in [0, 1].
+
+    Returns
+    -------
+    float
+        The loss summed over outputs, averaged over samples.
+    """
+    logits, y = _logits_and_targets(logits, y)
+    return _kernels.binary_cross_entropy(logits, y)
+
+
+def binary_cross_entropy_grad(logits, y, out=None):
+    """Gradient of :func:`binary_cross_entropy` with respect to the logits.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (n_outputs, n_samples)
+        ``(sigmoid(logits) - y) / n_samples``.
+    """
+    logits, y = _logits_and_targets(logits, y)
+    out = _output(out, logits.shape, logits.dtype)
+    _kernels.binary_cross_entropy_grad(logits, y, out)
+    return out
+
+
+def bias_grad(dz, out=None):
+    """Gradient of a layer's bias: ``dz`` summed over the samples.
+
+    Parameters
+    ----------
+    dz : array_like of shape (units, n_samples)
+        Gradient with respect to the layer's pre-activation.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (units,)
+    """
+    (dz,) = _inputs(("dz",), (dz,), (2,))
+    out = _output(out, (dz.shape[0],), dz.dtype)
+    _kernels.bias_grad(dz, out)
+    return out
+
+
+def sgd_update(param, grad, learning_rate):
+    """One gradient-descent step in place: ``param -= learning_rate * grad``.
+
+    Parameters
+    ----------
+    param : ndarray
+        C-contiguous, writable float32 or float64 array; updated in place.
+    grad : array_like
+        Gradient of the shape of ``param``.
+    learning_rate : float
+
+    Returns
+    -------
+    ndarray
+        ``param``.
+    """
+    if not isinstance(param, np.ndarray) or param.dtype not in (np.float32, np.float64):
+        raise TypeError("param must be a float32 or float64 numpy array (it is updated in place)")
+    _output(param, param.shape, param.dtype, name="param")
+    (grad,) = _inputs(("grad",), (grad,), (param.ndim,))
+    if grad.shape != param.shape:
+        raise ValueError(f"grad has shape {grad.shape}, param has {param.shape}")
+    if not np.isfinite(learning_rate):
+        raise ValueError(f"learning_rate must be finite, got {learning_rate}")
+    _kernels.sgd_update(param.reshape(-1), grad.astype(param.dtype, copy=False).reshape(-1),
+                        float(learning_rate))
+    return param

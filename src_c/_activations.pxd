@@ -1,0 +1,104 @@
+# Activation functions and their backward passes on raw contiguous buffers.
+#
+# Layout: a layer's values are stored one row per unit and one column per sample, so the loops
+# below run along a row of samples, the long contiguous dimension.
+#
+# The backward passes take the activation's *output* a, not its input z: every derivative used
+# here can be written in terms of a (relu: a > 0, sigmoid: a (1 - a)), so the training loop keeps
+# one array per layer and overwrites it with the gradient once it is no longer needed.
+#
+# NaN propagates as it does in numpy (np.maximum, products), so the compiled kernels and the
+# numpy twin agree on every input.
+
+from cython cimport floating
+from libc.math cimport exp, expf
+
+cdef enum Activation:
+    IDENTITY = 0
+    RELU = 1
+    SIGMOID = 2
+
+
+cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
+    # exp of a non-positive number only, so no overflow at z = +-1000.
+    cdef floating e
+    if floating is float:
+        e = expf(-z if z >= 0 else z)
+    else:
+        e = exp(-z if z >= 0 else z)
+    return (1 if z >= 0 else e) / (1 + e)
+
+
+cdef inline floating relu_scalar(floating z) noexcept nogil:
+    # Written so that NaN passes through, like np.maximum(z, 0).
+    return 0 if z <= 0 else z
+
+
+cdef inline void relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = relu_scalar(z[i])
+
+
+cdef inline void relu_backward(const floating* grad, const floating* a, floating* out,
+                               Py_ssize_t n) noexcept nogil:
+    # A product with 0 or 1, not a select, so that inf and NaN in grad behave as in numpy.
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = grad[i] * (a[i] > 0)
+
+
+cdef inline void sigmoid(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = sigmoid_scalar(z[i])
+
+
+cdef inline void sigmoid_backward(const floating* grad, const floating* a, floating* out,
+                                  Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = grad[i] * (a[i] * (1 - a[i]))
+
+
+cdef inline void bias_add(const floating* z, const floating* bias, floating* out,
+                          Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
+    cdef Py_ssize_t r, c
+    cdef floating b
+    for r in range(rows):
+        b = bias[r]
+        for c in range(cols):
+            out[r * cols + c] = z[r * cols + c] + b
+
+
+cdef inline void bias_activation(floating* z, const floating* bias, Py_ssize_t rows,
+                                 Py_ssize_t cols, Activation activation) noexcept nogil:
+    # Bias and activation in one pass over z, in place: the training loop's forward step.
+    cdef Py_ssize_t r, c
+    cdef floating b
+    cdef floating* row
+    for r in range(rows):
+        b = bias[r]
+        row = z + r * cols
+        if activation == RELU:
+            for c in range(cols):
+                row[c] = relu_scalar(row[c] + b)
+        elif activation == SIGMOID:
+            for c in range(cols):
+                row[c] = sigmoid_scalar(row[c] + b)
+        else:
+            for c in range(cols):
+                row[c] = row[c] + b
+
+
+cdef inline void activation_backward(const floating* grad, floating* a, Py_ssize_t n,
+                                     Activation activation) noexcept nogil:
+    # Overwrites the activation a with the gradient of the pre-activation.
+    cdef Py_ssize_t i
+    if activation == RELU:
+        relu_backward(grad, a, a, n)
+    elif activation == SIGMOID:
+        sigmoid_backward(grad, a, a, n)
+    else:
+        for i in range(n):
+            a[i] = grad[i]

@@ -1,0 +1,130 @@
+# The compiled kernels, one Python-callable function per kernel, over typed memoryviews.
+#
+# These are the raw entry points: they check shapes, then run the nogil cores declared in the
+# .pxd files beside this one (the same cores the training loop in _train.pyx chains). Outputs
+# are passed in, never allocated here; cnet/kernels.py adds dtype handling, allocation and the
+# checks for finite values, and is what users call.
+#
+# Layout: a layer's values are (units, samples); weights are (n_in, n_out).
+
+from cython cimport floating
+
+cimport _activations
+cimport _gemm
+cimport _losses
+cimport _updates
+
+
+cdef _check_same_size(Py_ssize_t got, Py_ssize_t expected, str name):
+    if got != expected:
+        raise ValueError(f"{name} has {got} elements, expected {expected}")
+
+
+cdef _check_blas_size(Py_ssize_t n, str name):
+    # cython_blas takes C ints.
+    if n >= 2 ** 31:
+        raise ValueError(f"{name} dimension {n} is too large for BLAS (>= 2**31)")
+
+
+def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+           bint trans_a=False, bint trans_b=False):
+    """out = op(a) @ op(b), where op transposes when trans_a / trans_b is set."""
+    cdef Py_ssize_t m = a.shape[1] if trans_a else a.shape[0]
+    cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
+    cdef Py_ssize_t k_b = b.shape[1] if trans_b else b.shape[0]
+    cdef Py_ssize_t n = b.shape[0] if trans_b else b.shape[1]
+    if k != k_b:
+        raise ValueError(f"matmul: inner dimensions differ ({k} and {k_b})")
+    if out.shape[0] != m or out.shape[1] != n:
+        raise ValueError(f"matmul: out has shape ({out.shape[0]}, {out.shape[1]}), "
+                         f"expected ({m}, {n})")
+    if m == 0 or n == 0 or k == 0:
+        raise ValueError("matmul: empty operand")
+    for dim, name in ((m, "row"), (n, "column"), (k, "inner")):
+        _check_blas_size(dim, name)
+    with nogil:
+        _gemm.gemm(trans_a, trans_b, m, n, k, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
+                   &out[0, 0], out.shape[1])
+
+
+def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
+    """Whether an (m x k) @ (k x n) product goes to BLAS rather than the hand-written loops."""
+    return _gemm.gemm_uses_blas(m, n, k)
+
+
+def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1] out):
+    """out[r, c] = z[r, c] + bias[r]."""
+    _check_same_size(bias.shape[0], z.shape[0], "bias")
+    if out.shape[0] != z.shape[0] or out.shape[1] != z.shape[1]:
+        raise ValueError("bias_add: out must have the shape of z")
+    with nogil:
+        _activations.bias_add(&z[0, 0], &bias[0], &out[0, 0], z.shape[0], z.shape[1])
+
+
+def relu(const floating[::1] z, floating[::1] out):
+    """out = max(z, 0)."""
+    _check_same_size(out.shape[0], z.shape[0], "out")
+    with nogil:
+        _activations.relu(&z[0], &out[0], z.shape[0])
+
+
+def relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
+    """out = grad * (a > 0), the gradient through relu given its output a."""
+    _check_same_size(a.shape[0], grad.shape[0], "a")
+    _check_same_size(out.shape[0], grad.shape[0], "out")
+    with nogil:
+        _activations.relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+
+
+def sigmoid(const floating[::1] z, floating[::1] out):
+    """out = 1 / (1 + exp(-z)), without overflow."""
+    _check_same_size(out.shape[0], z.shape[0], "out")
+    with nogil:
+        _activations.sigmoid(&z[0], &out[0], z.shape[0])
+
+
+def sigmoid_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
+    """out = grad * a * (1 - a), the gradient through sigmoid given its output a."""
+    _check_same_size(a.shape[0], grad.shape[0], "a")
+    _check_same_size(out.shape[0], grad.shape[0], "out")
+    with nogil:
+        _activations.sigmoid_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+
+
+def binary_cross_entropy(const floating[:, ::1] logits, const floating[:, ::1] y):
+    """Mean over samples (columns) of the cross-entropy summed over outputs (rows)."""
+    cdef double total
+    if y.shape[0] != logits.shape[0] or y.shape[1] != logits.shape[1]:
+        raise ValueError("binary_cross_entropy: y must have the shape of logits")
+    with nogil:
+        total = _losses.binary_cross_entropy_sum(&logits[0, 0], &y[0, 0], logits.shape[0],
+                                                 logits.shape[1], y.shape[1], 1)
+    return total / logits.shape[1]
+
+
+def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
+                              floating[:, ::1] out):
+    """out = (sigmoid(logits) - y) / n_samples, the gradient of the mean loss."""
+    cdef Py_ssize_t rows = logits.shape[0], cols = logits.shape[1]
+    if y.shape[0] != rows or y.shape[1] != cols:
+        raise ValueError("binary_cross_entropy_grad: y must have the shape of logits")
+    if out.shape[0] != rows or out.shape[1] != cols:
+        raise ValueError("binary_cross_entropy_grad: out must have the shape of logits")
+    out[...] = logits
+    with nogil:
+        _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
+                                              1 / <floating>cols, False)
+
+
+def bias_grad(const floating[:, ::1] dz, floating[::1] out):
+    """out[r] = sum over samples of dz[r, :]."""
+    _check_same_size(out.shape[0], dz.shape[0], "out")
+    with nogil:
+        _updates.row_sums(&dz[0, 0], dz.shape[0], dz.shape[1], &out[0])
+
+
+def sgd_update(floating[::1] param, const floating[::1] grad, double learning_rate):
+    """param -= learning_rate * grad, in place."""
+    _check_same_size(grad.shape[0], param.shape[0], "grad")
+    with nogil:
+        _updates.sgd_update(&param[0], &grad[0], <floating>learning_rate, param.shape[0])
