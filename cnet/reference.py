@@ -1,0 +1,183 @@
+"""The numpy twin: every kernel and the whole training step in plain numpy.
+
+This module is the oracle of the tests and the ``backend="numpy"`` of the models. It has the
+same functions, with the same names and signatures, as the compiled code (``cnet.kernels`` for
+the kernels, ``cnet._train`` for the training loop), and it never imports the compiled code.
+
+Layout, as in the first of the two tutorials cnet grows from: the values of a layer are stored
+one row per unit and one column per sample, ``Z.shape == (units, n_samples)``. Weights are
+stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b[:, None]``.
+"""
+import numpy as np
+
+from cnet._layout import unpack
+
+
+def _into(out, value):
+    if out is None:
+        return value
+    out[...] = value
+    return out
+
+
+# --- kernels ---------------------------------------------------------------------------------
+
+def matmul(a, b, out=None, trans_a=False, trans_b=False):
+    """``op(a) @ op(b)``, where ``op`` transposes its operand when asked."""
+    return _into(out, (a.T if trans_a else a) @ (b.T if trans_b else b))
+
+
+def bias_add(z, bias, out=None):
+    """Add ``bias[r]`` to row ``r`` of ``z`` (one row per unit)."""
+    return _into(out, z + bias[:, None])
+
+
+def relu(z, out=None):
+    """``max(z, 0)``."""
+    return _into(out, np.maximum(z, 0))
+
+
+def relu_backward(grad, a, out=None):
+    """Gradient through relu, given the gradient of its output and the output ``a``."""
+    return _into(out, grad * (a > 0))
+
+
+def sigmoid(z, out=None):
+    """``1 / (1 + exp(-z))``, computed from ``exp(-|z|)`` so it never overflows."""
+    e = np.exp(-np.abs(z))
+    return _into(out, np.where(z >= 0, 1, e) / (1 + e))
+
+
+def sigmoid_backward(grad, a, out=None):
+    """Gradient through sigmoid, given the gradient of its output and the output ``a``."""
+    return _into(out, grad * (a * (1 - a)))
+
+
+def binary_cross_entropy(logits, y):
+    """Mean over samples (columns) of the cross-entropy of ``sigmoid(logits)`` against ``y``.
+
+    ``-[y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(z)`` is rewritten as
+    ``log(1 + exp(-|z|)) + max(z, 0) - y z``, which stays finite when p saturates at 0 or 1.
+    """
+    terms = np.log1p(np.exp(-np.abs(logits))) + np.maximum(logits, 0) - y * logits
+    return float(terms.sum() / logits.shape[1])
+
+
+def binary_cross_entropy_grad(logits, y, out=None):
+    """Gradient of the mean loss with respect to the logits: ``(sigmoid(z) - y) / n_samples``."""
+    return _into(out, (sigmoid(logits) - y) / logits.shape[1])
+
+
+def bias_grad(dz, out=None):
+    """Gradient of a bias: the layer's gradient summed over the samples."""
+    return _into(out, dz.sum(axis=1))
+
+
+def sgd_update(param, grad, learning_rate):
+    """``param -= learning_rate * grad``, in place; returns ``param``."""
+    param -= learning_rate * grad
+    return param
+
+
+ACTIVATIONS = {"relu": (relu, relu_backward), "sigmoid": (sigmoid, sigmoid_backward)}
+
+
+# --- the network -----------------------------------------------------------------------------
+
+def forward_pass(weights, biases, activation, X):
+    """Forward through the network.
+
+    Returns the list of layer values ``[X.T, A1, A2, ...]`` up to the last hidden layer, and
+    the output logits; every entry is ``(units, n_samples)``.
+    """
+    act, _ = ACTIVATIONS[activation]
+    A = X.T
+    values = [A]
+    for W, b in zip(weights[:-1], biases[:-1]):
+        A = act(bias_add(matmul(W, A, trans_a=True), b))
+        values.append(A)
+    logits = bias_add(matmul(weights[-1], A, trans_a=True), biases[-1])
+    return values, logits
+
+
+def backward_pass(weights, values, logits, Y, activation):
+    """Gradients of the mean binary cross-entropy, from the output back to the first layer.
+
+    The chain rule carries ``dZ`` (the gradient of a layer's pre-activation) backwards through
+    the layer's *weights* ``W``, not through their gradient ``dW`` as the first tutorial did,
+    and through the derivative of the activation actually used (the second tutorial used
+    tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples.
+    """
+    _, act_backward = ACTIVATIONS[activation]
+    dZ = binary_cross_entropy_grad(logits, Y.T)
+    grad_w, grad_b = [None] * len(weights), [None] * len(weights)
+    for k in range(len(weights) - 1, -1, -1):
+        A_prev = values[k]
+        grad_w[k] = matmul(A_prev, dZ, trans_b=True)
+        grad_b[k] = bias_grad(dZ)
+        if k > 0:
+            dZ = act_backward(matmul(weights[k], dZ), A_prev)
+    return grad_w, grad_b
+
+
+def epoch_order(seed, epoch, n):
+    """The order in which epoch ``epoch`` visits ``n`` samples when shuffling.
+
+    Each sample gets a key ``splitmix64(seed + epoch * n + i)`` (arithmetic modulo 2**64) and
+    the samples are sorted by key. The compiled loop computes the same keys.
+    """
+    with np.errstate(over="ignore"):
+        counter = (np.uint64(seed) + np.uint64(epoch) * np.uint64(n)
+                   + np.arange(n, dtype=np.uint64))
+        x = counter + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        keys = x ^ (x >> np.uint64(31))
+    return np.argsort(keys, kind="stable")
+
+
+def loss_and_gradient(params, layers, activation, X, Y, grad):
+    """Mean loss over all samples of X at ``params``; its gradient is written into ``grad``."""
+    weights, biases = unpack(params, layers)
+    values, logits = forward_pass(weights, biases, activation, X)
+    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation)
+    gw, gb = unpack(grad, layers)
+    for dst, src in zip(gw + gb, grad_w + grad_b):
+        dst[...] = src
+    return binary_cross_entropy(logits, Y.T)
+
+
+def train_epochs(params, layers, activation, X, Y, learning_rate, batch_size, shuffle, seed,
+                 first_epoch, n_epochs, loss_every, losses):
+    """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
+
+    Each batch: forward, backward, then one SGD step. The loss of epoch e, recorded when
+    ``e % loss_every == 0`` (NaN otherwise), is the mean over its batches of the loss each
+    batch had before its step.
+    """
+    weights, biases = unpack(params, layers)
+    n = X.shape[0]
+    step = min(batch_size, n)
+    shuffling = shuffle and step < n
+    for e in range(n_epochs):
+        epoch = first_epoch + e
+        record = loss_every > 0 and epoch % loss_every == 0
+        order = epoch_order(seed, epoch, n) if shuffling else None
+        total = 0.0
+        for start in range(0, n, step):
+            rows = slice(start, start + step) if order is None else order[start:start + step]
+            Xb, Yb = X[rows], Y[rows]
+            values, logits = forward_pass(weights, biases, activation, Xb)
+            if record:
+                total += binary_cross_entropy(logits, Yb.T) * Xb.shape[0]
+            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation)
+            for param, grad in zip(weights + biases, grad_w + grad_b):
+                sgd_update(param, grad, learning_rate)
+        losses[e] = total / n if record else np.nan
+
+
+def forward(params, layers, activation, X, out):
+    """Write the output probabilities ``sigmoid(logits)``, samples x outputs, into ``out``."""
+    weights, biases = unpack(params, layers)
+    _, logits = forward_pass(weights, biases, activation, X)
+    out[...] = sigmoid(logits).T
