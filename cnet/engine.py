@@ -1,0 +1,78 @@
+"""The one training engine behind every cnet model.
+
+A backend is chosen by name: ``"cython"`` runs the compiled loop in ``cnet._train``,
+``"numpy"`` runs its twin in ``cnet.reference``. Both modules have the same functions with the
+same signatures; this module calls them and converts their raw outputs.
+"""
+import importlib
+
+import numpy as np
+
+BACKENDS = {"cython": "cnet._train", "numpy": "cnet.reference"}
+
+
+def get_backend(name):
+    """The module that implements backend ``name`` (``"cython"`` or ``"numpy"``)."""
+    if name not in BACKENDS:
+        raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
+    return importlib.import_module(BACKENDS[name])
+
+
+def train(backend, params, layers, activation, X, Y, *, learning_rate, batch_size, shuffle,
+          seed, first_epoch, n_epochs, loss_every):
+    """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
+
+    Parameters
+    ----------
+    backend : str
+        ``"cython"`` or ``"numpy"``.
+    params : ndarray of shape (n_parameters,)
+        Flat parameter vector (see :mod:`cnet._layout`), float32 or float64.
+    layers : ndarray of intp
+        Units per layer, inputs first.
+    activation : str
+        Hidden-layer activation.
+    X : ndarray of shape (n_samples, layers[0])
+        C-contiguous, dtype of ``params``.
+    Y : ndarray of shape (n_samples, layers[-1])
+        Targets in [0, 1], C-contiguous, dtype of ``params``.
+    learning_rate : float
+    batch_size : int
+        Samples per step; ``n_samples`` or more is full batch.
+    shuffle : bool
+        Visit the samples in a new order each epoch (only with more than one batch).
+    seed : int
+        Seed of the shuffling order, in [0, 2**64).
+    first_epoch : int
+        Number of epochs already trained (the epoch counter continues from it).
+    n_epochs : int
+    loss_every : int
+        Record the loss on epochs whose number is a multiple of this; 0 records none.
+
+    Returns
+    -------
+    list of float
+        The recorded losses, in epoch order.
+    """
+    losses = np.empty(n_epochs, dtype=np.float64)
+    get_backend(backend).train_epochs(
+        params, layers, activation, X, Y, float(learning_rate), int(batch_size), bool(shuffle),
+        int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses)
+    if loss_every == 0:
+        return []
+    recorded = (first_epoch + np.arange(n_epochs)) % loss_every == 0
+    return [float(v) for v in losses[recorded]]
+
+
+def predict_proba(backend, params, layers, activation, X):
+    """Output probabilities, ``(n_samples, layers[-1])``, of the network at ``params``."""
+    out = np.empty((X.shape[0], int(layers[-1])), dtype=params.dtype)
+    get_backend(backend).forward(params, layers, activation, X, out)
+    return out
+
+
+def loss_and_gradient(backend, params, layers, activation, X, Y):
+    """Mean loss over all of X and its gradient (flat, like ``params``)."""
+    grad = np.empty_like(params)
+    loss = get_backend(backend).loss_and_gradient(params, layers, activation, X, Y, grad)
+    return float(loss), grad

@@ -1,0 +1,301 @@
+# The training loop: whole epochs of forward, backward and update, with no Python inside.
+#
+# Parameters live in one flat buffer, layer after layer: W1 (n_in x n_out, row-major), b1, W2,
+# b2, ... The gradient buffer has the same layout, so the update is one pass over both.
+#
+# Layer values are stored (units, samples), one row per unit, so that the element-wise loops
+# and most matmul loops run along the samples. The input batch stays in the user's
+# (samples, features) order and the first layer reads it transposed: no copy of X is made
+# unless the rows are shuffled.
+#
+# Workspaces are allocated once per call, before the GIL is released; nothing is allocated
+# per epoch or per batch. Each hidden layer's activations are overwritten in place by their
+# gradient on the way back, so the workspace is one array per layer plus one scratch array.
+#
+# cnet/reference.py holds the same computation in numpy; the tests hold the two equal.
+
+import numpy as np
+
+from cython cimport floating
+from libc.math cimport NAN
+from libc.stdint cimport uint64_t
+from libc.stdlib cimport free, malloc, qsort
+from libc.string cimport memcpy
+
+cimport _activations
+from _activations cimport Activation
+from _gemm cimport gemm
+from _losses cimport binary_cross_entropy_gradient
+from _updates cimport row_sums, sgd_update
+
+ACTIVATIONS = {
+    "identity": _activations.IDENTITY,
+    "relu": _activations.RELU,
+    "sigmoid": _activations.SIGMOID,
+}
+
+
+cdef struct SortKey:
+    uint64_t key
+    Py_ssize_t index
+
+
+cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:
+    # A counter-based hash: the key of sample i in epoch e depends on (seed, e, i) alone, so the
+    # numpy twin computes the same permutation with vectorized uint64 arithmetic.
+    x = x + <uint64_t>0x9E3779B97F4A7C15
+    x = (x ^ (x >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
+    x = (x ^ (x >> 27)) * <uint64_t>0x94D049BB133111EB
+    return x ^ (x >> 31)
+
+
+cdef int _compare_keys(const void* a, const void* b) noexcept nogil:
+    cdef const SortKey* x = <const SortKey*>a
+    cdef const SortKey* y = <const SortKey*>b
+    if x.key != y.key:
+        return -1 if x.key < y.key else 1
+    return -1 if x.index < y.index else (1 if x.index > y.index else 0)
+
+
+cdef void _epoch_order(SortKey* keys, Py_ssize_t n, uint64_t seed,
+                       Py_ssize_t epoch) noexcept nogil:
+    # The samples sorted by their keys: the permutation np.argsort(keys, kind="stable") gives.
+    cdef Py_ssize_t i
+    cdef uint64_t base = seed + <uint64_t>epoch * <uint64_t>n
+    for i in range(n):
+        keys[i].key = splitmix64(base + <uint64_t>i)
+        keys[i].index = i
+    qsort(keys, n, sizeof(SortKey), _compare_keys)
+
+
+def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
+    """The order in which epoch `epoch` visits n samples when shuffling (for the tests)."""
+    cdef SortKey* keys = <SortKey*>malloc(max(n, 1) * sizeof(SortKey))
+    if keys == NULL:
+        raise MemoryError()
+    try:
+        _epoch_order(keys, n, seed, epoch)
+        return np.array([keys[i].index for i in range(n)], dtype=np.intp)
+    finally:
+        free(keys)
+
+
+cdef double _batch_gradient(const Py_ssize_t* layers, Py_ssize_t n_layers,
+                            Activation activation, const floating* params, floating* grads,
+                            const floating* x, const floating* y, Py_ssize_t m,
+                            floating* acts, floating* scratch, bint want_loss) noexcept nogil:
+    """Forward and backward over m samples: fills grads, returns the summed loss if asked."""
+    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0
+    cdef const floating* w
+    cdef floating* z = acts
+    cdef floating* a_prev
+    cdef double loss
+    for k in range(n_layers - 1):
+        n_in = layers[k]
+        n_out = layers[k + 1]
+        w = params + off
+        z = acts + act_off
+        if k == 0:
+            gemm(True, True, n_out, m, n_in, w, n_out, x, n_in, z, m)
+        else:
+            gemm(True, False, n_out, m, n_in, w, n_out, z - n_in * m, m, z, m)
+        _activations.bias_activation(z, w + n_in * n_out, n_out, m,
+                                     activation if k < n_layers - 2 else _activations.IDENTITY)
+        off += n_in * n_out + n_out
+        act_off += n_out * m
+    # z holds the logits, outputs x samples; y is samples x outputs.
+    loss = binary_cross_entropy_gradient(z, y, n_out, m, 1, n_out, 1 / <floating>m, want_loss)
+    for k in range(n_layers - 2, -1, -1):
+        n_in = layers[k]
+        n_out = layers[k + 1]
+        off -= n_in * n_out + n_out
+        act_off -= n_out * m
+        z = acts + act_off          # now the gradient of this layer's pre-activation
+        if k == 0:
+            gemm(True, True, n_in, n_out, m, x, n_in, z, m, grads + off, n_out)
+        else:
+            a_prev = z - n_in * m
+            gemm(False, True, n_in, n_out, m, a_prev, m, z, m, grads + off, n_out)
+            row_sums(z, n_out, m, grads + off + n_in * n_out)
+            gemm(False, False, n_in, m, n_out, params + off, n_out, z, m, scratch, m)
+            _activations.activation_backward(scratch, a_prev, n_in * m, activation)
+            continue
+        row_sums(z, n_out, m, grads + off + n_in * n_out)
+    return loss
+
+
+cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
+                    Py_ssize_t n_features, Py_ssize_t n_outputs):
+    if layers.shape[0] < 2:
+        raise ValueError("layers needs at least 2 entries (inputs and outputs)")
+    cdef Py_ssize_t k, expected = 0
+    for k in range(layers.shape[0]):
+        if layers[k] < 1:
+            raise ValueError(f"layers[{k}] = {layers[k]}: every layer needs at least one unit")
+        if layers[k] >= 2 ** 31:
+            raise ValueError(f"layers[{k}] = {layers[k]} is too large for BLAS")
+    for k in range(layers.shape[0] - 1):
+        expected += layers[k] * layers[k + 1] + layers[k + 1]
+    if n_params != expected:
+        raise ValueError(f"params has {n_params} elements, layers {list(layers)} need {expected}")
+    if n_features != layers[0]:
+        raise ValueError(f"X has {n_features} features, but layers[0] is {layers[0]}")
+    if n_outputs != layers[layers.shape[0] - 1]:
+        raise ValueError(f"Y has {n_outputs} columns, but the last layer has "
+                         f"{layers[layers.shape[0] - 1]} units")
+
+
+cdef Activation _activation_code(str activation) except *:
+    try:
+        return ACTIVATIONS[activation]
+    except KeyError:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
+                         f"got {activation!r}") from None
+
+
+def _hidden_units(const Py_ssize_t[::1] layers):
+    """Units in all layers after the input, and in the widest hidden layer (1 if none)."""
+    sizes = list(layers)
+    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] or [1])
+
+
+def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
+                 const floating[:, ::1] X, const floating[:, ::1] Y,
+                 double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
+                 Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
+                 double[::1] losses):
+    """Train for n_epochs epochs, updating params in place.
+
+    Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
+    its batches, each taken before that batch's update, when e % loss_every == 0, and NaN
+    otherwise. With shuffle and more than one batch, epoch e visits the samples in
+    epoch_order(seed, e, n).
+    """
+    cdef Activation act = _activation_code(activation)
+    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
+    _check_network(layers, params.shape[0], n_features, n_outputs)
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but Y has {Y.shape[0]}")
+    if n == 0:
+        raise ValueError("X has no rows")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if n_epochs < 0 or loss_every < 0:
+        raise ValueError("n_epochs and loss_every must be non-negative")
+    if losses.shape[0] < n_epochs:
+        raise ValueError(f"losses has room for {losses.shape[0]} epochs, not {n_epochs}")
+
+    cdef Py_ssize_t m_max = min(batch_size, n)
+    cdef bint shuffling = shuffle and m_max < n
+    total_units, widest_hidden = _hidden_units(layers)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] grads = np.empty_like(params)
+    cdef floating[::1] acts = np.empty(total_units * m_max, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(widest_hidden * m_max, dtype=dtype)
+    cdef floating[:, ::1] x_batch = np.empty((m_max if shuffling else 1, n_features), dtype=dtype)
+    cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
+    cdef SortKey* order = NULL
+    if shuffling:
+        order = <SortKey*>malloc(n * sizeof(SortKey))
+        if order == NULL:
+            raise MemoryError()
+
+    cdef Py_ssize_t e, epoch, start, m, j, row
+    cdef bint want_loss
+    cdef double total
+    cdef const floating* xp
+    cdef const floating* yp
+    cdef floating lr = <floating>learning_rate
+    try:
+        with nogil:
+            for e in range(n_epochs):
+                epoch = first_epoch + e
+                want_loss = loss_every > 0 and epoch % loss_every == 0
+                if shuffling:
+                    _epoch_order(order, n, seed, epoch)
+                total = 0
+                start = 0
+                while start < n:
+                    m = min(m_max, n - start)
+                    if shuffling:
+                        for j in range(m):
+                            row = order[start + j].index
+                            memcpy(&x_batch[j, 0], &X[row, 0], n_features * sizeof(floating))
+                            memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
+                        xp = &x_batch[0, 0]
+                        yp = &y_batch[0, 0]
+                    else:
+                        xp = &X[start, 0]
+                        yp = &Y[start, 0]
+                    total += _batch_gradient(&layers[0], layers.shape[0], act, &params[0],
+                                             &grads[0], xp, yp, m, &acts[0], &scratch[0],
+                                             want_loss)
+                    sgd_update(&params[0], &grads[0], lr, params.shape[0])
+                    start += m
+                losses[e] = total / n if want_loss else NAN
+    finally:
+        free(order)
+
+
+def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
+                      const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] grad):
+    """Mean loss over all samples of X at params; its gradient is written into grad."""
+    cdef Activation act = _activation_code(activation)
+    cdef Py_ssize_t n = X.shape[0]
+    _check_network(layers, params.shape[0], X.shape[1], Y.shape[1])
+    if Y.shape[0] != n or n == 0:
+        raise ValueError("X and Y need the same, non-zero number of rows")
+    if grad.shape[0] != params.shape[0]:
+        raise ValueError("grad must have the size of params")
+    total_units, widest_hidden = _hidden_units(layers)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] acts = np.empty(total_units * n, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(widest_hidden * n, dtype=dtype)
+    cdef double total
+    with nogil:
+        total = _batch_gradient(&layers[0], layers.shape[0], act, &params[0], &grad[0],
+                                &X[0, 0], &Y[0, 0], n, &acts[0], &scratch[0], True)
+    return total / n
+
+
+def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
+            const floating[:, ::1] X, floating[:, ::1] out):
+    """Write the output probabilities sigmoid(logits), samples x outputs, into out."""
+    cdef Activation act = _activation_code(activation)
+    cdef Py_ssize_t n = X.shape[0], n_layers = layers.shape[0]
+    _check_network(layers, params.shape[0], X.shape[1], out.shape[1])
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
+    if n == 0:
+        return
+    # Rows go through in chunks so that the workspace stays small whatever n is.
+    cdef Py_ssize_t chunk = min(n, 1024)
+    widest = max(layers[1:])
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] buffers = np.empty((2, widest * chunk), dtype=dtype)
+    cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
+    cdef floating* z = NULL
+    cdef const floating* w
+    with nogil:
+        start = 0
+        while start < n:
+            m = min(chunk, n - start)
+            off = 0
+            for k in range(n_layers - 1):
+                n_in = layers[k]
+                n_out = layers[k + 1]
+                w = &params[off]
+                z = &buffers[k % 2, 0]
+                if k == 0:
+                    gemm(True, True, n_out, m, n_in, w, n_out, &X[start, 0], n_in, z, m)
+                else:
+                    gemm(True, False, n_out, m, n_in, w, n_out, &buffers[(k + 1) % 2, 0], m,
+                         z, m)
+                _activations.bias_activation(
+                    z, w + n_in * n_out, n_out, m,
+                    act if k < n_layers - 2 else _activations.SIGMOID)
+                off += n_in * n_out + n_out
+            for j in range(m):
+                for o in range(n_out):
+                    out[start + j, o] = z[o * m + j]
+            start += m
