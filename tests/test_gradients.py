@@ -1,0 +1,53 @@
+"""The gradient both backends compute is the true gradient: a finite-difference check."""
+import numpy as np
+import pytest
+
+from cnet import engine
+from cnet._layout import n_parameters
+
+ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 2]]
+
+
+def _problem(layers, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((23, layers[0]))
+    Y = (rng.random((23, layers[-1])) > 0.5).astype(np.float64)
+    params = rng.standard_normal(n_parameters(layers)) * 0.8
+    return np.asarray(layers, dtype=np.intp), params, X, Y
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("layers", ARCHITECTURES, ids=str)
+def test_gradient_matches_central_differences(backend, activation, layers):
+    layers, params, X, Y = _problem(layers, seed=len(layers))
+    loss, grad = engine.loss_and_gradient(backend, params, layers, activation, X, Y)
+    h = 1e-6
+    numeric = np.empty_like(params)
+    for i in range(params.size):
+        step = np.zeros_like(params)
+        step[i] = h
+        up, _ = engine.loss_and_gradient(backend, params + step, layers, activation, X, Y)
+        down, _ = engine.loss_and_gradient(backend, params - step, layers, activation, X, Y)
+        numeric[i] = (up - down) / (2 * h)
+    # Relative error of the whole gradient vector; central differences are accurate to
+    # O(h^2) ~ 1e-12 plus rounding ~ eps * loss / h ~ 1e-10.
+    error = np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric)
+    assert error < 1e-6, error
+
+
+def test_the_seeds_gradients_are_not_the_gradient():
+    """The check above can fail: the first tutorial's backprop, through dW2 instead of W2."""
+    layers, params, X, Y = _problem([2, 5, 1], seed=0)
+    _, grad = engine.loss_and_gradient("numpy", params, layers, "relu", X, Y)
+    W1, b1 = params[:10].reshape(2, 5), params[10:15]
+    W2, b2 = params[15:20].reshape(5, 1), params[20:]
+    Z1 = W1.T @ X.T + b1[:, None]
+    A1 = np.maximum(Z1, 0)
+    A2 = 1 / (1 + np.exp(-(W2.T @ A1 + b2[:, None])))
+    dZ2 = (A2 - Y.T) / len(X)
+    dW2 = A1 @ dZ2.T
+    dZ1_seed = (dW2 @ dZ2) * (Z1 > 0)       # the tutorial's dW2 where W2 belongs
+    dZ1_true = (W2 @ dZ2) * (Z1 > 0)
+    np.testing.assert_allclose(grad[:10], (X.T @ dZ1_true.T).ravel(), rtol=1e-12)
+    assert not np.allclose(grad[:10], (X.T @ dZ1_seed.T).ravel(), rtol=1e-3)

@@ -1,0 +1,202 @@
+"""Each compiled kernel against its numpy twin, and both against independent expectations."""
+import inspect
+
+import numpy as np
+import pytest
+import scipy.special
+from sklearn.metrics import log_loss
+
+import cnet
+from cnet import _kernels, kernels, reference
+from conftest import ATOL, RTOL
+
+DTYPES = [np.float32, np.float64]
+# 1x1, a row, a column, odd sizes, and sizes on both sides of the matmul BLAS crossover.
+SHAPES = [(1, 1), (1, 7), (7, 1), (3, 5), (13, 31), (64, 65), (129, 70)]
+
+
+def _make(rng, shape, dtype, layout):
+    """A float array of the given shape in the given memory layout."""
+    a = rng.standard_normal(shape).astype(dtype)
+    if layout == "fortran":
+        return np.asfortranarray(a)
+    if layout == "strided":
+        # Every other column of a wider array: neither C- nor F-contiguous.
+        wide = rng.standard_normal((shape[0], 2 * shape[1])).astype(dtype)
+        wide[:, ::2] = a
+        return wide[:, ::2]
+    if layout == "readonly":
+        a.setflags(write=False)
+    return a
+
+
+def _kernel_args(name, rng, shape, dtype, layout):
+    """Arguments for kernel ``name`` built around an array of ``shape``."""
+    make = lambda s: _make(rng, s, dtype, layout)  # noqa: E731
+    rows, cols = shape
+    if name == "matmul":
+        return (make((rows, 5)), make((5, cols))), {}
+    if name == "bias_add":
+        return (make(shape), make((1, rows))[0]), {}
+    if name in ("relu", "sigmoid"):
+        return (make(shape),), {}
+    if name in ("relu_backward", "sigmoid_backward"):
+        a = make(shape)
+        a = reference.relu(a) if name == "relu_backward" else reference.sigmoid(a)
+        return (make(shape), a), {}
+    if name in ("binary_cross_entropy", "binary_cross_entropy_grad"):
+        y = (rng.random(shape) > 0.5).astype(dtype)
+        return (make(shape) * 5, y), {}
+    if name == "bias_grad":
+        return (make(shape),), {}
+    raise KeyError(name)
+
+
+def test_twin_has_the_same_kernels_and_signatures():
+    for name in kernels.__all__:
+        assert hasattr(reference, name), f"reference lacks {name}"
+        assert (inspect.signature(getattr(kernels, name))
+                == inspect.signature(getattr(reference, name))), name
+        assert hasattr(_kernels, name), f"the compiled module lacks {name}"
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("layout", ["C", "fortran", "strided", "readonly"])
+@pytest.mark.parametrize("name", [n for n in kernels.__all__ if n != "sgd_update"])
+def test_kernel_matches_twin(name, shape, dtype, layout):
+    rng = np.random.default_rng(sum(shape))
+    args, kw = _kernel_args(name, rng, shape, dtype, layout)
+    got = getattr(kernels, name)(*args, **kw)
+    expected = getattr(reference, name)(*args, **kw)
+    if isinstance(expected, float):
+        assert isinstance(got, float)
+    else:
+        assert got.dtype == dtype and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=RTOL[dtype], atol=ATOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (5, 240, 2), (2, 5, 240), (7, 3, 9),
+                                 (33, 32, 31), (100, 30, 50), (256, 128, 64)])
+def test_matmul_every_transpose(backend, mnk, trans_a, trans_b, dtype):
+    m, n, k = mnk
+    rng = np.random.default_rng(m * n * k)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    # Independent expectation: einsum in float64.
+    a64 = a.astype(np.float64).T if trans_a else a.astype(np.float64)
+    b64 = b.astype(np.float64).T if trans_b else b.astype(np.float64)
+    expected = np.einsum("ik,kj->ij", a64, b64)
+    got = backend.matmul(a, b, trans_a=trans_a, trans_b=trans_b)
+    # float32: k products of unit normals, rounding grows like sqrt(k) * eps32.
+    tol = 1e-5 * np.sqrt(k) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(got, expected, rtol=tol, atol=tol * np.sqrt(k))
+
+
+def test_matmul_has_both_paths():
+    # The tests above only cover both paths if the crossover lies between their sizes.
+    assert not _kernels.matmul_uses_blas(5, 240, 2)
+    assert _kernels.matmul_uses_blas(256, 128, 64)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul_writes_into_out(backend, dtype):
+    a = np.arange(6, dtype=dtype).reshape(2, 3)
+    out = np.full((2, 2), np.nan, dtype=dtype)
+    result = backend.matmul(a, a, out=out, trans_b=True)
+    assert result is out
+    np.testing.assert_array_equal(out, [[5, 14], [14, 50]])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_sigmoid_is_stable_at_extremes(backend, dtype):
+    z = np.array([[-1000.0, -50.0, 0.0, 50.0, 1000.0]], dtype=dtype)
+    # exp underflowing to 0 is harmless; overflow or NaN would not be.
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        s = backend.sigmoid(z)
+    np.testing.assert_allclose(s, scipy.special.expit(z.astype(np.float64)),
+                               rtol=1e-6, atol=1e-30)
+    assert s[0, 0] == 0 and s[0, -1] == 1
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_and_its_backward(backend, dtype):
+    z = np.array([[-2.0, -0.0, 0.5, 3.0]], dtype=dtype)
+    np.testing.assert_array_equal(backend.relu(z), [[0, 0, 0.5, 3]])
+    grad = np.array([[1.0, 2.0, 3.0, 4.0]], dtype=dtype)
+    np.testing.assert_array_equal(backend.relu_backward(grad, backend.relu(z)), [[0, 0, 3, 4]])
+
+
+def test_activation_backwards_match_finite_differences(backend):
+    rng = np.random.default_rng(1)
+    z = rng.standard_normal((3, 4))
+    z[np.abs(z) < 0.05] = 0.5  # keep away from relu's kink
+    grad = rng.standard_normal((3, 4))
+    h = 1e-6
+    for forward, backward in [(backend.relu, backend.relu_backward),
+                              (backend.sigmoid, backend.sigmoid_backward)]:
+        numeric = grad * (forward(z + h) - forward(z - h)) / (2 * h)
+        np.testing.assert_allclose(backward(grad, forward(z)), numeric, rtol=1e-7, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_binary_cross_entropy_matches_sklearn_and_saturates_finitely(backend, dtype):
+    rng = np.random.default_rng(2)
+    logits = rng.standard_normal((1, 50)).astype(dtype) * 3
+    y = (rng.random((1, 50)) > 0.5).astype(dtype)
+    p = scipy.special.expit(logits[0].astype(np.float64))
+    expected = log_loss(y[0], p, labels=[0, 1])
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    assert backend.binary_cross_entropy(logits, y) == pytest.approx(expected, rel=tol)
+    # Saturated and wrong: the loss is the logit's size, not inf; right: it is ~0.
+    z = np.array([[1000.0, -1000.0, 1000.0]], dtype=dtype)
+    t = np.array([[0.0, 1.0, 1.0]], dtype=dtype)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        assert backend.binary_cross_entropy(z, t) == pytest.approx(2000 / 3)
+        np.testing.assert_allclose(backend.binary_cross_entropy_grad(z, t), [[1 / 3, -1 / 3, 0]])
+
+
+def test_binary_cross_entropy_grad_is_its_derivative(backend):
+    rng = np.random.default_rng(3)
+    z = rng.standard_normal((2, 5))
+    y = (rng.random((2, 5)) > 0.5).astype(float)
+    h = 1e-6
+    numeric = np.empty_like(z)
+    for idx in np.ndindex(z.shape):
+        e = np.zeros_like(z)
+        e[idx] = h
+        numeric[idx] = (backend.binary_cross_entropy(z + e, y)
+                        - backend.binary_cross_entropy(z - e, y)) / (2 * h)
+    np.testing.assert_allclose(backend.binary_cross_entropy_grad(z, y), numeric, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bias_kernels(backend, dtype):
+    z = np.arange(6, dtype=dtype).reshape(2, 3)
+    np.testing.assert_array_equal(backend.bias_add(z, np.array([10, 20], dtype=dtype)),
+                                  [[10, 11, 12], [23, 24, 25]])
+    np.testing.assert_array_equal(backend.bias_grad(z), [3, 12])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_sgd_update_in_place(backend, dtype, size):
+    rng = np.random.default_rng(size)
+    param = rng.standard_normal(size).astype(dtype)
+    grad = rng.standard_normal(size).astype(dtype)
+    expected = param.astype(np.float64) - 0.1 * grad.astype(np.float64)
+    result = backend.sgd_update(param, grad, 0.1)
+    assert result is param
+    # float32: the result is rounded once (eps32 ~ 6e-8 of |param|, |param| < ~5).
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    np.testing.assert_allclose(param, expected, rtol=tol, atol=tol)
+
+
+def test_kernels_promote_other_real_dtypes():
+    # Integers compute in float64, as numpy would promote them.
+    out = kernels.relu(np.array([[-1, 2]]))
+    assert out.dtype == np.float64 and out.tolist() == [[0.0, 2.0]]
+    assert cnet.kernels.matmul(np.ones((2, 2), np.float32), np.ones((2, 2))).dtype == np.float64

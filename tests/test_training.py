@@ -1,0 +1,151 @@
+"""Whole training: the compiled loop equals its numpy twin, and it learns the seed problem."""
+import numpy as np
+import pytest
+
+import cnet
+from cnet import _train, engine, reference
+from cnet._layout import n_parameters
+
+# Relative agreement of the two backends after 500 epochs (the issue's bar).
+TRAIN_RTOL = {np.float64: 1e-10, np.float32: 1e-4}
+
+
+def _train_both(layers, activation, dtype, batch_size, shuffle, loss_every=7, epochs=500):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, layers[0])).astype(dtype)
+    Y = (X[:, :1] * X[:, -1:] > 0).astype(dtype)
+    layers = np.asarray(layers, dtype=np.intp)
+    start = (rng.standard_normal(n_parameters(layers)) * 0.5).astype(dtype)
+    results = {}
+    for backend in ("cython", "numpy"):
+        params = start.copy()
+        losses = engine.train(backend, params, layers, activation, X, Y, learning_rate=0.05,
+                              batch_size=batch_size, shuffle=shuffle, seed=2**63 + 5,
+                              first_epoch=3, n_epochs=epochs, loss_every=loss_every)
+        results[backend] = params, np.array(losses)
+    return results
+
+
+def _relative_error(a, b):
+    return np.max(np.abs(a - b)) / np.max(np.abs(b))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size,shuffle", [(150, False), (32, True), (40, False), (1, True)])
+@pytest.mark.parametrize("layers,activation", [([2, 5, 1], "relu"), ([3, 8, 4, 1], "relu"),
+                                               ([2, 6, 1], "sigmoid")])
+def test_cython_loop_equals_numpy_twin(layers, activation, batch_size, shuffle, dtype):
+    # With one sample per step an epoch is 150 steps; float32 trajectories drift apart by
+    # rounding over thousands of steps, so that case runs fewer epochs.
+    epochs = 500 if batch_size > 1 else (60 if dtype == np.float64 else 10)
+    res = _train_both(layers, activation, dtype, batch_size, shuffle, epochs=epochs)
+    (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
+    assert p_c.dtype == dtype
+    # Epochs 3, 4, ... record when their number is a multiple of loss_every = 7.
+    assert len(l_c) == len(l_n) == sum(1 for e in range(3, 3 + epochs) if e % 7 == 0)
+    assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
+    np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
+    assert not np.allclose(p_c, 0)
+
+
+def test_shuffle_order_is_shared_and_a_permutation():
+    for seed, epoch, n in [(0, 0, 10), (2**64 - 1, 7, 1000), (12345, 10**9, 257)]:
+        order = _train.epoch_order(seed, epoch, n)
+        np.testing.assert_array_equal(order, reference.epoch_order(seed, epoch, n))
+        np.testing.assert_array_equal(np.sort(order), np.arange(n))
+    assert not np.array_equal(_train.epoch_order(1, 0, 100), _train.epoch_order(1, 1, 100))
+
+
+def test_seed_workload_reaches_80_percent(moons):
+    X_train, X_val, y_train, y_val = moons
+    net = cnet.NeuralNet(layers=[2, 5, 1], learning_rate=0.003, iterations=20000,
+                         loss_every=1000, random_state=0).fit(X_train, y_train)
+    assert net.score(X_val, y_val) >= 0.80
+    assert len(net.loss_) == 20 and net.loss_[-1] < net.loss_[0]
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_predict_proba_matches_the_twin_forward(moons, backend):
+    X_train, X_val, y_train, _ = moons
+    net = cnet.NeuralNet(layers=[2, 8, 4, 1], iterations=50, learning_rate=0.1,
+                         random_state=1, backend=backend).fit(X_train, y_train)
+    weights = [net.params[f"W{k}"] for k in (1, 2, 3)]
+    biases = [net.params[f"b{k}"] for k in (1, 2, 3)]
+    _, logits = reference.forward_pass(weights, biases, "relu", X_val)
+    expected = 1 / (1 + np.exp(-logits[0]))
+    proba = net.predict_proba(X_val)
+    np.testing.assert_allclose(proba[:, 1], expected, rtol=1e-12)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    np.testing.assert_array_equal(net.predict(X_val), (expected > 0.5).astype(int))
+
+
+def test_predict_in_chunks_equals_one_pass():
+    # The compiled forward pass works through rows 1024 at a time.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2500, 3))
+    net = cnet.NeuralNet(layers=[3, 4, 1], iterations=1, random_state=0).fit(X, X[:, 0] > 0)
+    full = net.predict_proba(X)
+    np.testing.assert_allclose(full[1500:1510], net.predict_proba(X[1500:1510]), rtol=1e-14)
+
+
+def test_float32_stays_float32(moons):
+    X_train, _, y_train, _ = moons
+    net = cnet.NeuralNet(iterations=10, random_state=0).fit(X_train.astype(np.float32), y_train)
+    assert all(p.dtype == np.float32 for p in net.params.values())
+    assert net.predict_proba(X_train).dtype == np.float32
+
+
+def test_random_state_makes_fits_reproducible(moons):
+    X_train, _, y_train, _ = moons
+    fit = lambda rs: cnet.NeuralNet(iterations=30, batch_size=16, random_state=rs).fit(  # noqa
+        X_train, y_train).params["W1"]
+    np.testing.assert_array_equal(fit(3), fit(3))
+    assert not np.array_equal(fit(3), fit(4))
+
+
+def test_initial_weights_have_the_documented_scale():
+    X = np.random.default_rng(0).standard_normal((10, 400))
+    net = cnet.NeuralNet(layers=[400, 300, 200, 1], iterations=0, random_state=0).fit(X, X[:, 0] > 0)
+    assert np.std(net.params["W1"]) == pytest.approx(np.sqrt(2 / 400), rel=0.02)   # He, relu
+    assert np.std(net.params["W2"]) == pytest.approx(np.sqrt(2 / 300), rel=0.02)
+    assert np.std(net.params["W3"]) == pytest.approx(np.sqrt(1 / 200), rel=0.15)   # output
+    assert not net.params["b1"].any()
+
+
+def test_warm_start_continues_exactly(moons):
+    X_train, _, y_train, _ = moons
+    kw = dict(learning_rate=0.01, batch_size=50, random_state=0, loss_every=1)
+    once = cnet.NeuralNet(iterations=40, **kw).fit(X_train, y_train)
+    twice = cnet.NeuralNet(iterations=25, warm_start=True, **kw).fit(X_train, y_train)
+    twice.set_params(iterations=15).fit(X_train, y_train)
+    assert twice.n_iter_ == 40
+    np.testing.assert_allclose(twice.params["W1"], once.params["W1"], rtol=1e-14)
+    np.testing.assert_allclose(twice.loss_, once.loss_, rtol=1e-14)
+
+
+def test_params_are_live_views(moons):
+    X_train, X_val, y_train, _ = moons
+    net = cnet.NeuralNet(iterations=5, random_state=0).fit(X_train, y_train)
+    net.params["W2"][...] = 0
+    net.params["b2"][...] = 3.0       # written in place: every probability is sigmoid(3)
+    np.testing.assert_allclose(net.predict_proba(X_val)[:, 1], 1 / (1 + np.exp(-3.0)))
+    net.params["b2"] = np.array([-3.0])   # a new array assigned to the key is used too
+    np.testing.assert_allclose(net.predict_proba(X_val)[:, 1], 1 / (1 + np.exp(3.0)))
+
+
+def test_labels_of_any_two_classes_and_tutorial_shapes(moons):
+    X_train, X_val, y_train, _ = moons
+    names = np.array(["blue", "red"])[y_train]
+    net = cnet.NeuralNet(iterations=200, learning_rate=0.1, random_state=0).fit(X_train, names)
+    assert set(net.predict(X_val)) <= {"blue", "red"}
+    row = cnet.NeuralNet(iterations=200, learning_rate=0.1, random_state=0).fit(
+        X_train, y_train.reshape(1, -1))   # the first tutorial's (1, n) labels
+    np.testing.assert_array_equal(net.params["W1"], row.params["W1"])
+
+
+def test_loss_every_zero_records_nothing_and_trains_the_same(moons):
+    X_train, _, y_train, _ = moons
+    a = cnet.NeuralNet(iterations=30, loss_every=0, random_state=0).fit(X_train, y_train)
+    b = cnet.NeuralNet(iterations=30, loss_every=1, random_state=0).fit(X_train, y_train)
+    assert a.loss_ == [] and len(b.loss_) == 30
+    np.testing.assert_array_equal(a.params["W1"], b.params["W1"])
