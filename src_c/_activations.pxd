@@ -11,7 +11,9 @@
 # numpy twin agree on every input.
 
 from cython cimport floating
-from libc.math cimport exp, expf
+from libc.math cimport fabs
+
+from _exp cimport exp_nonpositive
 
 cdef enum Activation:
     IDENTITY = 0
@@ -21,11 +23,7 @@ cdef enum Activation:
 
 cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
     # exp of a non-positive number only, so no overflow at z = +-1000.
-    cdef floating e
-    if floating is float:
-        e = expf(-z if z >= 0 else z)
-    else:
-        e = exp(-z if z >= 0 else z)
+    cdef floating e = exp_nonpositive(-fabs(z))
     return (1 if z >= 0 else e) / (1 + e)
 
 
@@ -42,10 +40,11 @@ cdef inline void relu(const floating* z, floating* out, Py_ssize_t n) noexcept n
 
 cdef inline void relu_backward(const floating* grad, const floating* a, floating* out,
                                Py_ssize_t n) noexcept nogil:
-    # A product with 0 or 1, not a select, so that inf and NaN in grad behave as in numpy.
+    # A product with 0 or 1, not a select, so that inf and NaN in grad behave as in numpy; the
+    # 0/1 comes from a float select (not a bool-to-float conversion) so the loop vectorizes.
     cdef Py_ssize_t i
     for i in range(n):
-        out[i] = grad[i] * (a[i] > 0)
+        out[i] = grad[i] * (<floating>1 if a[i] > 0 else <floating>0)
 
 
 cdef inline void sigmoid(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:

@@ -10,6 +10,7 @@
 from cython cimport floating
 
 cimport _activations
+cimport _exp
 cimport _gemm
 cimport _losses
 cimport _updates
@@ -26,9 +27,9 @@ cdef _check_blas_size(Py_ssize_t n, str name):
         raise ValueError(f"{name} dimension {n} is too large for BLAS (>= 2**31)")
 
 
-def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
-           bint trans_a=False, bint trans_b=False):
-    """out = op(a) @ op(b), where op transposes when trans_a / trans_b is set."""
+cdef (Py_ssize_t, Py_ssize_t, Py_ssize_t) _matmul_dims(
+        const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+        bint trans_a, bint trans_b) except *:
     cdef Py_ssize_t m = a.shape[1] if trans_a else a.shape[0]
     cdef Py_ssize_t k = a.shape[0] if trans_a else a.shape[1]
     cdef Py_ssize_t k_b = b.shape[1] if trans_b else b.shape[0]
@@ -42,9 +43,34 @@ def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] 
         raise ValueError("matmul: empty operand")
     for dim, name in ((m, "row"), (n, "column"), (k, "inner")):
         _check_blas_size(dim, name)
+    return m, n, k
+
+
+def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+           bint trans_a=False, bint trans_b=False):
+    """out = op(a) @ op(b), where op transposes when trans_a / trans_b is set."""
+    m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
     with nogil:
-        _gemm.gemm(trans_a, trans_b, m, n, k, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
-                   &out[0, 0], out.shape[1])
+        _gemm.gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
+                   False, &out[0, 0], out.shape[1])
+
+
+def matmul_small(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+                 bint trans_a=False, bint trans_b=False):
+    """:func:`matmul` on the hand-written path whatever the size (for tests and benchmarks)."""
+    m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
+    with nogil:
+        _gemm.gemm_small(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0],
+                         b.shape[1], False, &out[0, 0], out.shape[1])
+
+
+def matmul_blas(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+                bint trans_a=False, bint trans_b=False):
+    """:func:`matmul` through BLAS whatever the size (for tests and benchmarks)."""
+    m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
+    with nogil:
+        _gemm.gemm_blas(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0],
+                        b.shape[1], False, &out[0, 0], out.shape[1])
 
 
 def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
@@ -128,3 +154,12 @@ def sgd_update(floating[::1] param, const floating[::1] grad, double learning_ra
     _check_same_size(grad.shape[0], param.shape[0], "grad")
     with nogil:
         _updates.sgd_update(&param[0], &grad[0], <floating>learning_rate, param.shape[0])
+
+
+def exp_nonpositive(const floating[::1] x, floating[::1] out):
+    """out = exp(x) for x <= 0 by cnet's vectorizable exp (for its accuracy test)."""
+    cdef Py_ssize_t i
+    _check_same_size(out.shape[0], x.shape[0], "out")
+    with nogil:
+        for i in range(x.shape[0]):
+            out[i] = _exp.exp_nonpositive(x[i])

@@ -200,3 +200,44 @@ def test_kernels_promote_other_real_dtypes():
     out = kernels.relu(np.array([[-1, 2]]))
     assert out.dtype == np.float64 and out.tolist() == [[0.0, 2.0]]
     assert cnet.kernels.matmul(np.ones((2, 2), np.float32), np.ones((2, 2))).dtype == np.float64
+
+
+@pytest.mark.parametrize("path", ["matmul_small", "matmul_blas"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("mnk", [(1, 1, 1), (1, 9, 4), (9, 1, 4), (3, 5, 300), (40, 33, 17)])
+def test_both_matmul_paths_on_every_shape(path, mnk, trans_a, trans_b, dtype):
+    m, n, k = mnk
+    rng = np.random.default_rng(k)
+    a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(dtype)
+    out = np.empty((m, n), dtype=dtype)
+    getattr(_kernels, path)(a, b, out, trans_a, trans_b)
+    expected = reference.matmul(a.astype(np.float64), b.astype(np.float64),
+                                trans_a=trans_a, trans_b=trans_b)
+    tol = 1e-5 * np.sqrt(k) if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol * np.sqrt(k))
+
+
+@pytest.mark.parametrize("dtype,lowest,max_ulp", [(np.float64, -708.0, 2.5), (np.float32, -87.0, 2.5)])
+def test_vectorizable_exp_is_accurate(dtype, lowest, max_ulp):
+    # cnet's own exp for x <= 0 (sigmoid and the loss need no other) against numpy's exp in
+    # float64, in units of the last place of the result's dtype.
+    rng = np.random.default_rng(0)
+    x = np.concatenate([np.linspace(lowest, 0, 200_001), rng.random(50_000) * lowest,
+                        [0.0, -0.0, -1e-300, -np.log(2) / 2, -np.log(2)]]).astype(dtype)
+    out = np.empty_like(x)
+    _kernels.exp_nonpositive(x, out)
+    exact = np.exp(x.astype(np.float64))
+    ulps = np.abs(out - exact) / np.spacing(exact.astype(dtype)).astype(np.float64)
+    assert ulps.max() <= max_ulp
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_vectorizable_exp_edges(dtype):
+    x = np.array([-1e4, -np.inf, np.nan, 0.0], dtype=dtype)
+    out = np.empty_like(x)
+    _kernels.exp_nonpositive(x, out)
+    # Below the normal range the result is 0; NaN stays NaN so divergence shows.
+    np.testing.assert_array_equal(out, [0, 0, np.nan, 1])
