@@ -1,7 +1,9 @@
 # The training loop: whole epochs of forward, backward and update, with no Python inside.
 #
 # Parameters live in one flat buffer, layer after layer: W1 (n_in x n_out, row-major), b1, W2,
-# b2, ... The gradient buffer has the same layout, so the update is one pass over both.
+# b2, ... A gradient buffer has the same layout. The SGD step is taken inside the backward
+# pass: each weight matrix is updated by the same matrix product that computes its gradient,
+# which saves writing the gradient out and reading it back.
 #
 # Layer values are stored (units, samples), one row per unit, so that the element-wise loops
 # and most matmul loops run along the samples. The input batch stays in the user's
@@ -24,7 +26,7 @@ from libc.string cimport memcpy
 
 cimport _activations
 from _activations cimport Activation
-from _gemm cimport gemm
+from _gemm cimport gemm, gemm_uses_blas
 from _losses cimport binary_cross_entropy_gradient
 from _updates cimport row_sums, sgd_update
 
@@ -80,25 +82,38 @@ def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
         free(keys)
 
 
-cdef double _batch_gradient(const Py_ssize_t* layers, Py_ssize_t n_layers,
-                            Activation activation, const floating* params, floating* grads,
-                            const floating* x, const floating* y, Py_ssize_t m,
-                            floating* acts, floating* scratch, bint want_loss) noexcept nogil:
-    """Forward and backward over m samples: fills grads, returns the summed loss if asked."""
-    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0
-    cdef const floating* w
+cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
+                        Activation activation, floating* params, floating* grads,
+                        floating learning_rate,
+                        const floating* x, Py_ssize_t ldx, bint x_by_feature,
+                        const floating* y, Py_ssize_t m,
+                        floating* acts, floating* scratch, bint want_loss) noexcept nogil:
+    """Forward and backward over m samples; returns the summed loss if asked.
+
+    With learning_rate = 0 the gradient is written into grads. Otherwise the gradient step
+    params -= learning_rate * gradient is taken in place, layer by layer on the way back: each
+    weight matrix is updated by the product that computes its gradient (beta = 1), after the
+    product that carries the error through the old weights to the layer below.
+
+    The batch x is samples x features with row stride ldx, or, if x_by_feature, features x
+    samples with row stride ldx.
+    """
+    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0, i
+    cdef floating* w
+    cdef floating* bias_grad
     cdef floating* z = acts
     cdef floating* a_prev
     cdef double loss
+    cdef bint step = learning_rate != 0
     for k in range(n_layers - 1):
         n_in = layers[k]
         n_out = layers[k + 1]
         w = params + off
         z = acts + act_off
         if k == 0:
-            gemm(True, True, n_out, m, n_in, w, n_out, x, n_in, z, m)
+            gemm(True, not x_by_feature, n_out, m, n_in, 1, w, n_out, x, ldx, False, z, m)
         else:
-            gemm(True, False, n_out, m, n_in, w, n_out, z - n_in * m, m, z, m)
+            gemm(True, False, n_out, m, n_in, 1, w, n_out, z - n_in * m, m, False, z, m)
         _activations.bias_activation(z, w + n_in * n_out, n_out, m,
                                      activation if k < n_layers - 2 else _activations.IDENTITY)
         off += n_in * n_out + n_out
@@ -110,17 +125,24 @@ cdef double _batch_gradient(const Py_ssize_t* layers, Py_ssize_t n_layers,
         n_out = layers[k + 1]
         off -= n_in * n_out + n_out
         act_off -= n_out * m
+        w = params + off
         z = acts + act_off          # now the gradient of this layer's pre-activation
+        a_prev = z - n_in * m
+        if k > 0:
+            # The error for the layer below, through the weights before their update.
+            gemm(False, False, n_in, m, n_out, 1, w, n_out, z, m, False, scratch, m)
         if k == 0:
-            gemm(True, True, n_in, n_out, m, x, n_in, z, m, grads + off, n_out)
+            gemm(not x_by_feature, True, n_in, n_out, m, -learning_rate if step else 1, x, ldx,
+                 z, m, step, w if step else grads + off, n_out)
         else:
-            a_prev = z - n_in * m
-            gemm(False, True, n_in, n_out, m, a_prev, m, z, m, grads + off, n_out)
-            row_sums(z, n_out, m, grads + off + n_in * n_out)
-            gemm(False, False, n_in, m, n_out, params + off, n_out, z, m, scratch, m)
+            gemm(False, True, n_in, n_out, m, -learning_rate if step else 1, a_prev, m,
+                 z, m, step, w if step else grads + off, n_out)
+        bias_grad = grads + off + n_in * n_out
+        row_sums(z, n_out, m, bias_grad)
+        if step:
+            sgd_update(w + n_in * n_out, bias_grad, learning_rate, n_out)
+        if k > 0:
             _activations.activation_backward(scratch, a_prev, n_in * m, activation)
-            continue
-        row_sums(z, n_out, m, grads + off + n_in * n_out)
     return loss
 
 
@@ -192,7 +214,14 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef floating[::1] grads = np.empty_like(params)
     cdef floating[::1] acts = np.empty(total_units * m_max, dtype=dtype)
     cdef floating[::1] scratch = np.empty(widest_hidden * m_max, dtype=dtype)
-    cdef floating[:, ::1] x_batch = np.empty((m_max if shuffling else 1, n_features), dtype=dtype)
+    # When the first layer's products run on the hand-written path, its loops read the input
+    # along samples: a features x samples copy of X (small, since the layer is) makes those
+    # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
+    cdef bint by_feature = not gemm_uses_blas(layers[1], m_max, n_features)
+    cdef floating[:, ::1] XT = (np.ascontiguousarray(np.asarray(X).T) if by_feature and not shuffling
+                                else np.empty((1, 1), dtype=dtype))
+    batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
+    cdef floating[:, ::1] x_batch = np.empty(batch_shape if shuffling else (1, 1), dtype=dtype)
     cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
     cdef SortKey* order = NULL
     if shuffling:
@@ -200,7 +229,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         if order == NULL:
             raise MemoryError()
 
-    cdef Py_ssize_t e, epoch, start, m, j, row
+    cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx
     cdef bint want_loss
     cdef double total
     cdef const floating* xp
@@ -220,17 +249,22 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                     if shuffling:
                         for j in range(m):
                             row = order[start + j].index
-                            memcpy(&x_batch[j, 0], &X[row, 0], n_features * sizeof(floating))
+                            if by_feature:
+                                for f in range(n_features):
+                                    x_batch[f, j] = X[row, f]
+                            else:
+                                memcpy(&x_batch[j, 0], &X[row, 0], n_features * sizeof(floating))
                             memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
                         xp = &x_batch[0, 0]
+                        ldx = m_max if by_feature else n_features
                         yp = &y_batch[0, 0]
                     else:
-                        xp = &X[start, 0]
+                        xp = &XT[0, start] if by_feature else &X[start, 0]
+                        ldx = n if by_feature else n_features
                         yp = &Y[start, 0]
-                    total += _batch_gradient(&layers[0], layers.shape[0], act, &params[0],
-                                             &grads[0], xp, yp, m, &acts[0], &scratch[0],
-                                             want_loss)
-                    sgd_update(&params[0], &grads[0], lr, params.shape[0])
+                    total += _batch_step(&layers[0], layers.shape[0], act, &params[0],
+                                         &grads[0], lr, xp, ldx, by_feature, yp, m, &acts[0],
+                                         &scratch[0], want_loss)
                     start += m
                 losses[e] = total / n if want_loss else NAN
     finally:
@@ -253,8 +287,11 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     cdef floating[::1] scratch = np.empty(widest_hidden * n, dtype=dtype)
     cdef double total
     with nogil:
-        total = _batch_gradient(&layers[0], layers.shape[0], act, &params[0], &grad[0],
-                                &X[0, 0], &Y[0, 0], n, &acts[0], &scratch[0], True)
+        # With learning rate 0 the step writes grad and leaves params alone, so the cast away
+        # from const is safe.
+        total = _batch_step(&layers[0], layers.shape[0], act, <floating*>&params[0], &grad[0],
+                            0, &X[0, 0], X.shape[1], False, &Y[0, 0], n, &acts[0],
+                            &scratch[0], True)
     return total / n
 
 
@@ -287,10 +324,10 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                 w = &params[off]
                 z = &buffers[k % 2, 0]
                 if k == 0:
-                    gemm(True, True, n_out, m, n_in, w, n_out, &X[start, 0], n_in, z, m)
+                    gemm(True, True, n_out, m, n_in, 1, w, n_out, &X[start, 0], n_in, False, z, m)
                 else:
-                    gemm(True, False, n_out, m, n_in, w, n_out, &buffers[(k + 1) % 2, 0], m,
-                         z, m)
+                    gemm(True, False, n_out, m, n_in, 1, w, n_out, &buffers[(k + 1) % 2, 0], m,
+                         False, z, m)
                 _activations.bias_activation(
                     z, w + n_in * n_out, n_out, m,
                     act if k < n_layers - 2 else _activations.SIGMOID)
