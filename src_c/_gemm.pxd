@@ -17,8 +17,10 @@ from cython cimport floating
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 cdef enum:
-    # M * N * K at and above which BLAS is faster than the hand-written loops (2-core x86-64).
-    GEMM_BLAS_MIN_WORK = 32768
+    # M * N * K at and above which BLAS is faster than the hand-written loops. Measured on a
+    # 2-core AVX-512 x86-64 (benchmarks/gemm_crossover.py): OpenBLAS dispatches wide vector
+    # kernels at run time while the portable loops are SSE2, so BLAS wins early.
+    GEMM_BLAS_MIN_WORK = 4096
 
 
 cdef inline bint gemm_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:

@@ -149,3 +149,19 @@ def test_loss_every_zero_records_nothing_and_trains_the_same(moons):
     b = cnet.NeuralNet(iterations=30, loss_every=1, random_state=0).fit(X_train, y_train)
     assert a.loss_ == [] and len(b.loss_) == 30
     np.testing.assert_array_equal(a.params["W1"], b.params["W1"])
+
+
+def test_blas_threads_can_be_limited_with_threadpoolctl():
+    # The loop calls scipy's BLAS; threadpoolctl's limit reaches it, and the result does not
+    # depend on the thread count beyond rounding.
+    from threadpoolctl import threadpool_info, threadpool_limits
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((512, 100))
+    y = X[:, 0] > 0
+    make = lambda: cnet.NeuralNet(layers=[100, 64, 1], iterations=3, batch_size=128,  # noqa
+                                  learning_rate=0.1, random_state=0)
+    with threadpool_limits(limits=1, user_api="blas"):
+        assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas")
+        one = make().fit(X, y).params["W1"].copy()
+    many = make().fit(X, y).params["W1"]
+    np.testing.assert_allclose(one, many, rtol=1e-12, atol=1e-14)
