@@ -18,8 +18,8 @@ def get_backend(name):
     return importlib.import_module(BACKENDS[name])
 
 
-def train(backend, params, layers, activation, X, Y, *, learning_rate, batch_size, shuffle,
-          seed, first_epoch, n_epochs, loss_every):
+def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
+          shuffle, seed, first_epoch, n_epochs, loss_every):
     """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
 
     Parameters
@@ -31,11 +31,14 @@ def train(backend, params, layers, activation, X, Y, *, learning_rate, batch_siz
     layers : ndarray of intp
         Units per layer, inputs first.
     activation : str
-        Hidden-layer activation.
+        Hidden-layer activation: identity, relu, sigmoid, tanh or leaky_relu.
+    output : str
+        Output activation with its loss: ``"logistic"`` (binary cross-entropy), ``"softmax"``
+        (categorical cross-entropy, one-hot Y) or ``"identity"`` (squared error).
     X : ndarray of shape (n_samples, layers[0])
         C-contiguous, dtype of ``params``.
     Y : ndarray of shape (n_samples, layers[-1])
-        Targets in [0, 1], C-contiguous, dtype of ``params``.
+        Targets, C-contiguous, dtype of ``params``.
     learning_rate : float
     batch_size : int
         Samples per step; ``n_samples`` or more is full batch.
@@ -56,7 +59,7 @@ def train(backend, params, layers, activation, X, Y, *, learning_rate, batch_siz
     """
     losses = np.empty(n_epochs, dtype=np.float64)
     get_backend(backend).train_epochs(
-        params, layers, activation, X, Y, float(learning_rate), int(batch_size), bool(shuffle),
+        params, layers, activation, output, X, Y, float(learning_rate), int(batch_size), bool(shuffle),
         int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses)
     if loss_every == 0:
         return []
@@ -64,15 +67,16 @@ def train(backend, params, layers, activation, X, Y, *, learning_rate, batch_siz
     return [float(v) for v in losses[recorded]]
 
 
-def predict_proba(backend, params, layers, activation, X):
-    """Output probabilities, ``(n_samples, layers[-1])``, of the network at ``params``."""
+def predict(backend, params, layers, activation, output, X):
+    """The network's outputs, ``(n_samples, layers[-1])``, after the output activation."""
     out = np.empty((X.shape[0], int(layers[-1])), dtype=params.dtype)
-    get_backend(backend).forward(params, layers, activation, X, out)
+    get_backend(backend).forward(params, layers, activation, output, X, out)
     return out
 
 
-def loss_and_gradient(backend, params, layers, activation, X, Y):
+def loss_and_gradient(backend, params, layers, activation, output, X, Y):
     """Mean loss over all of X and its gradient (flat, like ``params``)."""
     grad = np.empty_like(params)
-    loss = get_backend(backend).loss_and_gradient(params, layers, activation, X, Y, grad)
+    loss = get_backend(backend).loss_and_gradient(params, layers, activation, output, X, Y,
+                                                  grad)
     return float(loss), grad

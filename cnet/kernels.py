@@ -23,7 +23,10 @@ from cnet import _kernels
 
 __all__ = [
     "matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
-    "binary_cross_entropy", "binary_cross_entropy_grad", "bias_grad", "sgd_update",
+    "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax",
+    "binary_cross_entropy", "binary_cross_entropy_grad",
+    "softmax_cross_entropy", "softmax_cross_entropy_grad",
+    "squared_error", "squared_error_grad", "bias_grad", "sgd_update",
 ]
 
 
@@ -204,11 +207,98 @@ def sigmoid_backward(grad, a, out=None):
     return _elementwise(_kernels.sigmoid_backward, ("grad", "a"), (grad, a), out)
 
 
-def _logits_and_targets(logits, y):
-    logits, y = _inputs(("logits", "y"), (logits, y), (2, 2))
-    if y.shape != logits.shape:
-        raise ValueError(f"y has shape {y.shape}, logits have {logits.shape}")
-    return logits, y
+def tanh(z, out=None):
+    """Hyperbolic tangent, element-wise.
+
+    Parameters
+    ----------
+    z : array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of the shape of ``z``
+    """
+    return _elementwise(_kernels.tanh, ("z",), (z,), out)
+
+
+def tanh_backward(grad, a, out=None):
+    """Gradient through tanh: ``grad * (1 - a**2)``.
+
+    Parameters
+    ----------
+    grad : array_like
+        Gradient of the loss with respect to tanh's output.
+    a : array_like
+        tanh's output.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+        Gradient with respect to tanh's input.
+    """
+    return _elementwise(_kernels.tanh_backward, ("grad", "a"), (grad, a), out)
+
+
+def leaky_relu(z, out=None):
+    """Leaky rectified linear unit: ``z`` where ``z > 0``, else ``0.01 * z``.
+
+    Parameters
+    ----------
+    z : array_like
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of the shape of ``z``
+    """
+    return _elementwise(_kernels.leaky_relu, ("z",), (z,), out)
+
+
+def leaky_relu_backward(grad, a, out=None):
+    """Gradient through leaky_relu: ``grad`` where ``a > 0``, else ``0.01 * grad``.
+
+    Parameters
+    ----------
+    grad : array_like
+        Gradient of the loss with respect to leaky_relu's output.
+    a : array_like
+        leaky_relu's output (positive exactly where its input was).
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray
+        Gradient with respect to leaky_relu's input.
+    """
+    return _elementwise(_kernels.leaky_relu_backward, ("grad", "a"), (grad, a), out)
+
+
+def softmax(z, out=None):
+    """Softmax over the units of every sample: each column of ``z`` maps to probabilities.
+
+    Parameters
+    ----------
+    z : array_like of shape (n_outputs, n_samples)
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (n_outputs, n_samples)
+        Non-negative, each column summing to 1; computed without overflow.
+    """
+    (z,) = _inputs(("z",), (z,), (2,))
+    out = _output(out, z.shape, z.dtype)
+    _kernels.softmax(z, out)
+    return out
+
+
+def _logits_and_targets(outputs, y):
+    outputs, y = _inputs(("outputs", "y"), (outputs, y), (2, 2))
+    if y.shape != outputs.shape:
+        raise ValueError(f"y has shape {y.shape}, the outputs have shape {outputs.shape}")
+    return outputs, y
 
 
 def binary_cross_entropy(logits, y):
@@ -248,6 +338,80 @@ def binary_cross_entropy_grad(logits, y, out=None):
     logits, y = _logits_and_targets(logits, y)
     out = _output(out, logits.shape, logits.dtype)
     _kernels.binary_cross_entropy_grad(logits, y, out)
+    return out
+
+
+def softmax_cross_entropy(logits, y):
+    """Mean categorical cross-entropy of ``softmax(logits)`` against targets ``y``.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+        Target probabilities per sample (one-hot for class labels).
+
+    Returns
+    -------
+    float
+        ``-sum(y * log softmax(logits)) / n_samples``, finite at any logits.
+    """
+    logits, y = _logits_and_targets(logits, y)
+    return _kernels.softmax_cross_entropy(logits, y)
+
+
+def softmax_cross_entropy_grad(logits, y, out=None):
+    """Gradient of :func:`softmax_cross_entropy` with respect to the logits.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (n_outputs, n_samples)
+        ``(softmax(logits) - y) / n_samples``.
+    """
+    logits, y = _logits_and_targets(logits, y)
+    out = _output(out, logits.shape, logits.dtype)
+    _kernels.softmax_cross_entropy_grad(logits, y, out)
+    return out
+
+
+def squared_error(pred, y):
+    """Half the squared error, summed over outputs and averaged over samples.
+
+    Parameters
+    ----------
+    pred : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+
+    Returns
+    -------
+    float
+        ``0.5 * sum((pred - y)**2) / n_samples``.
+    """
+    pred, y = _logits_and_targets(pred, y)
+    return _kernels.squared_error(pred, y)
+
+
+def squared_error_grad(pred, y, out=None):
+    """Gradient of :func:`squared_error` with respect to ``pred``: ``(pred - y) / n_samples``.
+
+    Parameters
+    ----------
+    pred : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (n_outputs, n_samples)
+    """
+    pred, y = _logits_and_targets(pred, y)
+    out = _output(out, pred.shape, pred.dtype)
+    _kernels.squared_error_grad(pred, y, out)
     return out
 
 

@@ -201,7 +201,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
 
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
         self.loss_ += engine.train(
-            self.backend, flat, layers, self.activation, X, Y,
+            self.backend, flat, layers, self.activation, "logistic", X, Y,
             learning_rate=self.learning_rate,
             batch_size=X.shape[0] if self.batch_size is None else self.batch_size,
             shuffle=self.shuffle, seed=self._shuffle_seed, first_epoch=self.n_iter_,
@@ -224,7 +224,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "_params_flat")
         X = self._validate_X(X, reset=False)
         flat = self._packed_params()
-        p = engine.predict_proba(self.backend, flat, self._layers, self.activation, X)[:, 0]
+        p = engine.predict(self.backend, flat, self._layers, self.activation, "logistic", X)[:, 0]
         return np.column_stack([1 - p, p])
 
     def predict(self, X):

@@ -53,6 +53,32 @@ def sigmoid_backward(grad, a, out=None):
     return _into(out, grad * (a * (1 - a)))
 
 
+def tanh(z, out=None):
+    """Hyperbolic tangent."""
+    return _into(out, np.tanh(z))
+
+
+def tanh_backward(grad, a, out=None):
+    """Gradient through tanh, given its output ``a``: tanh' = 1 - tanh**2."""
+    return _into(out, grad * (1 - a * a))
+
+
+def leaky_relu(z, out=None):
+    """``z`` where positive, ``0.01 * z`` elsewhere."""
+    return _into(out, np.where(z > 0, z, 0.01 * z))
+
+
+def leaky_relu_backward(grad, a, out=None):
+    """Gradient through leaky_relu, given its output ``a`` (positive where its input was)."""
+    return _into(out, grad * np.where(a > 0, 1.0, 0.01).astype(grad.dtype))
+
+
+def softmax(z, out=None):
+    """Softmax of each column (sample); the column maximum is subtracted so exp never overflows."""
+    e = np.exp(z - z.max(axis=0))
+    return _into(out, e / e.sum(axis=0))
+
+
 def binary_cross_entropy(logits, y):
     """Mean over samples (columns) of the cross-entropy of ``sigmoid(logits)`` against ``y``.
 
@@ -68,6 +94,28 @@ def binary_cross_entropy_grad(logits, y, out=None):
     return _into(out, (sigmoid(logits) - y) / logits.shape[1])
 
 
+def softmax_cross_entropy(logits, y):
+    """Mean over samples of ``-sum_o y_o log softmax(logits)_o``, via a stable log-sum-exp."""
+    shifted = logits - logits.max(axis=0)
+    log_p = shifted - np.log(np.exp(shifted).sum(axis=0))
+    return float(-(y * log_p).sum() / logits.shape[1])
+
+
+def softmax_cross_entropy_grad(logits, y, out=None):
+    """Gradient of the mean loss with respect to the logits: ``(softmax - y) / n_samples``."""
+    return _into(out, (softmax(logits) - y) / logits.shape[1])
+
+
+def squared_error(pred, y):
+    """Half the squared error summed over outputs, averaged over samples."""
+    return float(0.5 * ((pred - y) ** 2).sum() / pred.shape[1])
+
+
+def squared_error_grad(pred, y, out=None):
+    """Gradient of :func:`squared_error`: ``(pred - y) / n_samples``."""
+    return _into(out, (pred - y) / pred.shape[1])
+
+
 def bias_grad(dz, out=None):
     """Gradient of a bias: the layer's gradient summed over the samples."""
     return _into(out, dz.sum(axis=1))
@@ -79,7 +127,31 @@ def sgd_update(param, grad, learning_rate):
     return param
 
 
-ACTIVATIONS = {"relu": (relu, relu_backward), "sigmoid": (sigmoid, sigmoid_backward)}
+def identity(z, out=None):
+    """The identity, for linear layers."""
+    return _into(out, z)
+
+
+def identity_backward(grad, a, out=None):
+    """Gradient through the identity: ``grad`` itself."""
+    return _into(out, grad)
+
+
+ACTIVATIONS = {
+    "identity": (identity, identity_backward),
+    "relu": (relu, relu_backward),
+    "sigmoid": (sigmoid, sigmoid_backward),
+    "tanh": (tanh, tanh_backward),
+    "leaky_relu": (leaky_relu, leaky_relu_backward),
+}
+
+# Each output activation with its matching loss: the loss's gradient through the activation is
+# (activation(z) - y) / n_samples, so backprop starts from there.
+OUTPUTS = {
+    "logistic": (sigmoid, binary_cross_entropy, binary_cross_entropy_grad),
+    "softmax": (softmax, softmax_cross_entropy, softmax_cross_entropy_grad),
+    "identity": (identity, squared_error, squared_error_grad),
+}
 
 
 # --- the network -----------------------------------------------------------------------------
@@ -100,8 +172,8 @@ def forward_pass(weights, biases, activation, X):
     return values, logits
 
 
-def backward_pass(weights, values, logits, Y, activation):
-    """Gradients of the mean binary cross-entropy, from the output back to the first layer.
+def backward_pass(weights, values, logits, Y, activation, output):
+    """Gradients of the mean loss, from the output back to the first layer.
 
     The chain rule carries ``dZ`` (the gradient of a layer's pre-activation) backwards through
     the layer's *weights* ``W``, not through their gradient ``dW`` as the first tutorial did,
@@ -109,7 +181,8 @@ def backward_pass(weights, values, logits, Y, activation):
     tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples.
     """
     _, act_backward = ACTIVATIONS[activation]
-    dZ = binary_cross_entropy_grad(logits, Y.T)
+    _, _, loss_grad = OUTPUTS[output]
+    dZ = loss_grad(logits, Y.T)
     grad_w, grad_b = [None] * len(weights), [None] * len(weights)
     for k in range(len(weights) - 1, -1, -1):
         A_prev = values[k]
@@ -136,19 +209,20 @@ def epoch_order(seed, epoch, n):
     return np.argsort(keys, kind="stable")
 
 
-def loss_and_gradient(params, layers, activation, X, Y, grad):
+def loss_and_gradient(params, layers, activation, output, X, Y, grad):
     """Mean loss over all samples of X at ``params``; its gradient is written into ``grad``."""
     weights, biases = unpack(params, layers)
     values, logits = forward_pass(weights, biases, activation, X)
-    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation)
+    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output)
     gw, gb = unpack(grad, layers)
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
-    return binary_cross_entropy(logits, Y.T)
+    _, loss, _ = OUTPUTS[output]
+    return loss(logits, Y.T)
 
 
-def train_epochs(params, layers, activation, X, Y, learning_rate, batch_size, shuffle, seed,
-                 first_epoch, n_epochs, loss_every, losses):
+def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
+                 seed, first_epoch, n_epochs, loss_every, losses):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
     Each batch: forward, backward, then one SGD step. The loss of epoch e, recorded when
@@ -156,6 +230,7 @@ def train_epochs(params, layers, activation, X, Y, learning_rate, batch_size, sh
     batch had before its step.
     """
     weights, biases = unpack(params, layers)
+    _, loss, _ = OUTPUTS[output]
     n = X.shape[0]
     step = min(batch_size, n)
     shuffling = shuffle and step < n
@@ -169,15 +244,16 @@ def train_epochs(params, layers, activation, X, Y, learning_rate, batch_size, sh
             Xb, Yb = X[rows], Y[rows]
             values, logits = forward_pass(weights, biases, activation, Xb)
             if record:
-                total += binary_cross_entropy(logits, Yb.T) * Xb.shape[0]
-            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation)
+                total += loss(logits, Yb.T) * Xb.shape[0]
+            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output)
             for param, grad in zip(weights + biases, grad_w + grad_b):
                 sgd_update(param, grad, learning_rate)
         losses[e] = total / n if record else np.nan
 
 
-def forward(params, layers, activation, X, out):
-    """Write the output probabilities ``sigmoid(logits)``, samples x outputs, into ``out``."""
+def forward(params, layers, activation, output, X, out):
+    """Write the network's outputs (after the output activation), samples x outputs, into out."""
     weights, biases = unpack(params, layers)
     _, logits = forward_pass(weights, biases, activation, X)
-    out[...] = sigmoid(logits).T
+    out_activation, _, _ = OUTPUTS[output]
+    out[...] = out_activation(logits).T

@@ -11,7 +11,7 @@
 # numpy twin agree on every input.
 
 from cython cimport floating
-from libc.math cimport fabs
+from libc.math cimport fabs, tanh as libm_tanh, tanhf
 
 from _exp cimport exp_nonpositive
 
@@ -19,6 +19,12 @@ cdef enum Activation:
     IDENTITY = 0
     RELU = 1
     SIGMOID = 2
+    TANH = 3
+    LEAKY_RELU = 4
+
+cdef enum:
+    # leaky_relu(z) = z for z > 0, LEAKY_SLOPE * z otherwise.
+    LEAKY_SLOPE_PERCENT = 1
 
 
 cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
@@ -30,6 +36,18 @@ cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
 cdef inline floating relu_scalar(floating z) noexcept nogil:
     # Written so that NaN passes through, like np.maximum(z, 0).
     return 0 if z <= 0 else z
+
+
+cdef inline floating tanh_scalar(floating z) noexcept nogil:
+    if floating is float:
+        return tanhf(z)
+    else:
+        return libm_tanh(z)
+
+
+cdef inline floating leaky_relu_scalar(floating z) noexcept nogil:
+    # NaN > 0 is false, and slope * NaN is NaN, as in numpy.
+    return z if z > 0 else z * (<floating>LEAKY_SLOPE_PERCENT / 100)
 
 
 cdef inline void relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
@@ -60,6 +78,34 @@ cdef inline void sigmoid_backward(const floating* grad, const floating* a, float
         out[i] = grad[i] * (a[i] * (1 - a[i]))
 
 
+cdef inline void tanh(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = tanh_scalar(z[i])
+
+
+cdef inline void tanh_backward(const floating* grad, const floating* a, floating* out,
+                               Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = grad[i] * (1 - a[i] * a[i])
+
+
+cdef inline void leaky_relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = leaky_relu_scalar(z[i])
+
+
+cdef inline void leaky_relu_backward(const floating* grad, const floating* a, floating* out,
+                                     Py_ssize_t n) noexcept nogil:
+    # a > 0 exactly where z > 0, since the slope is positive.
+    cdef Py_ssize_t i
+    cdef floating slope = <floating>LEAKY_SLOPE_PERCENT / 100
+    for i in range(n):
+        out[i] = grad[i] * (<floating>1 if a[i] > 0 else slope)
+
+
 cdef inline void bias_add(const floating* z, const floating* bias, floating* out,
                           Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
     cdef Py_ssize_t r, c
@@ -85,6 +131,12 @@ cdef inline void bias_activation(floating* z, const floating* bias, Py_ssize_t r
         elif activation == SIGMOID:
             for c in range(cols):
                 row[c] = sigmoid_scalar(row[c] + b)
+        elif activation == TANH:
+            for c in range(cols):
+                row[c] = tanh_scalar(row[c] + b)
+        elif activation == LEAKY_RELU:
+            for c in range(cols):
+                row[c] = leaky_relu_scalar(row[c] + b)
         else:
             for c in range(cols):
                 row[c] = row[c] + b
@@ -98,6 +150,10 @@ cdef inline void activation_backward(const floating* grad, floating* a, Py_ssize
         relu_backward(grad, a, a, n)
     elif activation == SIGMOID:
         sigmoid_backward(grad, a, a, n)
+    elif activation == TANH:
+        tanh_backward(grad, a, a, n)
+    elif activation == LEAKY_RELU:
+        leaky_relu_backward(grad, a, a, n)
     else:
         for i in range(n):
             a[i] = grad[i]

@@ -7,6 +7,8 @@
 #
 # Layout: a layer's values are (units, samples); weights are (n_in, n_out).
 
+import numpy as np
+
 from cython cimport floating
 
 cimport _activations
@@ -140,6 +142,104 @@ def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, :
     with nogil:
         _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
                                               1 / <floating>cols, False)
+
+
+def tanh(const floating[::1] z, floating[::1] out):
+    """out = tanh(z)."""
+    _check_same_size(out.shape[0], z.shape[0], "out")
+    with nogil:
+        _activations.tanh(&z[0], &out[0], z.shape[0])
+
+
+def tanh_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
+    """out = grad * (1 - a**2), the gradient through tanh given its output a."""
+    _check_same_size(a.shape[0], grad.shape[0], "a")
+    _check_same_size(out.shape[0], grad.shape[0], "out")
+    with nogil:
+        _activations.tanh_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+
+
+def leaky_relu(const floating[::1] z, floating[::1] out):
+    """out = z where z > 0, else 0.01 * z."""
+    _check_same_size(out.shape[0], z.shape[0], "out")
+    with nogil:
+        _activations.leaky_relu(&z[0], &out[0], z.shape[0])
+
+
+def leaky_relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
+    """out = grad * (1 where a > 0, else 0.01), the gradient through leaky_relu."""
+    _check_same_size(a.shape[0], grad.shape[0], "a")
+    _check_same_size(out.shape[0], grad.shape[0], "out")
+    with nogil:
+        _activations.leaky_relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+
+
+cdef _check_pair(const floating[:, ::1] z, const floating[:, ::1] y, str name):
+    if y.shape[0] != z.shape[0] or y.shape[1] != z.shape[1]:
+        raise ValueError(f"{name}: y must have the shape of the outputs")
+
+
+def softmax(const floating[:, ::1] z, floating[:, ::1] out):
+    """out[:, j] = softmax(z[:, j]) for every sample (column) j."""
+    if out.shape[0] != z.shape[0] or out.shape[1] != z.shape[1]:
+        raise ValueError("softmax: out must have the shape of z")
+    work = np.empty(2 * z.shape[1], dtype=np.asarray(z).dtype)
+    cdef floating[::1] w = work
+    out[...] = z
+    with nogil:
+        _losses.softmax_columns(&out[0, 0], out.shape[0], out.shape[1], &w[0])
+
+
+def softmax_cross_entropy(const floating[:, ::1] logits, const floating[:, ::1] y):
+    """Mean over samples (columns) of -sum_o y[o] log softmax(logits)[o]."""
+    _check_pair(logits, y, "softmax_cross_entropy")
+    z = np.array(logits)
+    work = np.empty(3 * logits.shape[1], dtype=z.dtype)
+    cdef floating[:, ::1] zv = z
+    cdef floating[::1] w = work
+    cdef double total
+    with nogil:
+        total = _losses.softmax_cross_entropy_gradient(&zv[0, 0], &y[0, 0], zv.shape[0],
+                                                       zv.shape[1], y.shape[1], 1, 1, True,
+                                                       &w[0])
+    return total / logits.shape[1]
+
+
+def softmax_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
+                               floating[:, ::1] out):
+    """out = (softmax(logits) - y) / n_samples, the gradient of the mean loss."""
+    _check_pair(logits, y, "softmax_cross_entropy_grad")
+    _check_pair(logits, out, "softmax_cross_entropy_grad (out)")
+    work = np.empty(3 * logits.shape[1], dtype=np.asarray(logits).dtype)
+    cdef floating[::1] w = work
+    out[...] = logits
+    with nogil:
+        _losses.softmax_cross_entropy_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
+                                               y.shape[1], 1, 1 / <floating>out.shape[1], False,
+                                               &w[0])
+
+
+def squared_error(const floating[:, ::1] pred, const floating[:, ::1] y):
+    """Mean over samples (columns) of half the squared error summed over outputs (rows)."""
+    _check_pair(pred, y, "squared_error")
+    z = np.array(pred)
+    cdef floating[:, ::1] zv = z
+    cdef double total
+    with nogil:
+        total = _losses.squared_error_gradient(&zv[0, 0], &y[0, 0], zv.shape[0], zv.shape[1],
+                                               y.shape[1], 1, 1, True)
+    return total / pred.shape[1]
+
+
+def squared_error_grad(const floating[:, ::1] pred, const floating[:, ::1] y,
+                       floating[:, ::1] out):
+    """out = (pred - y) / n_samples, the gradient of the mean loss."""
+    _check_pair(pred, y, "squared_error_grad")
+    _check_pair(pred, out, "squared_error_grad (out)")
+    out[...] = pred
+    with nogil:
+        _losses.squared_error_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
+                                       y.shape[1], 1, 1 / <floating>out.shape[1], False)
 
 
 def bias_grad(const floating[:, ::1] dz, floating[::1] out):

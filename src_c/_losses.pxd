@@ -1,4 +1,6 @@
-# Binary cross-entropy on logits, with the gradient with respect to the logits.
+# The output layers' losses and their gradients with respect to the output pre-activations.
+#
+# Binary cross-entropy on logits:
 #
 # With p = sigmoid(z), the loss -[y log p + (1 - y) log(1 - p)] equals
 # log(1 + exp(-|z|)) + max(z, 0) - y z, which stays finite however far z saturates, and its
@@ -8,8 +10,9 @@
 # training loop can read them in the user's samples x outputs order without a transposed copy.
 
 from cython cimport floating
-from libc.math cimport fabs
-from libc.math cimport log1p, log1pf
+from libc.math cimport fabs, log, log1p, log1pf
+
+from _activations cimport sigmoid_scalar
 
 from _exp cimport exp_nonpositive
 
@@ -63,3 +66,150 @@ cdef inline double binary_cross_entropy_gradient(floating* z, const floating* y,
             row[j] = _bce_gradient_term(row[j], y[o * y_output_stride + j * y_sample_stride],
                                         scale)
     return total
+
+
+# --- softmax + categorical cross-entropy ------------------------------------------------------
+#
+# For each sample (a column of z), p = softmax(z) and the loss is -sum_o y_o log p_o. With
+# c = max_o z_o and s = sum_o exp(z_o - c) (every exponent <= 0, so no overflow), log p_o =
+# z_o - c - log s. The gradient with respect to z is p - y.
+
+cdef inline double softmax_cross_entropy_gradient(floating* z, const floating* y,
+                                                  Py_ssize_t outputs, Py_ssize_t m,
+                                                  Py_ssize_t y_output_stride,
+                                                  Py_ssize_t y_sample_stride,
+                                                  floating scale, bint want_loss,
+                                                  floating* work) noexcept nogil:
+    """Overwrite logits z with scale * (softmax(z) - y); return the summed loss if asked.
+
+    work holds 3 * m values (column maxima, sums of exponentials, sums of targets).
+    """
+    cdef Py_ssize_t o, j
+    cdef double total = 0
+    cdef floating t, e
+    cdef floating* col_max = work
+    cdef floating* col_sum = work + m
+    cdef floating* y_sum = work + 2 * m
+    cdef floating* row
+    for j in range(m):
+        col_max[j] = z[j]
+    for o in range(1, outputs):
+        row = z + o * m
+        for j in range(m):
+            col_max[j] = row[j] if row[j] > col_max[j] else col_max[j]
+    if want_loss:
+        for j in range(m):
+            y_sum[j] = 0
+        for o in range(outputs):
+            row = z + o * m
+            for j in range(m):
+                t = y[o * y_output_stride + j * y_sample_stride]
+                total += t * (col_max[j] - row[j])
+                y_sum[j] += t
+    for j in range(m):
+        col_sum[j] = 0
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            e = exp_nonpositive(row[j] - col_max[j])
+            row[j] = e
+            col_sum[j] += e
+    if want_loss:
+        for j in range(m):
+            total += y_sum[j] * log(col_sum[j])
+    for j in range(m):
+        col_sum[j] = 1 / col_sum[j]
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            row[j] = (row[j] * col_sum[j] - y[o * y_output_stride + j * y_sample_stride]) * scale
+    return total
+
+
+cdef inline void softmax_columns(floating* z, Py_ssize_t outputs, Py_ssize_t m,
+                                 floating* work) noexcept nogil:
+    """Overwrite z (outputs x samples) with the softmax of each column; work holds 2 * m."""
+    cdef Py_ssize_t o, j
+    cdef floating* col_max = work
+    cdef floating* col_sum = work + m
+    cdef floating* row
+    for j in range(m):
+        col_max[j] = z[j]
+        col_sum[j] = 0
+    for o in range(1, outputs):
+        row = z + o * m
+        for j in range(m):
+            col_max[j] = row[j] if row[j] > col_max[j] else col_max[j]
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            row[j] = exp_nonpositive(row[j] - col_max[j])
+            col_sum[j] += row[j]
+    for j in range(m):
+        col_sum[j] = 1 / col_sum[j]
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            row[j] = row[j] * col_sum[j]
+
+
+# --- identity output + squared error ----------------------------------------------------------
+#
+# The loss is half the squared error summed over outputs, averaged over samples; its gradient
+# with respect to the output is (z - y) / n_samples.
+
+cdef inline double squared_error_gradient(floating* z, const floating* y, Py_ssize_t outputs,
+                                          Py_ssize_t m, Py_ssize_t y_output_stride,
+                                          Py_ssize_t y_sample_stride, floating scale,
+                                          bint want_loss) noexcept nogil:
+    cdef Py_ssize_t o, j
+    cdef double total = 0
+    cdef floating d
+    cdef floating* row
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            d = row[j] - y[o * y_output_stride + j * y_sample_stride]
+            if want_loss:
+                total += 0.5 * d * d
+            row[j] = d * scale
+    return total
+
+
+# --- output layers ------------------------------------------------------------------------------
+
+cdef enum Output:
+    LOGISTIC = 0    # sigmoid units, binary cross-entropy (binary or multi-label)
+    SOFTMAX = 1     # softmax over the units, categorical cross-entropy (multi-class)
+    SQUARED = 2     # identity units, squared error (regression)
+
+
+cdef inline double output_gradient(Output output, floating* z, const floating* y,
+                                   Py_ssize_t outputs, Py_ssize_t m,
+                                   Py_ssize_t y_output_stride, Py_ssize_t y_sample_stride,
+                                   floating scale, bint want_loss,
+                                   floating* work) noexcept nogil:
+    """Overwrite the output pre-activations z with the loss gradient; return the summed loss.
+
+    Each output activation is paired with the loss whose gradient through it is
+    scale * (activation(z) - y), which is why the pair is differentiated as one.
+    """
+    if output == SOFTMAX:
+        return softmax_cross_entropy_gradient(z, y, outputs, m, y_output_stride,
+                                              y_sample_stride, scale, want_loss, work)
+    if output == SQUARED:
+        return squared_error_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
+                                      scale, want_loss)
+    return binary_cross_entropy_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
+                                         scale, want_loss)
+
+
+cdef inline void output_activation(Output output, floating* z, Py_ssize_t outputs,
+                                   Py_ssize_t m, floating* work) noexcept nogil:
+    """Overwrite the output pre-activations z with the network's outputs."""
+    cdef Py_ssize_t i
+    if output == SOFTMAX:
+        softmax_columns(z, outputs, m, work)
+    elif output == LOGISTIC:
+        for i in range(outputs * m):
+            z[i] = sigmoid_scalar(z[i])

@@ -27,14 +27,20 @@ from libc.string cimport memcpy
 cimport _activations
 from _activations cimport Activation
 from _gemm cimport gemm, gemm_uses_blas
-from _losses cimport binary_cross_entropy_gradient
+cimport _losses
+from _losses cimport Output, output_activation, output_gradient
 from _updates cimport row_sums, sgd_update
 
 ACTIVATIONS = {
     "identity": _activations.IDENTITY,
     "relu": _activations.RELU,
     "sigmoid": _activations.SIGMOID,
+    "tanh": _activations.TANH,
+    "leaky_relu": _activations.LEAKY_RELU,
 }
+# Output activations, each trained with its matching loss: binary cross-entropy, categorical
+# cross-entropy and squared error.
+OUTPUTS = {"logistic": _losses.LOGISTIC, "softmax": _losses.SOFTMAX, "identity": _losses.SQUARED}
 
 
 cdef struct SortKey:
@@ -83,7 +89,7 @@ def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
 
 
 cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
-                        Activation activation, floating* params, floating* grads,
+                        Activation activation, Output output, floating* params, floating* grads,
                         floating learning_rate,
                         const floating* x, Py_ssize_t ldx, bint x_by_feature,
                         const floating* y, Py_ssize_t m,
@@ -118,8 +124,10 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                                      activation if k < n_layers - 2 else _activations.IDENTITY)
         off += n_in * n_out + n_out
         act_off += n_out * m
-    # z holds the logits, outputs x samples; y is samples x outputs.
-    loss = binary_cross_entropy_gradient(z, y, n_out, m, 1, n_out, 1 / <floating>m, want_loss)
+    # z holds the output pre-activations, outputs x samples; y is samples x outputs. The
+    # scratch array is free until the backward pass needs it.
+    loss = output_gradient(output, z, y, n_out, m, 1, n_out, 1 / <floating>m, want_loss,
+                           scratch)
     for k in range(n_layers - 2, -1, -1):
         n_in = layers[k]
         n_out = layers[k + 1]
@@ -175,14 +183,22 @@ cdef Activation _activation_code(str activation) except *:
                          f"got {activation!r}") from None
 
 
-def _hidden_units(const Py_ssize_t[::1] layers):
-    """Units in all layers after the input, and in the widest hidden layer (1 if none)."""
+cdef Output _output_code(str output) except *:
+    try:
+        return OUTPUTS[output]
+    except KeyError:
+        raise ValueError(f"output must be one of {sorted(OUTPUTS)}, got {output!r}") from None
+
+
+def _workspace_rows(const Py_ssize_t[::1] layers):
+    """Units in all layers after the input, and rows of scratch: the widest hidden layer, or
+    3 for the softmax loss's per-sample sums, whichever is more."""
     sizes = list(layers)
-    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] or [1])
+    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] + [3])
 
 
 def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                 const floating[:, ::1] X, const floating[:, ::1] Y,
+                 str output, const floating[:, ::1] X, const floating[:, ::1] Y,
                  double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
                  Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
                  double[::1] losses):
@@ -194,6 +210,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     epoch_order(seed, e, n).
     """
     cdef Activation act = _activation_code(activation)
+    cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
     _check_network(layers, params.shape[0], n_features, n_outputs)
     if Y.shape[0] != n:
@@ -209,11 +226,11 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
     cdef Py_ssize_t m_max = min(batch_size, n)
     cdef bint shuffling = shuffle and m_max < n
-    total_units, widest_hidden = _hidden_units(layers)
+    total_units, scratch_rows = _workspace_rows(layers)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] grads = np.empty_like(params)
     cdef floating[::1] acts = np.empty(total_units * m_max, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(widest_hidden * m_max, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(scratch_rows * m_max, dtype=dtype)
     # When the first layer's products run on the hand-written path, its loops read the input
     # along samples: a features x samples copy of X (small, since the layer is) makes those
     # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
@@ -262,7 +279,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         xp = &XT[0, start] if by_feature else &X[start, 0]
                         ldx = n if by_feature else n_features
                         yp = &Y[start, 0]
-                    total += _batch_step(&layers[0], layers.shape[0], act, &params[0],
+                    total += _batch_step(&layers[0], layers.shape[0], act, out_kind, &params[0],
                                          &grads[0], lr, xp, ldx, by_feature, yp, m, &acts[0],
                                          &scratch[0], want_loss)
                     start += m
@@ -272,33 +289,37 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                      const floating[:, ::1] X, const floating[:, ::1] Y, floating[::1] grad):
+                      str output, const floating[:, ::1] X, const floating[:, ::1] Y,
+                      floating[::1] grad):
     """Mean loss over all samples of X at params; its gradient is written into grad."""
     cdef Activation act = _activation_code(activation)
+    cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0]
     _check_network(layers, params.shape[0], X.shape[1], Y.shape[1])
     if Y.shape[0] != n or n == 0:
         raise ValueError("X and Y need the same, non-zero number of rows")
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have the size of params")
-    total_units, widest_hidden = _hidden_units(layers)
+    total_units, scratch_rows = _workspace_rows(layers)
     dtype = np.float32 if floating is float else np.float64
     cdef floating[::1] acts = np.empty(total_units * n, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(widest_hidden * n, dtype=dtype)
+    cdef floating[::1] scratch = np.empty(scratch_rows * n, dtype=dtype)
     cdef double total
     with nogil:
         # With learning rate 0 the step writes grad and leaves params alone, so the cast away
         # from const is safe.
-        total = _batch_step(&layers[0], layers.shape[0], act, <floating*>&params[0], &grad[0],
+        total = _batch_step(&layers[0], layers.shape[0], act, out_kind, <floating*>&params[0],
+                            &grad[0],
                             0, &X[0, 0], X.shape[1], False, &Y[0, 0], n, &acts[0],
                             &scratch[0], True)
     return total / n
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-            const floating[:, ::1] X, floating[:, ::1] out):
-    """Write the output probabilities sigmoid(logits), samples x outputs, into out."""
+            str output, const floating[:, ::1] X, floating[:, ::1] out):
+    """Write the network's outputs (after the output activation), samples x outputs, into out."""
     cdef Activation act = _activation_code(activation)
+    cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0], n_layers = layers.shape[0]
     _check_network(layers, params.shape[0], X.shape[1], out.shape[1])
     if out.shape[0] != n:
@@ -310,6 +331,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     widest = max(layers[1:])
     dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] buffers = np.empty((2, widest * chunk), dtype=dtype)
+    cdef floating[::1] work = np.empty(2 * chunk, dtype=dtype)
     cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
     cdef floating* z = NULL
     cdef const floating* w
@@ -330,8 +352,9 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                          False, z, m)
                 _activations.bias_activation(
                     z, w + n_in * n_out, n_out, m,
-                    act if k < n_layers - 2 else _activations.SIGMOID)
+                    act if k < n_layers - 2 else _activations.IDENTITY)
                 off += n_in * n_out + n_out
+            output_activation(out_kind, z, n_out, m, &work[0])
             for j in range(m):
                 for o in range(n_out):
                     out[start + j, o] = z[o * m + j]

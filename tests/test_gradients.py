@@ -5,30 +5,44 @@ import pytest
 from cnet import engine
 from cnet._layout import n_parameters
 
-ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 2]]
+ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 3]]
+ACTIVATIONS = ["relu", "sigmoid", "tanh", "leaky_relu", "identity"]
+OUTPUTS = ["logistic", "softmax", "identity"]
 
 
-def _problem(layers, seed):
+def _targets(rng, n, outputs, output):
+    if output == "softmax":
+        return np.eye(outputs)[rng.integers(0, outputs, n)]
+    if output == "identity":
+        return rng.standard_normal((n, outputs))
+    return (rng.random((n, outputs)) > 0.5).astype(np.float64)
+
+
+def _problem(layers, seed, output="logistic"):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((23, layers[0]))
-    Y = (rng.random((23, layers[-1])) > 0.5).astype(np.float64)
+    Y = _targets(rng, 23, layers[-1], output)
     params = rng.standard_normal(n_parameters(layers)) * 0.8
     return np.asarray(layers, dtype=np.intp), params, X, Y
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
-@pytest.mark.parametrize("activation", ["relu", "sigmoid"])
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("layers", ARCHITECTURES, ids=str)
-def test_gradient_matches_central_differences(backend, activation, layers):
-    layers, params, X, Y = _problem(layers, seed=len(layers))
-    loss, grad = engine.loss_and_gradient(backend, params, layers, activation, X, Y)
+def test_gradient_matches_central_differences(backend, activation, output, layers):
+    if output == "softmax" and layers[-1] == 1:
+        layers = layers[:-1] + [3]   # a softmax over one unit is constant
+    layers, params, X, Y = _problem(layers, seed=len(layers), output=output)
+    args = (layers, activation, output, X, Y)
+    loss, grad = engine.loss_and_gradient(backend, params, *args)
     h = 1e-6
     numeric = np.empty_like(params)
     for i in range(params.size):
         step = np.zeros_like(params)
         step[i] = h
-        up, _ = engine.loss_and_gradient(backend, params + step, layers, activation, X, Y)
-        down, _ = engine.loss_and_gradient(backend, params - step, layers, activation, X, Y)
+        up, _ = engine.loss_and_gradient(backend, params + step, *args)
+        down, _ = engine.loss_and_gradient(backend, params - step, *args)
         numeric[i] = (up - down) / (2 * h)
     # Relative error of the whole gradient vector; central differences are accurate to
     # O(h^2) ~ 1e-12 plus rounding ~ eps * loss / h ~ 1e-10.
@@ -39,7 +53,7 @@ def test_gradient_matches_central_differences(backend, activation, layers):
 def test_the_seeds_gradients_are_not_the_gradient():
     """The check above can fail: the first tutorial's backprop, through dW2 instead of W2."""
     layers, params, X, Y = _problem([2, 5, 1], seed=0)
-    _, grad = engine.loss_and_gradient("numpy", params, layers, "relu", X, Y)
+    _, grad = engine.loss_and_gradient("numpy", params, layers, "relu", "logistic", X, Y)
     W1, b1 = params[:10].reshape(2, 5), params[10:15]
     W2, b2 = params[15:20].reshape(5, 1), params[20:]
     Z1 = W1.T @ X.T + b1[:, None]

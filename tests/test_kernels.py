@@ -38,15 +38,19 @@ def _kernel_args(name, rng, shape, dtype, layout):
         return (make((rows, 5)), make((5, cols))), {}
     if name == "bias_add":
         return (make(shape), make((1, rows))[0]), {}
-    if name in ("relu", "sigmoid"):
-        return (make(shape),), {}
-    if name in ("relu_backward", "sigmoid_backward"):
-        a = make(shape)
-        a = reference.relu(a) if name == "relu_backward" else reference.sigmoid(a)
-        return (make(shape), a), {}
+    if name in ("relu", "sigmoid", "tanh", "leaky_relu", "softmax"):
+        return (make(shape) * 5,), {}
+    if name.endswith("_backward"):
+        forward = getattr(reference, name[:-len("_backward")])
+        return (make(shape), forward(make(shape))), {}
     if name in ("binary_cross_entropy", "binary_cross_entropy_grad"):
         y = (rng.random(shape) > 0.5).astype(dtype)
         return (make(shape) * 5, y), {}
+    if name in ("softmax_cross_entropy", "softmax_cross_entropy_grad"):
+        y = np.eye(rows, dtype=dtype)[:, rng.integers(0, rows, cols)]
+        return (make(shape) * 5, y), {}
+    if name in ("squared_error", "squared_error_grad"):
+        return (make(shape), make(shape)), {}
     if name == "bias_grad":
         return (make(shape),), {}
     raise KeyError(name)
