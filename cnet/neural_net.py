@@ -52,7 +52,9 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
     params : dict of ndarray
         ``W1, b1, W2, b2, ...``; ``W_k`` has shape ``(layers[k-1], layers[k])``. The arrays are
         views of the network's parameters: writing into them changes the network, and arrays
-        assigned to the keys are used by the next ``predict`` or warm-started ``fit``.
+        assigned to the keys are copied in by the next ``predict`` or warm-started ``fit``.
+        The views stay live across warm-started fits; a fit that initialises anew makes new
+        ones.
     loss_ : list of float
         Training loss recorded every ``loss_every`` epochs, before that epoch's updates.
     n_iter_ : int
@@ -100,7 +102,8 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
     def _check_hyperparameters(self):
         layers = list(self.layers) if np.iterable(self.layers) else None
         if (layers is None or len(layers) < 2
-                or not all(isinstance(u, numbers.Integral) and u >= 1 for u in layers)):
+                or not all(isinstance(u, numbers.Integral) and not isinstance(u, bool) and u >= 1
+                           for u in layers)):
             raise ValueError(f"layers must be a sequence of at least 2 positive integers, "
                              f"got {self.layers!r}")
         if layers[-1] != 1:
@@ -114,7 +117,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         engine.get_backend(self.backend)
-        return np.asarray(layers, dtype=np.intp)
+        return np.asarray([int(u) for u in layers], dtype=np.intp)
 
     def _validate_X(self, X, reset, y=None):
         dtype = [np.float64, np.float32] if reset else self._params_flat.dtype
@@ -136,17 +139,26 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         return flat
 
     def _packed_params(self):
-        """The flat parameter vector built from ``self.params``, shapes checked."""
-        flat = np.empty(n_parameters(self._layers), dtype=self._params_flat.dtype)
+        """The flat parameter vector with ``self.params`` written into it, shapes checked.
+
+        Values that are views of the vector already are left where they are; arrays that
+        were assigned to the keys are copied in. The vector stays the same object, so views
+        taken from ``params`` earlier stay live.
+        """
+        flat = self._params_flat
         views = parameter_views(flat, self._layers)
         for name, shape in parameter_shapes(self._layers):
-            value = np.asarray(self.params.get(name)) if name in self.params else None
+            value = np.asarray(self.params[name]) if name in self.params else None
             if value is None or value.shape != shape:
-                got = None if value is None else value.shape
-                raise ValueError(f"params[{name!r}] must have shape {shape}, got {got}")
+                got = None if value is None else tuple(int(d) for d in value.shape)
+                raise ValueError(f"params[{name!r}] must have shape "
+                                 f"{tuple(int(d) for d in shape)}, got {got}")
             if not np.isfinite(value).all():
                 raise ValueError(f"params[{name!r}] contains NaN or infinity")
-            views[name][...] = value
+            if not _same_view(value, views[name]):
+                # Copied first: the value may overlap another parameter's place in the vector.
+                views[name][...] = np.array(value)
+        self.params = views
         return flat
 
     def _set_params_flat(self, flat):
@@ -170,6 +182,8 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         -------
         self : NeuralNet
         """
+        if y is None:
+            raise ValueError("NeuralNet.fit requires y, the labels (got None)")
         layers = self._check_hyperparameters()
         warm = self.warm_start and hasattr(self, "_params_flat")
         if warm and not np.array_equal(layers, self._layers):
@@ -192,20 +206,29 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         else:
             rng = check_random_state(self.random_state)
             self._layers = layers
-            flat = self._initial_params(layers, X.dtype, rng)
+            self._set_params_flat(self._initial_params(layers, X.dtype, rng))
+            flat = self._params_flat
             self._shuffle_seed = int(rng.randint(0, np.iinfo(np.int64).max))
             self.classes_ = classes
             self.loss_ = []
             self.n_iter_ = 0
-        self._set_params_flat(flat)
 
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
-        self.loss_ += engine.train(
+        before = flat.copy()
+        losses = engine.train(
             self.backend, flat, layers, self.activation, "logistic", X, Y,
             learning_rate=self.learning_rate,
             batch_size=X.shape[0] if self.batch_size is None else self.batch_size,
             shuffle=self.shuffle, seed=self._shuffle_seed, first_epoch=self.n_iter_,
             n_epochs=self.iterations, loss_every=self.loss_every)
+        if not np.isfinite(flat).all():
+            # Keep the network usable: back to the parameters this fit started from.
+            flat[...] = before
+            raise ValueError(
+                "training diverged: the parameters became NaN or infinite (a learning rate "
+                f"of {self.learning_rate} may be too large, or X needs scaling); the "
+                "parameters are left as they were before this fit")
+        self.loss_ += losses
         self.n_iter_ += self.iterations
         return self
 
@@ -240,6 +263,13 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         """
         positive = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[positive.astype(np.intp)]
+
+
+def _same_view(a, b):
+    """Whether two arrays are the same memory with the same layout."""
+    ia, ib = a.__array_interface__, b.__array_interface__
+    return (ia["data"][0] == ib["data"][0] and a.strides == b.strides and a.shape == b.shape
+            and a.dtype == b.dtype)
 
 
 def _as_1d_labels(y):

@@ -11,9 +11,9 @@
 # numpy twin agree on every input.
 
 from cython cimport floating
-from libc.math cimport fabs, tanh as libm_tanh, tanhf
+from libc.math cimport tanh as libm_tanh, tanhf
 
-from _exp cimport exp_nonpositive
+from _exp cimport exp_nonpositive, minus_abs
 
 cdef enum Activation:
     IDENTITY = 0
@@ -29,7 +29,7 @@ cdef enum:
 
 cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
     # exp of a non-positive number only, so no overflow at z = +-1000.
-    cdef floating e = exp_nonpositive(-fabs(z))
+    cdef floating e = exp_nonpositive(minus_abs(z))
     return (1 if z >= 0 else e) / (1 + e)
 
 

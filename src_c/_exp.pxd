@@ -68,3 +68,9 @@ cdef inline floating exp_nonpositive(floating x) noexcept nogil:
         return _exp_nonpositive_float(x)
     else:
         return _exp_nonpositive_double(x)
+
+
+cdef inline floating minus_abs(floating z) noexcept nogil:
+    # -|z| in z's own type (libm's fabs would promote float to double and select the double
+    # exp above for float data).
+    return z if z <= 0 else -z

@@ -10,11 +10,11 @@
 # training loop can read them in the user's samples x outputs order without a transposed copy.
 
 from cython cimport floating
-from libc.math cimport fabs, log, log1p, log1pf
+from libc.math cimport log, log1p, log1pf
 
 from _activations cimport sigmoid_scalar
 
-from _exp cimport exp_nonpositive
+from _exp cimport exp_nonpositive, minus_abs
 
 
 cdef inline double binary_cross_entropy_sum(const floating* z, const floating* y,
@@ -33,7 +33,7 @@ cdef inline double binary_cross_entropy_sum(const floating* z, const floating* y
 
 
 cdef inline floating _bce_term(floating z, floating y) noexcept nogil:
-    cdef floating e = exp_nonpositive(-fabs(z))
+    cdef floating e = exp_nonpositive(minus_abs(z))
     if floating is float:
         return log1pf(e) + (z if z > 0 else 0) - y * z
     else:
@@ -41,7 +41,7 @@ cdef inline floating _bce_term(floating z, floating y) noexcept nogil:
 
 
 cdef inline floating _bce_gradient_term(floating z, floating y, floating scale) noexcept nogil:
-    cdef floating e = exp_nonpositive(-fabs(z))
+    cdef floating e = exp_nonpositive(minus_abs(z))
     return ((1 if z >= 0 else e) / (1 + e) - y) * scale
 
 
