@@ -19,7 +19,9 @@ def get_backend(name):
 
 
 def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
-          shuffle, seed, first_epoch, n_epochs, loss_every):
+          shuffle, seed, first_epoch, n_epochs, loss_every, solver="sgd", momentum=0.0,
+          nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
+          step_count=0, return_step_count=False):
     """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
 
     Parameters
@@ -51,20 +53,35 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
     n_epochs : int
     loss_every : int
         Record the loss on epochs whose number is a multiple of this; 0 records none.
+    solver : {"sgd", "adam"}
+    momentum, nesterov : float, bool
+        SGD's momentum (0: none) and whether to use Nesterov's.
+    beta_1, beta_2, epsilon : float
+        Adam's parameters.
+    alpha : float
+        L2 penalty on the weights: ``0.5 * alpha * sum(W**2) / batch_size`` per batch.
+    state : ndarray of shape (2, n_parameters), optional
+        The optimizer's running state (velocity, or Adam's two moments), updated in place;
+        needed unless the solver is plain SGD with no penalty. Start from zeros.
+    step_count : int
+        Adam steps taken so far.
+    return_step_count : bool
+        Also return Adam's step count after training.
 
     Returns
     -------
     list of float
-        The recorded losses, in epoch order.
+        The recorded losses, in epoch order (and the step count, if asked).
     """
     losses = np.empty(n_epochs, dtype=np.float64)
-    get_backend(backend).train_epochs(
-        params, layers, activation, output, X, Y, float(learning_rate), int(batch_size), bool(shuffle),
-        int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses)
-    if loss_every == 0:
-        return []
-    recorded = (first_epoch + np.arange(n_epochs)) % loss_every == 0
-    return [float(v) for v in losses[recorded]]
+    step_count = get_backend(backend).train_epochs(
+        params, layers, activation, output, X, Y, float(learning_rate), int(batch_size),
+        bool(shuffle), int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses,
+        solver, float(momentum), bool(nesterov), float(beta_1), float(beta_2), float(epsilon),
+        float(alpha), state, int(step_count))
+    recorded = [] if loss_every == 0 else [
+        float(v) for v in losses[(first_epoch + np.arange(n_epochs)) % loss_every == 0]]
+    return (recorded, step_count) if return_step_count else recorded
 
 
 def predict(backend, params, layers, activation, output, X):

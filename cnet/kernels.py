@@ -26,7 +26,8 @@ __all__ = [
     "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax",
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "softmax_cross_entropy", "softmax_cross_entropy_grad",
-    "squared_error", "squared_error_grad", "bias_grad", "sgd_update",
+    "squared_error", "squared_error_grad", "bias_grad", "sgd_update", "momentum_update",
+    "adam_update",
 ]
 
 
@@ -62,8 +63,11 @@ def _inputs(names, values, ndims):
     return [np.ascontiguousarray(a, dtype=dtype) for a in arrays]
 
 
-def _output(out, shape, dtype, name="out"):
-    """A C-contiguous, writable array of the given shape and dtype: ``out`` or a new one."""
+def _output(out, shape, dtype, name="out", inputs=()):
+    """A C-contiguous, writable array of the given shape and dtype: ``out`` or a new one.
+
+    ``out`` may not share memory with ``inputs``: the kernels write while they still read.
+    """
     if out is None:
         return np.empty(shape, dtype=dtype)
     if not isinstance(out, np.ndarray):
@@ -74,6 +78,8 @@ def _output(out, shape, dtype, name="out"):
         raise TypeError(f"{name} has dtype {out.dtype}, expected {dtype}")
     if not out.flags.c_contiguous or not out.flags.writeable:
         raise ValueError(f"{name} must be C-contiguous and writable")
+    if any(np.shares_memory(out, a) for a in inputs):
+        raise ValueError(f"{name} shares memory with an input; pass a separate array")
     return out
 
 
@@ -102,7 +108,7 @@ def matmul(a, b, out=None, trans_a=False, trans_b=False):
     k_b, n = b.shape[::-1] if trans_b else b.shape
     if k != k_b:
         raise ValueError(f"matmul: inner dimensions differ: op(a) is {(m, k)}, op(b) is {(k_b, n)}")
-    out = _output(out, (m, n), a.dtype)
+    out = _output(out, (m, n), a.dtype, inputs=(a, b))
     _kernels.matmul(a, b, out, bool(trans_a), bool(trans_b))
     return out
 
@@ -123,7 +129,7 @@ def bias_add(z, bias, out=None):
     z, bias = _inputs(("z", "bias"), (z, bias), (2, 1))
     if bias.shape[0] != z.shape[0]:
         raise ValueError(f"bias has {bias.shape[0]} entries, z has {z.shape[0]} rows")
-    out = _output(out, z.shape, z.dtype)
+    out = _output(out, z.shape, z.dtype, inputs=(bias,))
     _kernels.bias_add(z, bias, out)
     return out
 
@@ -134,7 +140,8 @@ def _elementwise(kernel, names, values, out):
     for name, a in zip(names[1:], arrays[1:]):
         if a.shape != shape:
             raise ValueError(f"{name} has shape {a.shape}, {names[0]} has {shape}")
-    out = _output(out, shape, arrays[0].dtype)
+    # Element-wise kernels may write over their first input, but not over the others.
+    out = _output(out, shape, arrays[0].dtype, inputs=arrays[1:])
     kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
     return out
 
@@ -336,7 +343,7 @@ def binary_cross_entropy_grad(logits, y, out=None):
         ``(sigmoid(logits) - y) / n_samples``.
     """
     logits, y = _logits_and_targets(logits, y)
-    out = _output(out, logits.shape, logits.dtype)
+    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
     _kernels.binary_cross_entropy_grad(logits, y, out)
     return out
 
@@ -374,7 +381,7 @@ def softmax_cross_entropy_grad(logits, y, out=None):
         ``(softmax(logits) - y) / n_samples``.
     """
     logits, y = _logits_and_targets(logits, y)
-    out = _output(out, logits.shape, logits.dtype)
+    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
     _kernels.softmax_cross_entropy_grad(logits, y, out)
     return out
 
@@ -410,7 +417,7 @@ def squared_error_grad(pred, y, out=None):
     ndarray of shape (n_outputs, n_samples)
     """
     pred, y = _logits_and_targets(pred, y)
-    out = _output(out, pred.shape, pred.dtype)
+    out = _output(out, pred.shape, pred.dtype, inputs=(y,))
     _kernels.squared_error_grad(pred, y, out)
     return out
 
@@ -434,6 +441,33 @@ def bias_grad(dz, out=None):
     return out
 
 
+def _in_place(name, array, like=None):
+    """Check an array that a kernel updates in place: float, C-contiguous, writable."""
+    if not isinstance(array, np.ndarray) or array.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a float32 or float64 numpy array (it is updated in "
+                        f"place)")
+    if like is not None and (array.shape != like.shape or array.dtype != like.dtype):
+        raise ValueError(f"{name} has shape {array.shape} and dtype {array.dtype}, param has "
+                         f"{like.shape} and {like.dtype}")
+    _output(array, array.shape, array.dtype, name=name)
+    return array.reshape(-1)
+
+
+def _gradient_for(param, grad):
+    (grad,) = _inputs(("grad",), (grad,), (param.ndim,))
+    if grad.shape != param.shape:
+        raise ValueError(f"grad has shape {grad.shape}, param has {param.shape}")
+    return grad.astype(param.dtype, copy=False).reshape(-1)
+
+
+def _check_finite(**values):
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise TypeError(f"{name} must be a real number, got {value!r}")
+        if not np.isfinite(value):
+            raise ValueError(f"{name} must be finite, got {value}")
+
+
 def sgd_update(param, grad, learning_rate):
     """One gradient-descent step in place: ``param -= learning_rate * grad``.
 
@@ -450,14 +484,73 @@ def sgd_update(param, grad, learning_rate):
     ndarray
         ``param``.
     """
-    if not isinstance(param, np.ndarray) or param.dtype not in (np.float32, np.float64):
-        raise TypeError("param must be a float32 or float64 numpy array (it is updated in place)")
-    _output(param, param.shape, param.dtype, name="param")
-    (grad,) = _inputs(("grad",), (grad,), (param.ndim,))
-    if grad.shape != param.shape:
-        raise ValueError(f"grad has shape {grad.shape}, param has {param.shape}")
-    if not np.isfinite(learning_rate):
-        raise ValueError(f"learning_rate must be finite, got {learning_rate}")
-    _kernels.sgd_update(param.reshape(-1), grad.astype(param.dtype, copy=False).reshape(-1),
-                        float(learning_rate))
+    flat = _in_place("param", param)
+    grad = _gradient_for(param, grad)
+    _check_finite(learning_rate=learning_rate)
+    _kernels.sgd_update(flat, grad, float(learning_rate))
+    return param
+
+
+def momentum_update(param, grad, velocity, learning_rate, momentum, nesterov=False):
+    """One step of gradient descent with momentum, in place on ``param`` and ``velocity``.
+
+    ``velocity = momentum * velocity - learning_rate * grad``; then ``param += velocity``, or,
+    with ``nesterov``, ``param += momentum * velocity - learning_rate * grad``.
+
+    Parameters
+    ----------
+    param : ndarray
+        C-contiguous, writable float32 or float64 array; updated in place.
+    grad : array_like
+        Gradient of the shape of ``param``.
+    velocity : ndarray
+        The running velocity, like ``param``; updated in place.
+    learning_rate, momentum : float
+    nesterov : bool, default False
+
+    Returns
+    -------
+    ndarray
+        ``param``.
+    """
+    flat = _in_place("param", param)
+    velocity_flat = _in_place("velocity", velocity, like=param)
+    grad = _gradient_for(param, grad)
+    _check_finite(learning_rate=learning_rate, momentum=momentum)
+    _kernels.momentum_update(flat, grad, velocity_flat, float(learning_rate), float(momentum),
+                             bool(nesterov))
+    return param
+
+
+def adam_update(param, grad, first_moment, second_moment, step_size, beta_1, beta_2, epsilon):
+    """One Adam step, in place on ``param`` and both moment estimates.
+
+    ``m = beta_1 m + (1 - beta_1) grad``, ``v = beta_2 v + (1 - beta_2) grad**2``, then
+    ``param -= step_size * m / (sqrt(v) + epsilon)``.
+
+    Parameters
+    ----------
+    param : ndarray
+        C-contiguous, writable float32 or float64 array; updated in place.
+    grad : array_like
+        Gradient of the shape of ``param``.
+    first_moment, second_moment : ndarray
+        The running moment estimates, like ``param``; updated in place.
+    step_size : float
+        The learning rate with the bias corrections folded in, at step t:
+        ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``.
+    beta_1, beta_2, epsilon : float
+
+    Returns
+    -------
+    ndarray
+        ``param``.
+    """
+    flat = _in_place("param", param)
+    m1 = _in_place("first_moment", first_moment, like=param)
+    m2 = _in_place("second_moment", second_moment, like=param)
+    grad = _gradient_for(param, grad)
+    _check_finite(step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    _kernels.adam_update(flat, grad, m1, m2, float(step_size), float(beta_1), float(beta_2),
+                         float(epsilon))
     return param

@@ -127,6 +127,32 @@ def sgd_update(param, grad, learning_rate):
     return param
 
 
+def momentum_update(param, grad, velocity, learning_rate, momentum, nesterov=False):
+    """One step of SGD with momentum, in place on ``param`` and ``velocity``; returns ``param``.
+
+    ``velocity = momentum * velocity - learning_rate * grad``, then ``param += velocity``, or
+    with Nesterov's look-ahead ``param += momentum * velocity - learning_rate * grad``.
+    """
+    velocity[...] = momentum * velocity - learning_rate * grad
+    if nesterov:
+        param += momentum * velocity - learning_rate * grad
+    else:
+        param += velocity
+    return param
+
+
+def adam_update(param, grad, first_moment, second_moment, step_size, beta_1, beta_2, epsilon):
+    """One Adam step, in place on ``param`` and both moments; returns ``param``.
+
+    ``step_size`` is the learning rate with both bias corrections folded in:
+    ``lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)`` at step t.
+    """
+    first_moment[...] = beta_1 * first_moment + (1 - beta_1) * grad
+    second_moment[...] = beta_2 * second_moment + (1 - beta_2) * (grad * grad)
+    param -= step_size * first_moment / (np.sqrt(second_moment) + epsilon)
+    return param
+
+
 def identity(z, out=None):
     """The identity, for linear layers."""
     return _into(out, z)
@@ -222,14 +248,19 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad):
 
 
 def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
-                 seed, first_epoch, n_epochs, loss_every, losses):
+                 seed, first_epoch, n_epochs, loss_every, losses, solver="sgd", momentum=0.0,
+                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
+                 step_count=0):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
-    Each batch: forward, backward, then one SGD step. The loss of epoch e, recorded when
+    Each batch: forward, backward, the L2 penalty's gradient ``alpha * W / batch_size`` added
+    to every weight gradient, then one optimizer step. The loss of epoch e, recorded when
     ``e % loss_every == 0`` (NaN otherwise), is the mean over its batches of the loss each
-    batch had before its step.
+    batch had before its step. Returns Adam's step counter.
     """
     weights, biases = unpack(params, layers)
+    if state is not None:
+        velocity, first_moment, second_moment = state[0], state[0], state[1]
     _, loss, _ = OUTPUTS[output]
     n = X.shape[0]
     step = min(batch_size, n)
@@ -242,13 +273,27 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
         for start in range(0, n, step):
             rows = slice(start, start + step) if order is None else order[start:start + step]
             Xb, Yb = X[rows], Y[rows]
+            m = Xb.shape[0]
             values, logits = forward_pass(weights, biases, activation, Xb)
-            if record:
-                total += loss(logits, Yb.T) * Xb.shape[0]
             grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output)
-            for param, grad in zip(weights + biases, grad_w + grad_b):
-                sgd_update(param, grad, learning_rate)
+            if record:
+                penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / m
+                total += (loss(logits, Yb.T) + penalty) * m
+            for W, dW in zip(weights, grad_w):
+                dW += (alpha / m) * W
+            grads = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
+            if solver == "adam":
+                step_count += 1
+                step_size = (learning_rate * np.sqrt(1 - beta_2 ** step_count)
+                             / (1 - beta_1 ** step_count))
+                adam_update(params, grads, first_moment, second_moment, step_size, beta_1,
+                            beta_2, epsilon)
+            elif momentum != 0:
+                momentum_update(params, grads, velocity, learning_rate, momentum, nesterov)
+            else:
+                sgd_update(params, grads, learning_rate)
         losses[e] = total / n if record else np.nan
+    return step_count
 
 
 def forward(params, layers, activation, output, X, out):

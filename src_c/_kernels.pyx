@@ -23,6 +23,12 @@ cdef _check_same_size(Py_ssize_t got, Py_ssize_t expected, str name):
         raise ValueError(f"{name} has {got} elements, expected {expected}")
 
 
+cdef _check_nonempty(Py_ssize_t size, str name):
+    # Every entry point takes the address of its first element.
+    if size == 0:
+        raise ValueError(f"{name} is empty")
+
+
 cdef _check_blas_size(Py_ssize_t n, str name):
     # cython_blas takes C ints.
     if n >= 2 ** 31:
@@ -82,6 +88,7 @@ def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
 
 def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1] out):
     """out[r, c] = z[r, c] + bias[r]."""
+    _check_nonempty(z.shape[0] * z.shape[1], "z")
     _check_same_size(bias.shape[0], z.shape[0], "bias")
     if out.shape[0] != z.shape[0] or out.shape[1] != z.shape[1]:
         raise ValueError("bias_add: out must have the shape of z")
@@ -91,6 +98,7 @@ def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1
 
 def relu(const floating[::1] z, floating[::1] out):
     """out = max(z, 0)."""
+    _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
     with nogil:
         _activations.relu(&z[0], &out[0], z.shape[0])
@@ -98,6 +106,7 @@ def relu(const floating[::1] z, floating[::1] out):
 
 def relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
     """out = grad * (a > 0), the gradient through relu given its output a."""
+    _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
     with nogil:
@@ -106,6 +115,7 @@ def relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1]
 
 def sigmoid(const floating[::1] z, floating[::1] out):
     """out = 1 / (1 + exp(-z)), without overflow."""
+    _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
     with nogil:
         _activations.sigmoid(&z[0], &out[0], z.shape[0])
@@ -113,6 +123,7 @@ def sigmoid(const floating[::1] z, floating[::1] out):
 
 def sigmoid_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
     """out = grad * a * (1 - a), the gradient through sigmoid given its output a."""
+    _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
     with nogil:
@@ -122,8 +133,7 @@ def sigmoid_backward(const floating[::1] grad, const floating[::1] a, floating[:
 def binary_cross_entropy(const floating[:, ::1] logits, const floating[:, ::1] y):
     """Mean over samples (columns) of the cross-entropy summed over outputs (rows)."""
     cdef double total
-    if y.shape[0] != logits.shape[0] or y.shape[1] != logits.shape[1]:
-        raise ValueError("binary_cross_entropy: y must have the shape of logits")
+    _check_pair(logits, y, "binary_cross_entropy")
     with nogil:
         total = _losses.binary_cross_entropy_sum(&logits[0, 0], &y[0, 0], logits.shape[0],
                                                  logits.shape[1], y.shape[1], 1)
@@ -134,10 +144,8 @@ def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, :
                               floating[:, ::1] out):
     """out = (sigmoid(logits) - y) / n_samples, the gradient of the mean loss."""
     cdef Py_ssize_t rows = logits.shape[0], cols = logits.shape[1]
-    if y.shape[0] != rows or y.shape[1] != cols:
-        raise ValueError("binary_cross_entropy_grad: y must have the shape of logits")
-    if out.shape[0] != rows or out.shape[1] != cols:
-        raise ValueError("binary_cross_entropy_grad: out must have the shape of logits")
+    _check_pair(logits, y, "binary_cross_entropy_grad")
+    _check_pair(logits, out, "binary_cross_entropy_grad (out)")
     out[...] = logits
     with nogil:
         _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
@@ -146,6 +154,7 @@ def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, :
 
 def tanh(const floating[::1] z, floating[::1] out):
     """out = tanh(z)."""
+    _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
     with nogil:
         _activations.tanh(&z[0], &out[0], z.shape[0])
@@ -153,6 +162,7 @@ def tanh(const floating[::1] z, floating[::1] out):
 
 def tanh_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
     """out = grad * (1 - a**2), the gradient through tanh given its output a."""
+    _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
     with nogil:
@@ -161,6 +171,7 @@ def tanh_backward(const floating[::1] grad, const floating[::1] a, floating[::1]
 
 def leaky_relu(const floating[::1] z, floating[::1] out):
     """out = z where z > 0, else 0.01 * z."""
+    _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
     with nogil:
         _activations.leaky_relu(&z[0], &out[0], z.shape[0])
@@ -168,6 +179,7 @@ def leaky_relu(const floating[::1] z, floating[::1] out):
 
 def leaky_relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
     """out = grad * (1 where a > 0, else 0.01), the gradient through leaky_relu."""
+    _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
     with nogil:
@@ -177,12 +189,12 @@ def leaky_relu_backward(const floating[::1] grad, const floating[::1] a, floatin
 cdef _check_pair(const floating[:, ::1] z, const floating[:, ::1] y, str name):
     if y.shape[0] != z.shape[0] or y.shape[1] != z.shape[1]:
         raise ValueError(f"{name}: y must have the shape of the outputs")
+    _check_nonempty(z.shape[0] * z.shape[1], name)
 
 
 def softmax(const floating[:, ::1] z, floating[:, ::1] out):
     """out[:, j] = softmax(z[:, j]) for every sample (column) j."""
-    if out.shape[0] != z.shape[0] or out.shape[1] != z.shape[1]:
-        raise ValueError("softmax: out must have the shape of z")
+    _check_pair(z, out, "softmax (out)")
     work = np.empty(2 * z.shape[1], dtype=np.asarray(z).dtype)
     cdef floating[::1] w = work
     out[...] = z
@@ -244,20 +256,50 @@ def squared_error_grad(const floating[:, ::1] pred, const floating[:, ::1] y,
 
 def bias_grad(const floating[:, ::1] dz, floating[::1] out):
     """out[r] = sum over samples of dz[r, :]."""
+    _check_nonempty(dz.shape[0] * dz.shape[1], "dz")
     _check_same_size(out.shape[0], dz.shape[0], "out")
     with nogil:
         _updates.row_sums(&dz[0, 0], dz.shape[0], dz.shape[1], &out[0])
 
 
+def momentum_update(floating[::1] param, const floating[::1] grad, floating[::1] velocity,
+                    double learning_rate, double momentum, bint nesterov=False):
+    """One SGD step with (Nesterov) momentum, in place on param and velocity."""
+    _check_nonempty(param.shape[0], "param")
+    _check_same_size(grad.shape[0], param.shape[0], "grad")
+    _check_same_size(velocity.shape[0], param.shape[0], "velocity")
+    with nogil:
+        _updates.momentum_update(&param[0], &grad[0], &velocity[0], <floating>learning_rate,
+                                 <floating>momentum, nesterov, param.shape[0])
+
+
+def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] first_moment,
+                floating[::1] second_moment, double step_size, double beta_1, double beta_2,
+                double epsilon):
+    """One Adam step, in place on param and both moments."""
+    _check_nonempty(param.shape[0], "param")
+    _check_same_size(grad.shape[0], param.shape[0], "grad")
+    _check_same_size(first_moment.shape[0], param.shape[0], "first_moment")
+    _check_same_size(second_moment.shape[0], param.shape[0], "second_moment")
+    with nogil:
+        _updates.adam_update(&param[0], &grad[0], &first_moment[0], &second_moment[0],
+                             <floating>step_size, <floating>beta_1, <floating>beta_2,
+                             <floating>epsilon, param.shape[0])
+
+
 def sgd_update(floating[::1] param, const floating[::1] grad, double learning_rate):
     """param -= learning_rate * grad, in place."""
+    _check_nonempty(param.shape[0], "param")
     _check_same_size(grad.shape[0], param.shape[0], "grad")
     with nogil:
         _updates.sgd_update(&param[0], &grad[0], <floating>learning_rate, param.shape[0])
 
 
 def exp_nonpositive(const floating[::1] x, floating[::1] out):
-    """out = exp(x) for x <= 0 by cnet's vectorizable exp (for its accuracy test)."""
+    """out = exp(x) for x <= 0 by cnet's vectorizable exp (for its accuracy test).
+
+    Positive x gives meaningless values: the training loop never passes any.
+    """
     cdef Py_ssize_t i
     _check_same_size(out.shape[0], x.shape[0], "out")
     with nogil:

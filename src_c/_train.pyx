@@ -21,6 +21,7 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport NAN
 from libc.stdint cimport uint64_t
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy
 
@@ -29,7 +30,8 @@ from _activations cimport Activation
 from _gemm cimport gemm, gemm_uses_blas
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
-from _updates cimport row_sums, sgd_update
+from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
+from libc.math cimport pow
 
 ACTIVATIONS = {
     "identity": _activations.IDENTITY,
@@ -41,6 +43,7 @@ ACTIVATIONS = {
 # Output activations, each trained with its matching loss: binary cross-entropy, categorical
 # cross-entropy and squared error.
 OUTPUTS = {"logistic": _losses.LOGISTIC, "softmax": _losses.SOFTMAX, "identity": _losses.SQUARED}
+SOLVERS = ("sgd", "adam")
 
 
 cdef struct SortKey:
@@ -78,6 +81,8 @@ cdef void _epoch_order(SortKey* keys, Py_ssize_t n, uint64_t seed,
 
 def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
     """The order in which epoch `epoch` visits n samples when shuffling (for the tests)."""
+    if n < 0 or n > PY_SSIZE_T_MAX // <Py_ssize_t>sizeof(SortKey):
+        raise ValueError(f"n must be a non-negative sample count, got {n}")
     cdef SortKey* keys = <SortKey*>malloc(max(n, 1) * sizeof(SortKey))
     if keys == NULL:
         raise MemoryError()
@@ -154,20 +159,33 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
     return loss
 
 
+cdef double _l2_gradient(const Py_ssize_t* layers, Py_ssize_t n_layers, const floating* params,
+                        floating* grads, floating coef, bint want_norm) noexcept nogil:
+    """Add coef * W to every weight gradient (biases are not penalised); return sum W**2."""
+    cdef Py_ssize_t k, off = 0, n_w
+    cdef double total = 0
+    for k in range(n_layers - 1):
+        n_w = layers[k] * layers[k + 1]
+        total += add_l2_gradient(grads + off, params + off, coef, n_w, want_norm)
+        off += n_w + layers[k + 1]
+    return total
+
+
 cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
                     Py_ssize_t n_features, Py_ssize_t n_outputs):
     if layers.shape[0] < 2:
         raise ValueError("layers needs at least 2 entries (inputs and outputs)")
-    cdef Py_ssize_t k, expected = 0
+    cdef Py_ssize_t k
     for k in range(layers.shape[0]):
         if layers[k] < 1:
             raise ValueError(f"layers[{k}] = {layers[k]}: every layer needs at least one unit")
         if layers[k] >= 2 ** 31:
             raise ValueError(f"layers[{k}] = {layers[k]} is too large for BLAS")
-    for k in range(layers.shape[0] - 1):
-        expected += layers[k] * layers[k + 1] + layers[k + 1]
+    # Python integers: the product of two large layer sizes must not wrap around.
+    sizes = [int(u) for u in layers]
+    expected = sum(a * b + b for a, b in zip(sizes[:len(sizes) - 1], sizes[1:]))
     if n_params != expected:
-        raise ValueError(f"params has {n_params} elements, layers {list(layers)} need {expected}")
+        raise ValueError(f"params has {n_params} elements, layers {sizes} need {expected}")
     if n_features != layers[0]:
         raise ValueError(f"X has {n_features} features, but layers[0] is {layers[0]}")
     if n_outputs != layers[layers.shape[0] - 1]:
@@ -201,13 +219,20 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                  str output, const floating[:, ::1] X, const floating[:, ::1] Y,
                  double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
                  Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
-                 double[::1] losses):
-    """Train for n_epochs epochs, updating params in place.
+                 double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
+                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
+                 state=None, Py_ssize_t step_count=0):
+    """Train for n_epochs epochs, updating params in place; return the optimizer step count.
 
     Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
     its batches, each taken before that batch's update, when e % loss_every == 0, and NaN
     otherwise. With shuffle and more than one batch, epoch e visits the samples in
     epoch_order(seed, e, n).
+
+    solver "sgd" steps with momentum (Nesterov's if asked), "adam" with Adam; both as in
+    scikit-learn. alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / batch_size to each
+    batch's loss. state, shape (2, n_params), holds the velocity (row 0) or Adam's moments
+    and carries them from call to call; step_count is Adam's step counter t.
     """
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
@@ -223,8 +248,23 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         raise ValueError("n_epochs and loss_every must be non-negative")
     if losses.shape[0] < n_epochs:
         raise ValueError(f"losses has room for {losses.shape[0]} epochs, not {n_epochs}")
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    cdef bint adam = solver == "adam"
+    # Plain SGD takes its step inside the backward pass; the rest need the gradient first.
+    cdef bint fused_step = not adam and momentum == 0 and alpha == 0
+    cdef floating[:, ::1] moments
+    if fused_step:
+        moments = np.empty((2, 1), dtype=np.float32 if floating is float else np.float64)
+    else:
+        if state is None or np.shape(state) != (2, params.shape[0]):
+            raise ValueError(f"state must have shape (2, {params.shape[0]}) with solver "
+                             f"{solver!r}, momentum {momentum}, alpha {alpha}")
+        moments = state
 
     cdef Py_ssize_t m_max = min(batch_size, n)
+    if m_max >= 2 ** 31:
+        raise ValueError(f"a batch of {m_max} rows is too large for BLAS (>= 2**31)")
     cdef bint shuffling = shuffle and m_max < n
     total_units, scratch_rows = _workspace_rows(layers)
     dtype = np.float32 if floating is float else np.float64
@@ -252,6 +292,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef const floating* xp
     cdef const floating* yp
     cdef floating lr = <floating>learning_rate
+    cdef floating step_size
+    cdef Py_ssize_t n_params = params.shape[0]
     try:
         with nogil:
             for e in range(n_epochs):
@@ -280,12 +322,32 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         ldx = n if by_feature else n_features
                         yp = &Y[start, 0]
                     total += _batch_step(&layers[0], layers.shape[0], act, out_kind, &params[0],
-                                         &grads[0], lr, xp, ldx, by_feature, yp, m, &acts[0],
-                                         &scratch[0], want_loss)
+                                         &grads[0], lr if fused_step else 0, xp, ldx,
+                                         by_feature, yp, m, &acts[0], &scratch[0], want_loss)
+                    if not fused_step:
+                        if alpha != 0:
+                            # The batch's summed loss gains m * 0.5 * alpha * |W|^2 / m.
+                            total += 0.5 * alpha * _l2_gradient(
+                                &layers[0], layers.shape[0], &params[0], &grads[0],
+                                <floating>(alpha / m), want_loss)
+                        if adam:
+                            step_count += 1
+                            step_size = <floating>(learning_rate
+                                                   * (1 - pow(beta_2, step_count)) ** 0.5
+                                                   / (1 - pow(beta_1, step_count)))
+                            adam_update(&params[0], &grads[0], &moments[0, 0], &moments[1, 0],
+                                        step_size, <floating>beta_1, <floating>beta_2,
+                                        <floating>epsilon, n_params)
+                        elif momentum != 0:
+                            momentum_update(&params[0], &grads[0], &moments[0, 0], lr,
+                                            <floating>momentum, nesterov, n_params)
+                        else:
+                            sgd_update(&params[0], &grads[0], lr, n_params)
                     start += m
                 losses[e] = total / n if want_loss else NAN
     finally:
         free(order)
+    return step_count
 
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
@@ -298,6 +360,8 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     _check_network(layers, params.shape[0], X.shape[1], Y.shape[1])
     if Y.shape[0] != n or n == 0:
         raise ValueError("X and Y need the same, non-zero number of rows")
+    if n >= 2 ** 31:
+        raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have the size of params")
     total_units, scratch_rows = _workspace_rows(layers)

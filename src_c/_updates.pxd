@@ -1,6 +1,7 @@
-# Reductions and parameter updates on raw contiguous buffers.
+# Reductions and parameter updates on raw contiguous buffers: the optimizers' steps.
 
 from cython cimport floating
+from libc.math cimport sqrt, sqrtf
 
 
 cdef inline void row_sums(const floating* x, Py_ssize_t rows, Py_ssize_t cols,
@@ -32,3 +33,46 @@ cdef inline void sgd_update(floating* param, const floating* grad, floating lear
     cdef Py_ssize_t i
     for i in range(n):
         param[i] -= learning_rate * grad[i]
+
+
+cdef inline void momentum_update(floating* param, const floating* grad, floating* velocity,
+                                 floating learning_rate, floating momentum, bint nesterov,
+                                 Py_ssize_t n) noexcept nogil:
+    # velocity <- momentum * velocity - lr * grad; the step is the velocity, or with Nesterov's
+    # look-ahead momentum * velocity - lr * grad (scikit-learn's formulation).
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = momentum * velocity[i] - learning_rate * grad[i]
+        velocity[i] = v
+        param[i] += (momentum * v - learning_rate * grad[i]) if nesterov else v
+
+
+cdef inline void adam_update(floating* param, const floating* grad, floating* first_moment,
+                             floating* second_moment, floating step_size, floating beta_1,
+                             floating beta_2, floating epsilon, Py_ssize_t n) noexcept nogil:
+    # step_size is the learning rate with the bias corrections of both moments folded in.
+    cdef Py_ssize_t i
+    cdef floating g, m1, m2, root
+    for i in range(n):
+        g = grad[i]
+        m1 = beta_1 * first_moment[i] + (1 - beta_1) * g
+        m2 = beta_2 * second_moment[i] + (1 - beta_2) * (g * g)
+        first_moment[i] = m1
+        second_moment[i] = m2
+        # In the dtype of the data, as numpy computes it.
+        root = sqrtf(m2) if floating is float else sqrt(m2)
+        param[i] -= step_size * m1 / (root + epsilon)
+
+
+cdef inline double add_l2_gradient(floating* grad, const floating* weights, floating coef,
+                                   Py_ssize_t n, bint want_norm) noexcept nogil:
+    # grad += coef * weights; returns sum(weights ** 2) if asked (for the penalty's loss).
+    cdef Py_ssize_t i
+    cdef double total = 0
+    for i in range(n):
+        grad[i] += coef * weights[i]
+    if want_norm:
+        for i in range(n):
+            total += weights[i] * weights[i]
+    return total

@@ -131,3 +131,44 @@ def test_compiled_entry_points_check_shapes_before_their_loops(call, match):
     # bounds when called with mismatched arrays.
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_reported_crashes_are_errors_now():
+    # Found in review: each of these crashed the interpreter or wrapped around before.
+    with pytest.raises(ValueError, match="non-negative"):
+        _train.epoch_order(0, 0, -1)
+    with pytest.raises(ValueError, match="non-negative"):
+        _train.epoch_order(0, 0, 2**60)
+    huge = np.array([2, 1409042362, 2137680572, 2039016529, 2087880752, 1399285262,
+                     1814743238, 748198385, 1], np.intp)   # parameter count overflows int64
+    with pytest.raises(ValueError, match="params has 64 elements"):
+        _train.forward(np.ones(64, np.float32), huge, "relu", "logistic",
+                       np.ones((1, 2), np.float32), np.empty((1, 1), np.float32))
+    with pytest.raises(ValueError, match="empty"):
+        _kernels.binary_cross_entropy(np.ones((1, 0)), np.ones((1, 0)))
+
+
+@pytest.mark.parametrize("call", [
+    lambda a: kernels.matmul(a, a, out=a),
+    lambda a: kernels.binary_cross_entropy_grad(np.ones_like(a), a, out=a),
+    lambda a: kernels.relu_backward(np.ones_like(a), a, out=a),
+    lambda a: kernels.bias_add(a, a[0], out=a),
+])
+def test_out_may_not_alias_an_input_it_reads(call):
+    a = np.random.default_rng(0).standard_normal((64, 64))
+    with pytest.raises(ValueError, match="shares memory"):
+        call(a)
+
+
+def test_out_may_be_the_input_of_an_elementwise_kernel():
+    z = np.array([-1.0, 2.0])
+    assert kernels.relu(z, out=z) is z and z.tolist() == [0.0, 2.0]
+
+
+def test_fit_without_labels_and_bool_layer_sizes():
+    with pytest.raises(ValueError, match="requires y"):
+        cnet.NeuralNet().fit(X, None)
+    with pytest.raises(ValueError, match="positive integers"):
+        fit(layers=[2, True, 1])
+    with pytest.raises(TypeError, match="learning_rate"):
+        kernels.sgd_update(np.ones(2), np.ones(2), "0.1")

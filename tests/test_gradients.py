@@ -65,3 +65,25 @@ def test_the_seeds_gradients_are_not_the_gradient():
     dZ1_true = (W2 @ dZ2) * (Z1 > 0)
     np.testing.assert_allclose(grad[:10], (X.T @ dZ1_true.T).ravel(), rtol=1e-12)
     assert not np.allclose(grad[:10], (X.T @ dZ1_seed.T).ravel(), rtol=1e-3)
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_gradient_on_the_blas_path(activation, output):
+    # 64 samples through [20, 30, 3]: every product of the first two layers goes to BLAS.
+    from cnet import _kernels
+    layers = [20, 30, 3]
+    assert _kernels.matmul_uses_blas(30, 64, 20)
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((64, 20))
+    Y = _targets(rng, 64, 3, output)
+    params = rng.standard_normal(n_parameters(layers)) * 0.3
+    args = (np.asarray(layers, dtype=np.intp), activation, output, X, Y)
+    _, grad = engine.loss_and_gradient("cython", params, *args)
+    h = 1e-6
+    for i in rng.choice(params.size, 60, replace=False):   # a sample of the 723 parameters
+        step = np.zeros_like(params)
+        step[i] = h
+        up, _ = engine.loss_and_gradient("cython", params + step, *args)
+        down, _ = engine.loss_and_gradient("cython", params - step, *args)
+        assert (up - down) / (2 * h) == pytest.approx(grad[i], rel=1e-5, abs=1e-9)

@@ -64,10 +64,13 @@ def test_twin_has_the_same_kernels_and_signatures():
         assert hasattr(_kernels, name), f"the compiled module lacks {name}"
 
 
+IN_PLACE_UPDATES = ("sgd_update", "momentum_update", "adam_update")
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("layout", ["C", "fortran", "strided", "readonly"])
-@pytest.mark.parametrize("name", [n for n in kernels.__all__ if n != "sgd_update"])
+@pytest.mark.parametrize("name", [n for n in kernels.__all__ if n not in IN_PLACE_UPDATES])
 def test_kernel_matches_twin(name, shape, dtype, layout):
     rng = np.random.default_rng(sum(shape))
     args, kw = _kernel_args(name, rng, shape, dtype, layout)
@@ -245,3 +248,39 @@ def test_vectorizable_exp_edges(dtype):
     _kernels.exp_nonpositive(x, out)
     # Below the normal range the result is 0; NaN stays NaN so divergence shows.
     np.testing.assert_array_equal(out, [0, 0, np.nan, 1])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_update_matches_twin_and_formula(dtype, nesterov):
+    rng = np.random.default_rng(5)
+    param, grad, velocity = (rng.standard_normal(37).astype(dtype) for _ in range(3))
+    # Independent expectation in float64, scikit-learn's formulation.
+    v = 0.9 * velocity.astype(np.float64) - 0.1 * grad
+    expected = param + (0.9 * v - 0.1 * grad if nesterov else v)
+    results = []
+    for backend in (kernels, reference):
+        p, vel = param.copy(), velocity.copy()
+        assert backend.momentum_update(p, grad, vel, 0.1, 0.9, nesterov) is p
+        results.append((p, vel))
+    tol = 1e-6 if dtype == np.float32 else 1e-15
+    for p, vel in results:
+        np.testing.assert_allclose(p, expected, rtol=tol, atol=tol)
+        np.testing.assert_allclose(vel, v, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_update_matches_twin_and_formula(dtype):
+    rng = np.random.default_rng(6)
+    param, grad = (rng.standard_normal(41).astype(dtype) for _ in range(2))
+    m1, m2 = rng.standard_normal(41).astype(dtype), rng.random(41).astype(dtype)
+    a = 0.9 * m1.astype(np.float64) + 0.1 * grad
+    b = 0.999 * m2.astype(np.float64) + 0.001 * grad.astype(np.float64) ** 2
+    expected = param - 0.01 * a / (np.sqrt(b) + 1e-8)
+    tol = 2e-6 if dtype == np.float32 else 1e-14
+    for backend in (kernels, reference):
+        p, f, s = param.copy(), m1.copy(), m2.copy()
+        assert backend.adam_update(p, grad, f, s, 0.01, 0.9, 0.999, 1e-8) is p
+        np.testing.assert_allclose(p, expected, rtol=tol, atol=tol)
+        np.testing.assert_allclose(f, a, rtol=tol, atol=tol)
+        np.testing.assert_allclose(s, b, rtol=tol, atol=tol)
