@@ -13,7 +13,9 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
         "`python setup.py build_ext --inplace`.") from exc
 
 from cnet import kernels, reference
+from cnet.mlp import MLPClassifier, MLPRegressor
 from cnet.neural_net import NeuralNet
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "kernels", "reference", "__version__"]
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "kernels", "reference",
+           "__version__"]

@@ -1,0 +1,121 @@
+"""MLPClassifier and MLPRegressor: accuracy parity with scikit-learn, and the ecosystem."""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import sklearn.neural_network as skl
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+import cnet
+
+
+def _split(loader, seed):
+    X, y = loader(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=seed)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+def _mean_score(estimator_class, loader, params, seeds=range(5)):
+    scores = []
+    for seed in seeds:
+        X_train, X_test, y_train, y_test = _split(loader, seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model = estimator_class(random_state=seed, **params).fit(X_train, y_train)
+        scores.append(model.score(X_test, y_test))
+    return np.mean(scores)
+
+
+@pytest.mark.parametrize("loader,params", [
+    (load_digits, dict(hidden_layer_sizes=(64,), max_iter=100)),
+    (load_breast_cancer, dict(hidden_layer_sizes=(32,), max_iter=200)),
+    (load_digits, dict(hidden_layer_sizes=(64,), max_iter=100, solver="sgd",
+                       learning_rate_init=0.05, momentum=0.9)),
+])
+def test_classifier_accuracy_is_within_a_point_of_sklearn(loader, params):
+    # Averaged over 5 random states, the same hyperparameters: the issue's parity bar.
+    ours = _mean_score(cnet.MLPClassifier, loader, params)
+    theirs = _mean_score(skl.MLPClassifier, loader, params)
+    assert abs(ours - theirs) <= 0.01, (ours, theirs)
+
+
+def test_regressor_r2_is_within_002_of_sklearn():
+    params = dict(hidden_layer_sizes=(32,), max_iter=500, learning_rate_init=0.01)
+    ours = _mean_score(cnet.MLPRegressor, load_diabetes, params)
+    theirs = _mean_score(skl.MLPRegressor, load_diabetes, params)
+    assert abs(ours - theirs) <= 0.02, (ours, theirs)
+
+
+def test_pipeline_grid_search_cross_validation_and_pickle():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[:600], y[:600]
+    pipe = make_pipeline(StandardScaler(), cnet.MLPClassifier(max_iter=30, random_state=0,
+                                                              learning_rate_init=0.01))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        grid = GridSearchCV(pipe, {"mlpclassifier__hidden_layer_sizes": [(16,), (32,)]},
+                            cv=2, n_jobs=2).fit(X, y)
+        scores = cross_val_score(pipe, X, y, cv=3)
+    assert grid.best_score_ > 0.8 and scores.mean() > 0.8
+    restored = pickle.loads(pickle.dumps(grid.best_estimator_))
+    np.testing.assert_array_equal(restored.predict_proba(X), grid.best_estimator_.predict_proba(X))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_partial_fit_equals_fit_epoch_by_epoch(solver):
+    # partial_fit keeps the weights and the optimizer's state: n calls equal n epochs of fit.
+    X_train, _, y_train, _ = _split(load_breast_cancer, 0)
+    params = dict(hidden_layer_sizes=(8,), solver=solver, random_state=0, shuffle=False,
+                  learning_rate_init=0.01, tol=0, n_iter_no_change=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        full = cnet.MLPClassifier(max_iter=5, **params).fit(X_train, y_train)
+    part = cnet.MLPClassifier(**params)
+    for _ in range(5):
+        part.partial_fit(X_train, y_train, classes=[0, 1])
+    for a, b in zip(full.coefs_, part.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_early_stopping_restores_the_best_weights():
+    X_train, X_test, y_train, y_test = _split(load_digits, 0)
+    clf = cnet.MLPClassifier(hidden_layer_sizes=(32,), early_stopping=True, max_iter=200,
+                             n_iter_no_change=5, random_state=0).fit(X_train, y_train)
+    assert clf.n_iter_ < 200
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_multiclass_probabilities_and_string_labels(backend):
+    X_train, X_test, y_train, _ = _split(load_digits, 1)
+    names = np.array(list("abcdefghij"))
+    clf = cnet.MLPClassifier(hidden_layer_sizes=(16,), max_iter=20, random_state=0,
+                             backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X_train, names[y_train])
+    proba = clf.predict_proba(X_test)
+    assert clf.out_activation_ == "softmax" and proba.shape == (len(X_test), 10)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-12)
+    np.testing.assert_array_equal(clf.predict(X_test), names[np.argmax(proba, axis=1)])
+
+
+def test_backends_agree_on_a_fit():
+    X_train, X_test, y_train, _ = _split(load_breast_cancer, 2)
+    fits = []
+    for backend in ("cython", "numpy"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append(cnet.MLPClassifier(hidden_layer_sizes=(8, 4), max_iter=30,
+                                           random_state=0, backend=backend).fit(X_train,
+                                                                                y_train))
+    np.testing.assert_allclose(fits[0].predict_proba(X_test), fits[1].predict_proba(X_test),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-10)
