@@ -15,7 +15,8 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
 from cnet import kernels, reference
 from cnet.mlp import MLPClassifier, MLPRegressor
 from cnet.neural_net import NeuralNet
+from cnet.persistence import load
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "kernels", "reference",
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "kernels", "reference",
            "__version__"]

@@ -254,6 +254,17 @@ class _BaseMLP(BaseEstimator):
             self._best_coefs = [c.copy() for c in self.coefs_]
             self._best_intercepts = [b.copy() for b in self.intercepts_]
 
+    def save(self, path):
+        """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
+        """
+        from cnet.persistence import save
+        save(self, path)
+
     def _outputs(self, X):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype, order="C")

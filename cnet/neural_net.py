@@ -232,6 +232,17 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         self.n_iter_ += self.iterations
         return self
 
+    def save(self, path):
+        """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
+        """
+        from cnet.persistence import save
+        save(self, path)
+
     def predict_proba(self, X):
         """Class probabilities.
 

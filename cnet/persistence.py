@@ -1,0 +1,221 @@
+"""Models on disk: a portable ``.npz`` file that loads without executing anything.
+
+The file is a numpy ``.npz`` archive of plain numeric (or fixed-width string) arrays: the flat
+parameter vector, the optimizer's state, the class labels, and ``header``, a JSON document
+stored as bytes with the format name and version, the model's class, its constructor
+parameters and its fitted scalars. It is read with ``allow_pickle=False``: no object arrays,
+no pickles, no code. Every array is checked against the header before a model is built.
+"""
+import json
+import numbers
+import zipfile
+
+import numpy as np
+
+FORMAT = "cnet-model"
+FORMAT_VERSION = 1
+
+
+def _model_classes():
+    from cnet.mlp import MLPClassifier, MLPRegressor
+    from cnet.neural_net import NeuralNet
+    return {cls.__name__: cls for cls in (NeuralNet, MLPClassifier, MLPRegressor)}
+
+
+def _jsonable(name, value):
+    """A constructor parameter as JSON, or a clear error for what JSON cannot hold."""
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, tuple):   # JSON has no tuples; keep the difference visible
+        return {"tuple": [_jsonable(name, v) for v in value]}
+    if isinstance(value, list):
+        return [_jsonable(name, v) for v in value]
+    if isinstance(value, type) or isinstance(value, np.dtype):
+        return np.dtype(value).name
+    raise ValueError(f"cannot save parameter {name}={value!r}: only numbers, strings, "
+                     f"None and lists of them are stored (a RandomState instance, for one, "
+                     f"is not)")
+
+
+def _from_json(value):
+    """Undo the tuple encoding of :func:`_jsonable`."""
+    if isinstance(value, dict) and set(value) == {"tuple"}:
+        return tuple(_from_json(v) for v in value["tuple"])
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _fitted_state(model):
+    """Arrays and JSON scalars that make up a fitted model, by model kind."""
+    from cnet.neural_net import NeuralNet
+    if isinstance(model, NeuralNet):
+        model._packed_params()
+        arrays = {"params": model._params_flat}
+        scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
+                   "loss_": model.loss_, "shuffle_seed": model._shuffle_seed}
+    else:
+        arrays = {"params": model._packed(), "optimizer_state": model._state}
+        scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
+                   "loss_curve_": [float(v) for v in model.loss_curve_], "t_": model.t_,
+                   "best_loss_": float(model.best_loss_), "seed": model._seed,
+                   "steps": model._steps, "epochs_seen": model._epochs_seen,
+                   "learning_rate_now": model._lr,
+                   "out_activation": model._out_activation}
+        if hasattr(model, "_label_binarizer"):
+            scalars["label_type"] = model._label_binarizer.y_type_
+        if hasattr(model, "_y_1d"):
+            scalars["y_1d"] = bool(model._y_1d)
+    if hasattr(model, "classes_"):
+        classes = np.asarray(model.classes_)
+        if classes.dtype.kind not in "biufU":
+            raise ValueError(f"cannot save class labels of dtype {classes.dtype}: numbers "
+                             f"and strings only")
+        arrays["classes"] = classes
+    scalars["n_features_in_"] = int(model.n_features_in_)
+    return arrays, scalars
+
+
+def save(model, path):
+    """Write a fitted cnet model to ``path`` (a ``.npz`` file).
+
+    Parameters
+    ----------
+    model : NeuralNet, MLPClassifier or MLPRegressor
+        A fitted model.
+    path : str or path-like
+        Where to write, exactly this name (``.npz`` is customary).
+    """
+    classes = _model_classes()
+    if type(model).__name__ not in classes:
+        raise TypeError(f"cannot save a {type(model).__name__}; cnet saves "
+                        f"{sorted(classes)}")
+    if not hasattr(model, "n_features_in_"):
+        raise ValueError("the model is not fitted; fit it before saving")
+    arrays, scalars = _fitted_state(model)
+    header = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(model).__name__,
+        "params": {k: _jsonable(k, v) for k, v in model.get_params().items()},
+        "dtype": arrays["params"].dtype.name,
+        "arrays": {k: [list(v.shape), v.dtype.str] for k, v in arrays.items()},
+        "fitted": scalars,
+    }
+    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    with open(path, "wb") as file:   # a file object: numpy would append .npz to a name
+        np.savez(file, **arrays)
+
+
+def _read(path):
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {name: archive[name] for name in archive.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        raise ValueError(f"{path} is not a readable cnet model file (truncated or not an "
+                         f".npz archive): {exc}") from None
+    if "header" not in arrays or arrays["header"].dtype != np.uint8:
+        raise ValueError(f"{path} is not a cnet model file: it has no header")
+    try:
+        header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: the model header is damaged: {exc}") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a cnet model file")
+    version = header.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ValueError(f"{path} was written in model format version {version}, newer than "
+                         f"this cnet reads ({FORMAT_VERSION}); upgrade cnet to load it")
+    declared = header.get("arrays", {})
+    if set(declared) != set(arrays):
+        raise ValueError(f"{path}: the arrays {sorted(arrays)} do not match the header's "
+                         f"{sorted(declared)}")
+    for name, (shape, dtype) in declared.items():
+        if list(arrays[name].shape) != shape or arrays[name].dtype.str != dtype:
+            raise ValueError(f"{path}: array {name!r} has shape {arrays[name].shape} and "
+                             f"dtype {arrays[name].dtype}, the header says {shape} {dtype}")
+    return header, arrays
+
+
+def load(path):
+    """Read a model written by :func:`save` (or a model's ``save`` method).
+
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    NeuralNet, MLPClassifier or MLPRegressor
+        The fitted model, predicting exactly as the one saved.
+
+    Raises
+    ------
+    ValueError
+        If the file is truncated, damaged, not a cnet model, inconsistent with its header,
+        or written by a newer cnet.
+    """
+    from cnet._layout import n_parameters
+    header, arrays = _read(path)
+    classes = _model_classes()
+    if header.get("class") not in classes:
+        raise ValueError(f"{path}: unknown model class {header.get('class')!r}")
+    fitted = header["fitted"]
+    layers = np.asarray(fitted["layers"], dtype=np.intp)
+    params = arrays["params"]
+    if params.ndim != 1 or params.size != n_parameters(layers) or params.dtype.kind != "f":
+        raise ValueError(f"{path}: {params.size} parameters do not fit layers "
+                         f"{fitted['layers']}")
+    if not np.isfinite(params).all():
+        raise ValueError(f"{path}: the parameters contain NaN or infinity")
+    try:
+        model = classes[header["class"]](**{k: _from_json(v)
+                                            for k, v in header["params"].items()})
+    except TypeError as exc:
+        raise ValueError(f"{path}: the saved parameters do not fit "
+                         f"{header['class']}: {exc}") from None
+    model.n_features_in_ = fitted["n_features_in_"]
+    if "classes" in arrays:
+        model.classes_ = arrays["classes"]
+    if header["class"] == "NeuralNet":
+        model._layers = layers
+        model._set_params_flat(params.copy())
+        model._shuffle_seed = fitted["shuffle_seed"]
+        model.n_iter_ = fitted["n_iter_"]
+        model.loss_ = list(fitted["loss_"])
+        return model
+    _restore_mlp(model, layers, params, arrays, fitted)
+    return model
+
+
+def _restore_mlp(model, layers, params, arrays, fitted):
+    from sklearn.preprocessing import LabelBinarizer
+    model._layers = layers
+    model.n_layers_ = len(layers)
+    model.n_outputs_ = int(layers[-1])
+    model._expose(params.copy())
+    state = arrays.get("optimizer_state")
+    if state is None or state.shape != (2, params.size):
+        raise ValueError("the optimizer state does not fit the parameters")
+    model._state = state.astype(params.dtype)
+    model._rng = np.random.RandomState(fitted["seed"] % (2**32))
+    for attr, key in [("_seed", "seed"), ("_steps", "steps"), ("_epochs_seen", "epochs_seen"),
+                      ("_lr", "learning_rate_now"), ("_out_activation", "out_activation"),
+                      ("n_iter_", "n_iter_"), ("t_", "t_"), ("best_loss_", "best_loss_")]:
+        setattr(model, attr, fitted[key])
+    model.loss_curve_ = list(fitted["loss_curve_"])
+    model.loss_ = model.loss_curve_[-1] if model.loss_curve_ else None
+    model._no_improvement_count = 0
+    model.validation_scores_ = [] if model.early_stopping else None
+    model.best_validation_score_ = -np.inf if model.early_stopping else None
+    if "label_type" in fitted:
+        binarizer = LabelBinarizer()
+        if fitted["label_type"] == "multilabel-indicator":
+            binarizer.fit(np.eye(len(model.classes_), dtype=int))
+        else:
+            binarizer.fit(model.classes_)
+        model._label_binarizer = binarizer
+    if "y_1d" in fitted:
+        model._y_1d = fitted["y_1d"]
