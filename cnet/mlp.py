@@ -16,6 +16,7 @@ from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -140,13 +141,32 @@ class _BaseMLP(BaseEstimator):
         self.coefs_ = [views[f"W{k}"] for k in range(1, n + 1)]
         self.intercepts_ = [views[f"b{k}"] for k in range(1, n + 1)]
 
-    def _fit(self, X, y, incremental=False, classes=None):
+    def _sample_weight(self, sample_weight, X, y):
+        """Validated weights (with class_weight folded in), or None for equal weights."""
+        class_weight = getattr(self, "class_weight", None)
+        if sample_weight is None and class_weight is None:
+            return None
+        weights = np.ones(X.shape[0]) if sample_weight is None else np.asarray(
+            sample_weight, dtype=np.float64)
+        if weights.ndim != 1 or weights.shape[0] != X.shape[0]:
+            raise ValueError(f"sample_weight must be 1-D with one weight per sample "
+                             f"({X.shape[0]}), got shape {weights.shape}")
+        if not np.isfinite(weights).all() or (weights < 0).any():
+            raise ValueError("sample_weight must be finite and non-negative")
+        if class_weight is not None:
+            weights = weights * compute_sample_weight(class_weight, y)
+        if weights.sum() <= 0:
+            raise ValueError("sample_weight sums to zero: no sample would be learnt from")
+        return weights.astype(X.dtype)
+
+    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None):
         self._check_hyperparameters()
         hidden = self._hidden_sizes()
         reset = not ((self.warm_start or incremental) and hasattr(self, "coefs_"))
         X, y = validate_data(self, X, y, reset=reset, dtype=self._dtypes(reset), order="C",
                              multi_output=True, y_numeric=not is_classifier(self))
         Y = np.ascontiguousarray(self._encode_targets(y, reset, classes), dtype=X.dtype)
+        weights = self._sample_weight(sample_weight, X, y)
         if reset:
             rng = check_random_state(self.random_state)
             self._layers = np.array([X.shape[1], *hidden, Y.shape[1]], dtype=np.intp)
@@ -171,12 +191,15 @@ class _BaseMLP(BaseEstimator):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
 
-        X_train, Y_train, X_val, y_val = X, Y, None, None
+        X_train, Y_train, w_train, X_val, y_val, w_val = X, Y, weights, None, None, None
         if self.early_stopping:
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
-            X_train, X_val, Y_train, y_val = train_test_split(
-                X, Y, random_state=self._rng, test_size=self.validation_fraction,
-                stratify=stratify)
+            split = train_test_split(X, Y, *([] if weights is None else [weights]),
+                                     random_state=self._rng,
+                                     test_size=self.validation_fraction, stratify=stratify)
+            X_train, X_val, Y_train, y_val = split[:4]
+            if weights is not None:
+                w_train, w_val = split[4:]
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
@@ -199,7 +222,7 @@ class _BaseMLP(BaseEstimator):
                 momentum=self.momentum if self.solver == "sgd" else 0.0,
                 nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
                 epsilon=self.epsilon, alpha=self.alpha, state=self._state,
-                step_count=self._steps, return_step_count=True)
+                step_count=self._steps, return_step_count=True, sample_weight=w_train)
             if not (np.isfinite(losses[0]) and np.isfinite(flat).all()):
                 raise ValueError("Solver produced non-finite parameter weights. The input "
                                  "data may contain large values and need to be preprocessed.")
@@ -211,7 +234,7 @@ class _BaseMLP(BaseEstimator):
             self.loss_curve_.append(self.loss_)
             if self.verbose:
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            self._update_no_improvement_count(X_val, y_val)
+            self._update_no_improvement_count(X_val, y_val, w_val)
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
@@ -236,14 +259,14 @@ class _BaseMLP(BaseEstimator):
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
         return self
 
-    def _update_no_improvement_count(self, X_val, y_val):
+    def _update_no_improvement_count(self, X_val, y_val, w_val):
         if X_val is None:
             last = self.loss_curve_[-1]
             self._no_improvement_count = (self._no_improvement_count + 1
                                           if last > self.best_loss_ - self.tol else 0)
             self.best_loss_ = min(self.best_loss_, last)
             return
-        score = self._score(X_val, y_val)
+        score = self._score(X_val, y_val, w_val)
         self.validation_scores_.append(score)
         if self.verbose:
             print(f"Validation score: {score:f}")
@@ -283,7 +306,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"`` and ``"adam"``;
     ``"lbfgs"`` is not implemented) plus ``dtype`` (None keeps float32 input in float32,
-    anything else trains in float64) and ``backend`` (``"cython"`` or ``"numpy"``, the twin).
+    anything else trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin) and
+    ``class_weight`` (a dict ``{label: weight}`` or ``"balanced"``, multiplied into
+    ``sample_weight``, as elsewhere in scikit-learn).
 
     Binary targets get one logistic output unit, multi-class targets a softmax layer, and
     multi-label indicator targets one logistic unit per label.
@@ -314,6 +339,23 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     True
     """
 
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None,
+                 backend="cython", class_weight=None):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, backend=backend)
+        self.class_weight = class_weight
+
     def _encode_targets(self, y, reset, classes=None):
         check_classification_targets(y)
         if reset:
@@ -338,8 +380,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     def _decode(self, Y):
         return self._label_binarizer.inverse_transform(Y)
 
-    def _score(self, X, y):
-        return accuracy_score(y, self.predict(X))
+    def _score(self, X, y, sample_weight=None):
+        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities, one column per class (binary: ``[1 - p, p]``).
@@ -386,27 +428,30 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
                                                        else out)
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X, y (see the class docstring for the schedule).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; each batch's loss is their weighted mean.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
+        sample_weight : array-like of shape (n_samples,), optional
         classes : array-like, optional
             All the classes; required on the first call.
 
@@ -416,7 +461,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         if not hasattr(self, "coefs_") and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -466,8 +511,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, Y):
         return Y.ravel() if self._y_1d else Y
 
-    def _score(self, X, y):
-        return r2_score(y, self.predict(X))
+    def _score(self, X, y, sample_weight=None):
+        return r2_score(y, self.predict(X), sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values.
@@ -483,33 +528,36 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         out = self._outputs(X)
         return out.ravel() if self.n_outputs_ == 1 and self._y_1d else out
 
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Train on X, y.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; each batch's loss is their weighted mean.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y)
+        return self._fit(X, y, sample_weight=sample_weight)
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), optional
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -198,8 +198,23 @@ def forward_pass(weights, biases, activation, X):
     return values, logits
 
 
-def backward_pass(weights, values, logits, Y, activation, output):
+def sample_losses(output, logits, Y):
+    """Each sample's loss (summed over outputs), for weighted means: shape (n_samples,)."""
+    if output == "logistic":
+        terms = np.log1p(np.exp(-np.abs(logits))) + np.maximum(logits, 0) - Y.T * logits
+    elif output == "softmax":
+        shifted = logits - logits.max(axis=0)
+        terms = -Y.T * (shifted - np.log(np.exp(shifted).sum(axis=0)))
+    else:
+        terms = 0.5 * (logits - Y.T) ** 2
+    return terms.sum(axis=0)
+
+
+def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None):
     """Gradients of the mean loss, from the output back to the first layer.
+
+    ``sample_factor`` (one value per sample) scales each sample's share of the gradient:
+    ``w_j * n_samples / sum(w)`` turns the mean into the weighted mean.
 
     The chain rule carries ``dZ`` (the gradient of a layer's pre-activation) backwards through
     the layer's *weights* ``W``, not through their gradient ``dW`` as the first tutorial did,
@@ -209,6 +224,8 @@ def backward_pass(weights, values, logits, Y, activation, output):
     _, act_backward = ACTIVATIONS[activation]
     _, _, loss_grad = OUTPUTS[output]
     dZ = loss_grad(logits, Y.T)
+    if sample_factor is not None:
+        dZ = dZ * sample_factor
     grad_w, grad_b = [None] * len(weights), [None] * len(weights)
     for k in range(len(weights) - 1, -1, -1):
         A_prev = values[k]
@@ -235,28 +252,37 @@ def epoch_order(seed, epoch, n):
     return np.argsort(keys, kind="stable")
 
 
-def loss_and_gradient(params, layers, activation, output, X, Y, grad):
-    """Mean loss over all samples of X at ``params``; its gradient is written into ``grad``."""
+def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None):
+    """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
+    its gradient is written into ``grad``."""
     weights, biases = unpack(params, layers)
     values, logits = forward_pass(weights, biases, activation, X)
-    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output)
+    factor = None
+    if sample_weight is not None:
+        factor = sample_weight * (len(X) / sample_weight.sum())
+    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output, factor)
     gw, gb = unpack(grad, layers)
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
     _, loss, _ = OUTPUTS[output]
-    return loss(logits, Y.T)
+    if sample_weight is None:
+        return loss(logits, Y.T)
+    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
 
 
 def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
                  seed, first_epoch, n_epochs, loss_every, losses, solver="sgd", momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-                 step_count=0):
+                 step_count=0, sample_weight=None):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
     Each batch: forward, backward, the L2 penalty's gradient ``alpha * W / batch_size`` added
     to every weight gradient, then one optimizer step. The loss of epoch e, recorded when
     ``e % loss_every == 0`` (NaN otherwise), is the mean over its batches of the loss each
     batch had before its step. Returns Adam's step counter.
+
+    With ``sample_weight``, a batch's loss, gradient and L2 term divide by the batch's weight
+    sum instead of its size.
     """
     weights, biases = unpack(params, layers)
     if state is not None:
@@ -274,13 +300,19 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
             rows = slice(start, start + step) if order is None else order[start:start + step]
             Xb, Yb = X[rows], Y[rows]
             m = Xb.shape[0]
+            wb = None if sample_weight is None else sample_weight[rows]
+            weight_sum = m if wb is None else float(wb.sum())
             values, logits = forward_pass(weights, biases, activation, Xb)
-            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output)
+            factor = None if wb is None else wb * (m / weight_sum)
+            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output,
+                                           factor)
             if record:
-                penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / m
-                total += (loss(logits, Yb.T) + penalty) * m
+                batch_loss = (loss(logits, Yb.T) if wb is None else
+                              float(np.average(sample_losses(output, logits, Yb), weights=wb)))
+                penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
+                total += (batch_loss + penalty) * m
             for W, dW in zip(weights, grad_w):
-                dW += (alpha / m) * W
+                dW += (alpha / weight_sum) * W
             grads = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
             if solver == "adam":
                 step_count += 1

@@ -149,7 +149,7 @@ def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, :
     out[...] = logits
     with nogil:
         _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
-                                              1 / <floating>cols, False)
+                                              1 / <floating>cols, False, NULL)
 
 
 def tanh(const floating[::1] z, floating[::1] out):

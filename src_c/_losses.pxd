@@ -20,7 +20,9 @@ from _exp cimport exp_nonpositive, minus_abs
 cdef inline double binary_cross_entropy_sum(const floating* z, const floating* y,
                                             Py_ssize_t outputs, Py_ssize_t m,
                                             Py_ssize_t y_output_stride,
-                                            Py_ssize_t y_sample_stride) noexcept nogil:
+                                            Py_ssize_t y_sample_stride,
+                                            const floating* weights=NULL) noexcept nogil:
+    # The loss summed over outputs and samples, sample j weighted by weights[j] if given.
     cdef Py_ssize_t o, j
     cdef double total = 0
     cdef floating zz, t
@@ -28,7 +30,7 @@ cdef inline double binary_cross_entropy_sum(const floating* z, const floating* y
         for j in range(m):
             zz = z[o * m + j]
             t = y[o * y_output_stride + j * y_sample_stride]
-            total += _bce_term(zz, t)
+            total += _bce_term(zz, t) * (weights[j] if weights != NULL else 1)
     return total
 
 
@@ -49,22 +51,29 @@ cdef inline double binary_cross_entropy_gradient(floating* z, const floating* y,
                                                  Py_ssize_t outputs, Py_ssize_t m,
                                                  Py_ssize_t y_output_stride,
                                                  Py_ssize_t y_sample_stride,
-                                                 floating scale, bint want_loss) noexcept nogil:
-    """Overwrite logits z with scale * (sigmoid(z) - y); return the summed loss if asked.
+                                                 floating scale, bint want_loss,
+                                                 const floating* weights) noexcept nogil:
+    """Overwrite logits z with scale * w_j * (sigmoid(z) - y); return the summed loss if asked.
 
-    The loss is summed before z is overwritten, in a loop of its own: the gradient loop then
-    has no branch or libm call left in it and vectorizes.
+    Without weights (NULL) every w_j is 1. The loss is summed before z is overwritten, in a
+    loop of its own: the gradient loop then has no branch or libm call left and vectorizes.
     """
     cdef Py_ssize_t o, j
     cdef double total = 0
     cdef floating* row
     if want_loss:
-        total = binary_cross_entropy_sum(z, y, outputs, m, y_output_stride, y_sample_stride)
+        total = binary_cross_entropy_sum(z, y, outputs, m, y_output_stride, y_sample_stride,
+                                         weights)
     for o in range(outputs):
         row = z + o * m
-        for j in range(m):
-            row[j] = _bce_gradient_term(row[j], y[o * y_output_stride + j * y_sample_stride],
-                                        scale)
+        if weights == NULL:
+            for j in range(m):
+                row[j] = _bce_gradient_term(
+                    row[j], y[o * y_output_stride + j * y_sample_stride], scale)
+        else:
+            for j in range(m):
+                row[j] = _bce_gradient_term(
+                    row[j], y[o * y_output_stride + j * y_sample_stride], scale * weights[j])
     return total
 
 
@@ -79,8 +88,9 @@ cdef inline double softmax_cross_entropy_gradient(floating* z, const floating* y
                                                   Py_ssize_t y_output_stride,
                                                   Py_ssize_t y_sample_stride,
                                                   floating scale, bint want_loss,
-                                                  floating* work) noexcept nogil:
-    """Overwrite logits z with scale * (softmax(z) - y); return the summed loss if asked.
+                                                  floating* work,
+                                                  const floating* weights=NULL) noexcept nogil:
+    """Overwrite logits z with scale * w_j * (softmax(z) - y); return the summed loss if asked.
 
     work holds 3 * m values (column maxima, sums of exponentials, sums of targets).
     """
@@ -104,6 +114,8 @@ cdef inline double softmax_cross_entropy_gradient(floating* z, const floating* y
             row = z + o * m
             for j in range(m):
                 t = y[o * y_output_stride + j * y_sample_stride]
+                if weights != NULL:
+                    t = t * weights[j]   # the sample's weight rides on its targets
                 total += t * (col_max[j] - row[j])
                 y_sum[j] += t
     for j in range(m):
@@ -119,10 +131,14 @@ cdef inline double softmax_cross_entropy_gradient(floating* z, const floating* y
             total += y_sum[j] * log(col_sum[j])
     for j in range(m):
         col_sum[j] = 1 / col_sum[j]
+    # y_sum is free again: it holds each sample's factor on the gradient.
+    for j in range(m):
+        y_sum[j] = scale * (weights[j] if weights != NULL else 1)
     for o in range(outputs):
         row = z + o * m
         for j in range(m):
-            row[j] = (row[j] * col_sum[j] - y[o * y_output_stride + j * y_sample_stride]) * scale
+            row[j] = (row[j] * col_sum[j]
+                      - y[o * y_output_stride + j * y_sample_stride]) * y_sum[j]
     return total
 
 
@@ -161,18 +177,20 @@ cdef inline void softmax_columns(floating* z, Py_ssize_t outputs, Py_ssize_t m,
 cdef inline double squared_error_gradient(floating* z, const floating* y, Py_ssize_t outputs,
                                           Py_ssize_t m, Py_ssize_t y_output_stride,
                                           Py_ssize_t y_sample_stride, floating scale,
-                                          bint want_loss) noexcept nogil:
+                                          bint want_loss,
+                                          const floating* weights=NULL) noexcept nogil:
     cdef Py_ssize_t o, j
     cdef double total = 0
-    cdef floating d
+    cdef floating d, w
     cdef floating* row
     for o in range(outputs):
         row = z + o * m
         for j in range(m):
             d = row[j] - y[o * y_output_stride + j * y_sample_stride]
+            w = weights[j] if weights != NULL else 1
             if want_loss:
-                total += 0.5 * d * d
-            row[j] = d * scale
+                total += 0.5 * d * d * w
+            row[j] = d * scale * w
     return total
 
 
@@ -188,20 +206,22 @@ cdef inline double output_gradient(Output output, floating* z, const floating* y
                                    Py_ssize_t outputs, Py_ssize_t m,
                                    Py_ssize_t y_output_stride, Py_ssize_t y_sample_stride,
                                    floating scale, bint want_loss,
-                                   floating* work) noexcept nogil:
+                                   floating* work, const floating* weights) noexcept nogil:
     """Overwrite the output pre-activations z with the loss gradient; return the summed loss.
 
     Each output activation is paired with the loss whose gradient through it is
-    scale * (activation(z) - y), which is why the pair is differentiated as one.
+    scale * w_j * (activation(z) - y), which is why the pair is differentiated as one.
+    Sample j's loss is weighted by w_j = weights[j], or 1 where weights is NULL.
     """
     if output == SOFTMAX:
         return softmax_cross_entropy_gradient(z, y, outputs, m, y_output_stride,
-                                              y_sample_stride, scale, want_loss, work)
+                                              y_sample_stride, scale, want_loss, work,
+                                              weights)
     if output == SQUARED:
         return squared_error_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
-                                      scale, want_loss)
+                                      scale, want_loss, weights)
     return binary_cross_entropy_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
-                                         scale, want_loss)
+                                         scale, want_loss, weights)
 
 
 cdef inline void output_activation(Output output, floating* z, Py_ssize_t outputs,

@@ -97,9 +97,14 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         Activation activation, Output output, floating* params, floating* grads,
                         floating learning_rate,
                         const floating* x, Py_ssize_t ldx, bint x_by_feature,
-                        const floating* y, Py_ssize_t m,
-                        floating* acts, floating* scratch, bint want_loss) noexcept nogil:
+                        const floating* y, const floating* weights, floating weight_sum,
+                        Py_ssize_t m, floating* acts, floating* scratch,
+                        bint want_loss) noexcept nogil:
     """Forward and backward over m samples; returns the summed loss if asked.
+
+    The loss is the weighted mean over the batch: sample j's terms are weighted by
+    weights[j] (1 where weights is NULL) and divided by weight_sum, their sum; what is
+    returned is the weighted sum, before that division.
 
     With learning_rate = 0 the gradient is written into grads. Otherwise the gradient step
     params -= learning_rate * gradient is taken in place, layer by layer on the way back: each
@@ -131,8 +136,8 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         act_off += n_out * m
     # z holds the output pre-activations, outputs x samples; y is samples x outputs. The
     # scratch array is free until the backward pass needs it.
-    loss = output_gradient(output, z, y, n_out, m, 1, n_out, 1 / <floating>m, want_loss,
-                           scratch)
+    loss = output_gradient(output, z, y, n_out, m, 1, n_out, 1 / weight_sum, want_loss,
+                           scratch, weights)
     for k in range(n_layers - 2, -1, -1):
         n_in = layers[k]
         n_out = layers[k + 1]
@@ -221,7 +226,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                  Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
                  double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
-                 state=None, Py_ssize_t step_count=0):
+                 state=None, Py_ssize_t step_count=0, sample_weight=None):
     """Train for n_epochs epochs, updating params in place; return the optimizer step count.
 
     Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
@@ -233,6 +238,10 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     scikit-learn. alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / batch_size to each
     batch's loss. state, shape (2, n_params), holds the velocity (row 0) or Adam's moments
     and carries them from call to call; step_count is Adam's step counter t.
+
+    With sample_weight (n non-negative values), each batch's loss, gradient and L2 term are
+    divided by the batch's weight sum instead of its size (scikit-learn's convention); the
+    epoch's loss is still the mean of the batch losses weighted by batch size.
     """
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
@@ -280,6 +289,13 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
     cdef floating[:, ::1] x_batch = np.empty(batch_shape if shuffling else (1, 1), dtype=dtype)
     cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
+    cdef const floating[::1] sw
+    cdef floating[::1] w_batch = np.empty(m_max if shuffling else 1, dtype=dtype)
+    cdef bint weighted = sample_weight is not None
+    if weighted:
+        sw = sample_weight
+        if sw.shape[0] != n:
+            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
     cdef SortKey* order = NULL
     if shuffling:
         order = <SortKey*>malloc(n * sizeof(SortKey))
@@ -291,6 +307,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef double total
     cdef const floating* xp
     cdef const floating* yp
+    cdef const floating* wp = NULL
+    cdef floating weight_sum, batch_loss
     cdef floating lr = <floating>learning_rate
     cdef floating step_size
     cdef Py_ssize_t n_params = params.shape[0]
@@ -314,6 +332,10 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                             else:
                                 memcpy(&x_batch[j, 0], &X[row, 0], n_features * sizeof(floating))
                             memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
+                            if weighted:
+                                w_batch[j] = sw[row]
+                        if weighted:
+                            wp = &w_batch[0]
                         xp = &x_batch[0, 0]
                         ldx = m_max if by_feature else n_features
                         yp = &y_batch[0, 0]
@@ -321,15 +343,24 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         xp = &XT[0, start] if by_feature else &X[start, 0]
                         ldx = n if by_feature else n_features
                         yp = &Y[start, 0]
-                    total += _batch_step(&layers[0], layers.shape[0], act, out_kind, &params[0],
-                                         &grads[0], lr if fused_step else 0, xp, ldx,
-                                         by_feature, yp, m, &acts[0], &scratch[0], want_loss)
+                        if weighted:
+                            wp = &sw[start]
+                    weight_sum = m
+                    if weighted:
+                        weight_sum = 0
+                        for j in range(m):
+                            weight_sum = weight_sum + wp[j]
+                    batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
+                                             &params[0], &grads[0], lr if fused_step else 0,
+                                             xp, ldx, by_feature, yp, wp, weight_sum, m,
+                                             &acts[0], &scratch[0], want_loss)
+                    # The epoch adds up the batch means times the batch sizes.
+                    total += batch_loss * (m / weight_sum)
                     if not fused_step:
                         if alpha != 0:
-                            # The batch's summed loss gains m * 0.5 * alpha * |W|^2 / m.
-                            total += 0.5 * alpha * _l2_gradient(
+                            total += 0.5 * alpha * (m / weight_sum) * _l2_gradient(
                                 &layers[0], layers.shape[0], &params[0], &grads[0],
-                                <floating>(alpha / m), want_loss)
+                                <floating>(alpha / weight_sum), want_loss)
                         if adam:
                             step_count += 1
                             step_size = <floating>(learning_rate
@@ -352,8 +383,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
                       str output, const floating[:, ::1] X, const floating[:, ::1] Y,
-                      floating[::1] grad):
-    """Mean loss over all samples of X at params; its gradient is written into grad."""
+                      floating[::1] grad, sample_weight=None):
+    """Mean loss over all samples of X at params (weighted, if sample_weight is given); its
+    gradient is written into grad."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0]
@@ -369,14 +401,22 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     cdef floating[::1] acts = np.empty(total_units * n, dtype=dtype)
     cdef floating[::1] scratch = np.empty(scratch_rows * n, dtype=dtype)
     cdef double total
+    cdef const floating[::1] sw
+    cdef const floating* wp = NULL
+    cdef floating weight_sum = n
+    if sample_weight is not None:
+        sw = sample_weight
+        if sw.shape[0] != n:
+            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
+        wp = &sw[0]
+        weight_sum = np.sum(sample_weight)
     with nogil:
         # With learning rate 0 the step writes grad and leaves params alone, so the cast away
         # from const is safe.
         total = _batch_step(&layers[0], layers.shape[0], act, out_kind, <floating*>&params[0],
-                            &grad[0],
-                            0, &X[0, 0], X.shape[1], False, &Y[0, 0], n, &acts[0],
-                            &scratch[0], True)
-    return total / n
+                            &grad[0], 0, &X[0, 0], X.shape[1], False, &Y[0, 0], wp,
+                            weight_sum, n, &acts[0], &scratch[0], True)
+    return total / weight_sum
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,

@@ -87,3 +87,34 @@ def test_gradient_on_the_blas_path(activation, output):
         up, _ = engine.loss_and_gradient("cython", params + step, *args)
         down, _ = engine.loss_and_gradient("cython", params - step, *args)
         assert (up - down) / (2 * h) == pytest.approx(grad[i], rel=1e-5, abs=1e-9)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_weighted_gradient_matches_central_differences(backend, output):
+    layers, params, X, Y = _problem([3, 4, 3], seed=11, output=output)
+    w = np.random.default_rng(2).random(len(X)) * 3
+    args = (layers, "tanh", output, X, Y)
+    _, grad = engine.loss_and_gradient(backend, params, *args, sample_weight=w)
+    h = 1e-6
+    numeric = np.empty_like(params)
+    for i in range(params.size):
+        step = np.zeros_like(params)
+        step[i] = h
+        up, _ = engine.loss_and_gradient(backend, params + step, *args, sample_weight=w)
+        down, _ = engine.loss_and_gradient(backend, params - step, *args, sample_weight=w)
+        numeric[i] = (up - down) / (2 * h)
+    assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_integer_weights_equal_repeated_samples(backend):
+    # An independent expectation: weight 2 is the same as the sample appearing twice.
+    layers, params, X, Y = _problem([3, 5, 2], seed=12, output="softmax")
+    w = np.random.default_rng(3).integers(0, 4, len(X)).astype(float)
+    rows = np.repeat(np.arange(len(X)), w.astype(int))
+    args = (layers, "relu", "softmax")
+    loss_w, grad_w = engine.loss_and_gradient(backend, params, *args, X, Y, sample_weight=w)
+    loss_r, grad_r = engine.loss_and_gradient(backend, params, *args, X[rows], Y[rows])
+    assert loss_w == pytest.approx(loss_r, rel=1e-12)
+    np.testing.assert_allclose(grad_w, grad_r, rtol=1e-10, atol=1e-14)

@@ -119,3 +119,34 @@ def test_backends_agree_on_a_fit():
     np.testing.assert_allclose(fits[0].predict_proba(X_test), fits[1].predict_proba(X_test),
                                rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-10)
+
+
+def test_sample_weight_equals_repeated_samples_and_class_weight_is_a_weight():
+    # Independent expectation: integer weights behave as repeated rows (one full batch,
+    # plain SGD, no shuffling, so both runs take the same steps).
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:80]
+    y = y[:80]
+    w = np.random.default_rng(0).integers(1, 4, len(X))
+    params = dict(hidden_layer_sizes=(6,), solver="sgd", momentum=0.0, shuffle=False,
+                  max_iter=20, learning_rate_init=0.05, random_state=0, tol=0,
+                  n_iter_no_change=1000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = cnet.MLPClassifier(**params).fit(X, y, sample_weight=w)
+        repeated = cnet.MLPClassifier(**params).fit(np.repeat(X, w, axis=0), np.repeat(y, w))
+        by_class = cnet.MLPClassifier(class_weight={0: 3.0, 1: 1.0}, **params).fit(X, y)
+        explicit = cnet.MLPClassifier(**params).fit(X, y, sample_weight=np.where(y == 0, 3, 1))
+    for a, b in zip(weighted.coefs_, repeated.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    for a, b in zip(by_class.coefs_, explicit.coefs_):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.ones(3), "one weight per sample"), (-np.ones(80), "non-negative"),
+    (np.zeros(80), "sums to zero"), (np.full(80, np.nan), "finite")])
+def test_bad_sample_weights(bad, match):
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match=match):
+        cnet.MLPClassifier(max_iter=1).fit(X[:80], y[:80], sample_weight=bad)
