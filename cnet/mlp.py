@@ -159,7 +159,24 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("sample_weight sums to zero: no sample would be learnt from")
         return weights.astype(X.dtype)
 
-    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None):
+    def _validation_set(self, eval_set):
+        """The user's validation set, validated and encoded, or None."""
+        if eval_set is None:
+            return None
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
+            raise ValueError("eval_set must be a tuple (X_val, y_val) or (X_val, y_val, "
+                             "sample_weight_val)")
+        X_val = validate_data(self, eval_set[0], reset=False, dtype=self.coefs_[0].dtype,
+                              order="C")
+        y_val = np.asarray(eval_set[1])
+        if y_val.shape[0] != X_val.shape[0]:
+            raise ValueError(f"eval_set: X_val has {X_val.shape[0]} rows, y_val "
+                             f"{y_val.shape[0]}")
+        w_val = None if len(eval_set) == 2 else self._sample_weight(eval_set[2], X_val, y_val)
+        Y_val = np.ascontiguousarray(self._encode_targets(y_val, False), dtype=X_val.dtype)
+        return X_val, y_val, Y_val, w_val
+
+    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None, eval_set=None):
         self._check_hyperparameters()
         hidden = self._hidden_sizes()
         reset = not ((self.warm_start or incremental) and hasattr(self, "coefs_"))
@@ -185,6 +202,7 @@ class _BaseMLP(BaseEstimator):
             self._no_improvement_count = 0
             self.validation_scores_ = [] if self.early_stopping else None
             self.best_validation_score_ = -np.inf if self.early_stopping else None
+            self.validation_loss_curve_ = []
         elif list(self._layers[1:-1]) != hidden:
             raise ValueError(f"hidden_layer_sizes changed from {list(self._layers[1:-1])} "
                              f"to {hidden}; fit anew (warm_start=False)")
@@ -192,18 +210,22 @@ class _BaseMLP(BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
 
         X_train, Y_train, w_train, X_val, y_val, w_val = X, Y, weights, None, None, None
-        if self.early_stopping:
+        Y_val = None
+        user_set = self._validation_set(eval_set)
+        if user_set is not None:
+            X_val, y_val, Y_val, w_val = user_set
+        elif self.early_stopping:
             stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
             split = train_test_split(X, Y, *([] if weights is None else [weights]),
                                      random_state=self._rng,
                                      test_size=self.validation_fraction, stratify=stratify)
-            X_train, X_val, Y_train, y_val = split[:4]
+            X_train, X_val, Y_train, Y_val = split[:4]
             if weights is not None:
                 w_train, w_val = split[4:]
+            y_val = self._decode(Y_val)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            y_val = self._decode(y_val)
         n = X_train.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
         if batch_size > n and self.batch_size != "auto":
@@ -232,9 +254,19 @@ class _BaseMLP(BaseEstimator):
             self.t_ += n
             self.loss_ = losses[0]
             self.loss_curve_.append(self.loss_)
+            if X_val is not None:
+                # The validation loss is the training objective's data term on held-out
+                # samples (no L2 term), so the two curves can be read side by side.
+                val_loss, _ = engine.loss_and_gradient(
+                    self.backend, flat, self._layers, ACTIVATIONS[self.activation],
+                    self._out_activation, X_val, Y_val, sample_weight=w_val)
+                self.validation_loss_curve_.append(val_loss)
             if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
-            self._update_no_improvement_count(X_val, y_val, w_val)
+                extra = (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+                         if X_val is not None else "")
+                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}{extra}")
+            self._update_no_improvement_count(X_val if self.early_stopping else None, y_val,
+                                              w_val)
             if self.solver == "sgd" and self.learning_rate == "invscaling":
                 self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
             if self._no_improvement_count > self.n_iter_no_change:
@@ -319,6 +351,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     loss_, best_loss_ : float
     loss_curve_ : list of float
         Training loss (with the L2 term) of each epoch.
+    validation_loss_curve_ : list of float
+        Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
+        each epoch; empty without one.
     validation_scores_ : list of float or None
         Accuracy on the held-out fraction each epoch, with ``early_stopping``.
     best_validation_score_ : float or None
@@ -428,7 +463,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
                                                        else out)
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Train on X, y (see the class docstring for the schedule).
 
         Parameters
@@ -437,12 +472,15 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; each batch's loss is their weighted mean.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
+            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
 
         Returns
         -------
         self : MLPClassifier
         """
-        return self._fit(X, y, sample_weight=sample_weight)
+        return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
 
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
@@ -481,8 +519,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     ----------
     loss_, best_loss_ : float
     loss_curve_ : list of float
+    validation_loss_curve_ : list of float
+        Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
+        each epoch; empty without one.
     validation_scores_ : list of float or None
-        R² on the held-out fraction each epoch, with ``early_stopping``.
+        R² on the validation set each epoch, with ``early_stopping``.
     best_validation_score_ : float or None
     t_ : int
     coefs_, intercepts_ : list of ndarray
@@ -528,7 +569,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         out = self._outputs(X)
         return out.ravel() if self.n_outputs_ == 1 and self._y_1d else out
 
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, eval_set=None):
         """Train on X, y.
 
         Parameters
@@ -537,12 +578,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; each batch's loss is their weighted mean.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
+            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, sample_weight=sample_weight)
+        return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.

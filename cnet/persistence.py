@@ -206,6 +206,7 @@ def _restore_mlp(model, layers, params, arrays, fitted):
                       ("n_iter_", "n_iter_"), ("t_", "t_"), ("best_loss_", "best_loss_")]:
         setattr(model, attr, fitted[key])
     model.loss_curve_ = list(fitted["loss_curve_"])
+    model.validation_loss_curve_ = []
     model.loss_ = model.loss_curve_[-1] if model.loss_curve_ else None
     model._no_improvement_count = 0
     model.validation_scores_ = [] if model.early_stopping else None

@@ -150,3 +150,41 @@ def test_bad_sample_weights(bad, match):
     X, y = load_breast_cancer(return_X_y=True)
     with pytest.raises(ValueError, match=match):
         cnet.MLPClassifier(max_iter=1).fit(X[:80], y[:80], sample_weight=bad)
+
+
+def test_eval_set_records_the_validation_loss_each_epoch():
+    from sklearn.metrics import log_loss, mean_squared_error
+    X_train, X_test, y_train, y_test = _split(load_digits, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = cnet.MLPClassifier((16,), max_iter=15, random_state=0).fit(
+            X_train, y_train, eval_set=(X_test, y_test))
+    assert len(clf.validation_loss_curve_) == len(clf.loss_curve_) == 15
+    # Independent: scikit-learn's log_loss of the final model on the validation set.
+    expected = log_loss(y_test, clf.predict_proba(X_test), labels=clf.classes_)
+    assert clf.validation_loss_curve_[-1] == pytest.approx(expected, rel=1e-9)
+    X_train, X_test, y_train, y_test = _split(load_diabetes, 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg = cnet.MLPRegressor((8,), max_iter=5, random_state=0).fit(
+            X_train, y_train / 100, eval_set=(X_test, y_test / 100))
+    # Half the mean squared error: the regressor's loss.
+    expected = 0.5 * mean_squared_error(y_test / 100, reg.predict(X_test))
+    assert reg.validation_loss_curve_[-1] == pytest.approx(expected, rel=1e-9)
+
+
+def test_early_stopping_on_a_given_validation_set():
+    X_train, X_test, y_train, y_test = _split(load_digits, 4)
+    clf = cnet.MLPClassifier((32,), early_stopping=True, n_iter_no_change=3, max_iter=200,
+                             random_state=0).fit(X_train, y_train, eval_set=(X_test, y_test))
+    assert clf.n_iter_ < 200 and len(clf.validation_scores_) == clf.n_iter_
+    # The restored weights are the best epoch's: their accuracy on the set is the best score.
+    assert clf.score(X_test, y_test) == pytest.approx(clf.best_validation_score_)
+
+
+def test_eval_set_is_checked():
+    X_train, X_test, y_train, y_test = _split(load_digits, 5)
+    with pytest.raises(ValueError, match="eval_set must be"):
+        cnet.MLPClassifier(max_iter=1).fit(X_train, y_train, eval_set=X_test)
+    with pytest.raises(ValueError, match="features"):
+        cnet.MLPClassifier(max_iter=1).fit(X_train, y_train, eval_set=(X_test[:, :5], y_test))
