@@ -21,7 +21,7 @@ def get_backend(name):
 def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
           shuffle, seed, first_epoch, n_epochs, loss_every, solver="sgd", momentum=0.0,
           nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-          step_count=0, return_step_count=False, sample_weight=None):
+          step_count=0, return_step_count=False, sample_weight=None, dropout=0.0):
     """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
 
     Parameters
@@ -69,6 +69,8 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         Also return Adam's step count after training.
     sample_weight : ndarray of shape (n_samples,), optional
         Non-negative weights, dtype of ``params``; each batch's loss is their weighted mean.
+    dropout : float in [0, 1)
+        Inverted dropout on the hidden layers' outputs (masks derived from ``seed``).
 
     Returns
     -------
@@ -80,7 +82,7 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         params, layers, activation, output, X, Y, float(learning_rate), int(batch_size),
         bool(shuffle), int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses,
         solver, float(momentum), bool(nesterov), float(beta_1), float(beta_2), float(epsilon),
-        float(alpha), state, int(step_count), sample_weight)
+        float(alpha), state, int(step_count), sample_weight, float(dropout))
     recorded = [] if loss_every == 0 else [
         float(v) for v in losses[(first_epoch + np.arange(n_epochs)) % loss_every == 0]]
     return (recorded, step_count) if return_step_count else recorded
@@ -93,9 +95,14 @@ def predict(backend, params, layers, activation, output, X):
     return out
 
 
-def loss_and_gradient(backend, params, layers, activation, output, X, Y, sample_weight=None):
-    """Mean loss over all of X (weighted, if sample_weight is given) and its gradient."""
+def loss_and_gradient(backend, params, layers, activation, output, X, Y, sample_weight=None,
+                      dropout=0.0, dropout_seed=0):
+    """Mean loss over all of X (weighted, if sample_weight is given) and its gradient.
+
+    With dropout, the masks are fixed by ``dropout_seed``, so the loss is a smooth function
+    of the parameters (for gradient checks)."""
     grad = np.empty_like(params)
     loss = get_backend(backend).loss_and_gradient(params, layers, activation, output, X, Y,
-                                                  grad, sample_weight)
+                                                  grad, sample_weight, float(dropout),
+                                                  int(dropout_seed))
     return float(loss), grad

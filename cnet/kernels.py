@@ -27,7 +27,7 @@ __all__ = [
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "softmax_cross_entropy", "softmax_cross_entropy_grad",
     "squared_error", "squared_error_grad", "bias_grad", "sgd_update", "momentum_update",
-    "adam_update",
+    "adam_update", "dropout_mask",
 ]
 
 
@@ -554,3 +554,37 @@ def adam_update(param, grad, first_moment, second_moment, step_size, beta_1, bet
     _kernels.adam_update(flat, grad, m1, m2, float(step_size), float(beta_1), float(beta_2),
                          float(epsilon))
     return param
+
+
+def dropout_mask(shape, rate, counter, dtype=np.float64):
+    """Inverted-dropout mask: ``1 / (1 - rate)`` where an element is kept, 0 where dropped.
+
+    Element e (in C order) is kept when ``splitmix64(counter + e)``, as a 53-bit fraction of
+    one, is at least ``rate``: the same mask for the same ``counter``, in both backends.
+
+    Parameters
+    ----------
+    shape : int or tuple of int
+    rate : float in [0, 1)
+        Probability of dropping an element.
+    counter : int in [0, 2**64)
+        Where the element counters start.
+    dtype : float32 or float64
+
+    Returns
+    -------
+    ndarray of the given shape
+    """
+    _check_finite(rate=rate)
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    if not isinstance(counter, (int, np.integer)) or not 0 <= counter < 2**64:
+        raise ValueError(f"counter must be an integer in [0, 2**64), got {counter!r}")
+    out = np.empty(shape, dtype=dtype)
+    if out.size == 0:
+        raise ValueError(f"shape {out.shape} is empty")
+    _kernels.dropout_mask(out.reshape(-1), float(rate), int(counter))
+    return out

@@ -39,7 +39,7 @@ class _BaseMLP(BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None,
-                 backend="cython"):
+                 backend="cython", dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -64,6 +64,7 @@ class _BaseMLP(BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.dtype = dtype
         self.backend = backend
+        self.dropout = dropout
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -100,6 +101,7 @@ class _BaseMLP(BaseEstimator):
              "batch_size must be 'auto' or a positive integer"),
             (self.dtype in (None, np.float32, np.float64, "float32", "float64"),
              "dtype must be None, float32 or float64"),
+            (_number(self.dropout) and 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -244,7 +246,8 @@ class _BaseMLP(BaseEstimator):
                 momentum=self.momentum if self.solver == "sgd" else 0.0,
                 nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
                 epsilon=self.epsilon, alpha=self.alpha, state=self._state,
-                step_count=self._steps, return_step_count=True, sample_weight=w_train)
+                step_count=self._steps, return_step_count=True, sample_weight=w_train,
+                dropout=self.dropout)
             if not (np.isfinite(losses[0]) and np.isfinite(flat).all()):
                 raise ValueError("Solver produced non-finite parameter weights. The input "
                                  "data may contain large values and need to be preprocessed.")
@@ -338,9 +341,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"`` and ``"adam"``;
     ``"lbfgs"`` is not implemented) plus ``dtype`` (None keeps float32 input in float32,
-    anything else trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin) and
-    ``class_weight`` (a dict ``{label: weight}`` or ``"balanced"``, multiplied into
-    ``sample_weight``, as elsewhere in scikit-learn).
+    anything else trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin),
+    ``dropout`` (the probability of dropping each hidden unit's output in training; inverted
+    dropout, so nothing changes at prediction) and ``class_weight`` (a dict
+    ``{label: weight}`` or ``"balanced"``, multiplied into ``sample_weight``).
 
     Binary targets get one logistic output unit, multi-class targets a softmax layer, and
     multi-label indicator targets one logistic unit per label.
@@ -380,7 +384,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None,
-                 backend="cython", class_weight=None):
+                 backend="cython", dropout=0.0, class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -388,7 +392,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, backend=backend)
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, backend=backend,
+            dropout=dropout)
         self.class_weight = class_weight
 
     def _encode_targets(self, y, reset, classes=None):
@@ -512,7 +517,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"`` and ``"adam"``)
-    plus ``dtype`` and ``backend`` (see :class:`MLPClassifier`). The output layer is linear
+    plus ``dtype``, ``backend`` and ``dropout`` (see :class:`MLPClassifier`). The output layer is linear
     and the loss is half the squared error, summed over outputs, averaged over samples.
 
     Attributes

@@ -180,19 +180,65 @@ OUTPUTS = {
 }
 
 
+# --- counter-based randomness (shared with the compiled loop, bit for bit) ---------------------
+
+def _splitmix64(counter):
+    """splitmix64 of uint64 counters (wrapping arithmetic), the hash behind shuffles and masks."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(counter, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return x ^ (x >> np.uint64(31))
+
+
+def dropout_mask(shape, rate, counter, dtype=np.float64):
+    """Inverted-dropout mask: ``1 / (1 - rate)`` where an element is kept, 0 where dropped.
+
+    Element e (in C order) is kept when ``splitmix64(counter + e)``, as a 53-bit fraction of
+    one, is at least ``rate``.
+    """
+    n = int(np.prod(shape))
+    with np.errstate(over="ignore"):
+        u = (_splitmix64(np.uint64(counter) + np.arange(n, dtype=np.uint64)) >> np.uint64(11)
+             ).astype(np.float64) * (1.0 / 9007199254740992.0)
+    scale = np.asarray(1 / (1 - rate), dtype=dtype)
+    return np.where(u >= rate, scale, np.zeros((), dtype=dtype)).reshape(shape)
+
+
+def dropout_counter(seed, epoch, batch_start, layer):
+    """Where the mask counters of one hidden layer in one batch start (as in the loop)."""
+    with np.errstate(over="ignore"):
+        return (np.uint64(seed) + np.uint64(epoch) * np.uint64(0x9E3779B97F4A7C15)
+                + np.uint64(batch_start) * np.uint64(0xD1B54A32D192ED03)
+                + np.uint64(layer) * np.uint64(0x8CB92BA72F3D8DD7))
+
+
+def dropout_seed(seed):
+    """The masks' seed derived from the shuffling seed."""
+    return _splitmix64(np.uint64(seed) ^ np.uint64(0x5851F42D4C957F2D))
+
+
+def _batch_masks(values_shapes, dtype, rate, seed, epoch, batch_start):
+    return [dropout_mask(shape, rate, dropout_counter(seed, epoch, batch_start, k), dtype)
+            for k, shape in enumerate(values_shapes)]
+
+
 # --- the network -----------------------------------------------------------------------------
 
-def forward_pass(weights, biases, activation, X):
+def forward_pass(weights, biases, activation, X, masks=None):
     """Forward through the network.
 
     Returns the list of layer values ``[X.T, A1, A2, ...]`` up to the last hidden layer, and
-    the output logits; every entry is ``(units, n_samples)``.
+    the output logits; every entry is ``(units, n_samples)``. With dropout ``masks`` (one per
+    hidden layer), each hidden layer's value is its activation times its mask.
     """
     act, _ = ACTIVATIONS[activation]
     A = X.T
     values = [A]
-    for W, b in zip(weights[:-1], biases[:-1]):
+    for k, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
         A = act(bias_add(matmul(W, A, trans_a=True), b))
+        if masks is not None:
+            A = A * masks[k]
         values.append(A)
     logits = bias_add(matmul(weights[-1], A, trans_a=True), biases[-1])
     return values, logits
@@ -210,11 +256,14 @@ def sample_losses(output, logits, Y):
     return terms.sum(axis=0)
 
 
-def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None):
+def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None,
+                  masks=None, dropout=0.0):
     """Gradients of the mean loss, from the output back to the first layer.
 
     ``sample_factor`` (one value per sample) scales each sample's share of the gradient:
-    ``w_j * n_samples / sum(w)`` turns the mean into the weighted mean.
+    ``w_j * n_samples / sum(w)`` turns the mean into the weighted mean. With dropout
+    ``masks``, the gradient passes through each mask on its way to the activation, whose
+    output is the kept value times ``1 - dropout``.
 
     The chain rule carries ``dZ`` (the gradient of a layer's pre-activation) backwards through
     the layer's *weights* ``W``, not through their gradient ``dW`` as the first tutorial did,
@@ -232,7 +281,12 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
         grad_w[k] = matmul(A_prev, dZ, trans_b=True)
         grad_b[k] = bias_grad(dZ)
         if k > 0:
-            dZ = act_backward(matmul(weights[k], dZ), A_prev)
+            dA = matmul(weights[k], dZ)
+            if masks is not None:
+                dA = dA * masks[k - 1]
+                A_prev = np.where(masks[k - 1] != 0, A_prev * (1 - dropout), 0).astype(
+                    A_prev.dtype)
+            dZ = act_backward(dA, A_prev)
     return grad_w, grad_b
 
 
@@ -245,22 +299,25 @@ def epoch_order(seed, epoch, n):
     with np.errstate(over="ignore"):
         counter = (np.uint64(seed) + np.uint64(epoch) * np.uint64(n)
                    + np.arange(n, dtype=np.uint64))
-        x = counter + np.uint64(0x9E3779B97F4A7C15)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        keys = x ^ (x >> np.uint64(31))
-    return np.argsort(keys, kind="stable")
+    return np.argsort(_splitmix64(counter), kind="stable")
 
 
-def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None):
+def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
+                      dropout=0.0, dropout_seed=0):
     """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
-    its gradient is written into ``grad``."""
+    its gradient is written into ``grad``. With dropout, the masks are those of epoch 0's
+    first batch under ``dropout_seed``."""
     weights, biases = unpack(params, layers)
-    values, logits = forward_pass(weights, biases, activation, X)
+    masks = None
+    if dropout > 0:
+        masks = _batch_masks([(W.shape[1], len(X)) for W in weights[:-1]], params.dtype,
+                             dropout, dropout_seed, 0, 0)
+    values, logits = forward_pass(weights, biases, activation, X, masks)
     factor = None
     if sample_weight is not None:
         factor = sample_weight * (len(X) / sample_weight.sum())
-    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output, factor)
+    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output, factor,
+                                   masks, dropout)
     gw, gb = unpack(grad, layers)
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
@@ -273,7 +330,7 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_wei
 def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
                  seed, first_epoch, n_epochs, loss_every, losses, solver="sgd", momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-                 step_count=0, sample_weight=None):
+                 step_count=0, sample_weight=None, dropout=0.0):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
     Each batch: forward, backward, the L2 penalty's gradient ``alpha * W / batch_size`` added
@@ -302,10 +359,14 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
             m = Xb.shape[0]
             wb = None if sample_weight is None else sample_weight[rows]
             weight_sum = m if wb is None else float(wb.sum())
-            values, logits = forward_pass(weights, biases, activation, Xb)
+            masks = None
+            if dropout > 0:
+                masks = _batch_masks([(W.shape[1], m) for W in weights[:-1]], params.dtype,
+                                     dropout, dropout_seed(seed), epoch, start)
+            values, logits = forward_pass(weights, biases, activation, Xb, masks)
             factor = None if wb is None else wb * (m / weight_sum)
             grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output,
-                                           factor)
+                                           factor, masks, dropout)
             if record:
                 batch_loss = (loss(logits, Yb.T) if wb is None else
                               float(np.average(sample_losses(output, logits, Yb), weights=wb)))

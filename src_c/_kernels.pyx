@@ -10,8 +10,10 @@
 import numpy as np
 
 from cython cimport floating
+from libc.stdint cimport uint64_t
 
 cimport _activations
+cimport _dropout
 cimport _exp
 cimport _gemm
 cimport _losses
@@ -305,3 +307,12 @@ def exp_nonpositive(const floating[::1] x, floating[::1] out):
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _exp.exp_nonpositive(x[i])
+
+
+def dropout_mask(floating[::1] out, double rate, uint64_t counter):
+    """out[e] = 1 / (1 - rate) where element e is kept, 0 where dropped (counter-based)."""
+    if not 0 <= rate < 1:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    _check_nonempty(out.shape[0], "out")
+    with nogil:
+        _dropout.dropout_mask(&out[0], out.shape[0], rate, counter)

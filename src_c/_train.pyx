@@ -27,6 +27,7 @@ from libc.string cimport memcpy
 
 cimport _activations
 from _activations cimport Activation
+from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
 from _gemm cimport gemm, gemm_uses_blas
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
@@ -51,15 +52,6 @@ cdef struct SortKey:
     Py_ssize_t index
 
 
-cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:
-    # A counter-based hash: the key of sample i in epoch e depends on (seed, e, i) alone, so the
-    # numpy twin computes the same permutation with vectorized uint64 arithmetic.
-    x = x + <uint64_t>0x9E3779B97F4A7C15
-    x = (x ^ (x >> 30)) * <uint64_t>0xBF58476D1CE4E5B9
-    x = (x ^ (x >> 27)) * <uint64_t>0x94D049BB133111EB
-    return x ^ (x >> 31)
-
-
 cdef int _compare_keys(const void* a, const void* b) noexcept nogil:
     cdef const SortKey* x = <const SortKey*>a
     cdef const SortKey* y = <const SortKey*>b
@@ -71,6 +63,8 @@ cdef int _compare_keys(const void* a, const void* b) noexcept nogil:
 cdef void _epoch_order(SortKey* keys, Py_ssize_t n, uint64_t seed,
                        Py_ssize_t epoch) noexcept nogil:
     # The samples sorted by their keys: the permutation np.argsort(keys, kind="stable") gives.
+    # splitmix64 is a counter-based hash, so the key of sample i in epoch e depends on
+    # (seed, e, i) alone and the numpy twin computes the same keys.
     cdef Py_ssize_t i
     cdef uint64_t base = seed + <uint64_t>epoch * <uint64_t>n
     for i in range(n):
@@ -99,7 +93,8 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         const floating* x, Py_ssize_t ldx, bint x_by_feature,
                         const floating* y, const floating* weights, floating weight_sum,
                         Py_ssize_t m, floating* acts, floating* scratch,
-                        bint want_loss) noexcept nogil:
+                        bint want_loss, double dropout, uint64_t dropout_seed,
+                        Py_ssize_t epoch, Py_ssize_t batch_start) noexcept nogil:
     """Forward and backward over m samples; returns the summed loss if asked.
 
     The loss is the weighted mean over the batch: sample j's terms are weighted by
@@ -113,6 +108,9 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
 
     The batch x is samples x features with row stride ldx, or, if x_by_feature, features x
     samples with row stride ldx.
+
+    With dropout > 0, each hidden layer's output goes through inverted dropout; the masks
+    come from (dropout_seed, epoch, batch_start, layer) and are drawn again on the way back.
     """
     cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0, i
     cdef floating* w
@@ -132,6 +130,9 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
             gemm(True, False, n_out, m, n_in, 1, w, n_out, z - n_in * m, m, False, z, m)
         _activations.bias_activation(z, w + n_in * n_out, n_out, m,
                                      activation if k < n_layers - 2 else _activations.IDENTITY)
+        if dropout > 0 and k < n_layers - 2:
+            dropout_forward(z, n_out * m, dropout,
+                            dropout_counter(dropout_seed, epoch, batch_start, k))
         off += n_in * n_out + n_out
         act_off += n_out * m
     # z holds the output pre-activations, outputs x samples; y is samples x outputs. The
@@ -160,6 +161,9 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         if step:
             sgd_update(w + n_in * n_out, bias_grad, learning_rate, n_out)
         if k > 0:
+            if dropout > 0:
+                dropout_backward(scratch, a_prev, n_in * m, dropout,
+                                 dropout_counter(dropout_seed, epoch, batch_start, k - 1))
             _activations.activation_backward(scratch, a_prev, n_in * m, activation)
     return loss
 
@@ -226,7 +230,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                  Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
                  double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
-                 state=None, Py_ssize_t step_count=0, sample_weight=None):
+                 state=None, Py_ssize_t step_count=0, sample_weight=None, double dropout=0):
     """Train for n_epochs epochs, updating params in place; return the optimizer step count.
 
     Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
@@ -242,6 +246,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     With sample_weight (n non-negative values), each batch's loss, gradient and L2 term are
     divided by the batch's weight sum instead of its size (scikit-learn's convention); the
     epoch's loss is still the mean of the batch losses weighted by batch size.
+
+    dropout (in [0, 1)) drops each hidden unit's output with that probability in training
+    (inverted dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from seed.
     """
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
@@ -259,6 +266,10 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         raise ValueError(f"losses has room for {losses.shape[0]} epochs, not {n_epochs}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    # The masks' seed, apart from the shuffling's.
+    cdef uint64_t dropout_seed = splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D)
     cdef bint adam = solver == "adam"
     # Plain SGD takes its step inside the backward pass; the rest need the gradient first.
     cdef bint fused_step = not adam and momentum == 0 and alpha == 0
@@ -353,7 +364,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                     batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
                                              &params[0], &grads[0], lr if fused_step else 0,
                                              xp, ldx, by_feature, yp, wp, weight_sum, m,
-                                             &acts[0], &scratch[0], want_loss)
+                                             &acts[0], &scratch[0], want_loss, dropout,
+                                             dropout_seed, epoch, start)
                     # The epoch adds up the batch means times the batch sizes.
                     total += batch_loss * (m / weight_sum)
                     if not fused_step:
@@ -383,9 +395,11 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
                       str output, const floating[:, ::1] X, const floating[:, ::1] Y,
-                      floating[::1] grad, sample_weight=None):
+                      floating[::1] grad, sample_weight=None, double dropout=0,
+                      uint64_t dropout_seed=0):
     """Mean loss over all samples of X at params (weighted, if sample_weight is given); its
-    gradient is written into grad."""
+    gradient is written into grad. With dropout, the masks are those of epoch 0's first
+    batch under dropout_seed: fixed, so the loss is a smooth function of params."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0]
@@ -415,7 +429,8 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
         # from const is safe.
         total = _batch_step(&layers[0], layers.shape[0], act, out_kind, <floating*>&params[0],
                             &grad[0], 0, &X[0, 0], X.shape[1], False, &Y[0, 0], wp,
-                            weight_sum, n, &acts[0], &scratch[0], True)
+                            weight_sum, n, &acts[0], &scratch[0], True, dropout,
+                            dropout_seed, 0, 0)
     return total / weight_sum
 
 

@@ -118,3 +118,25 @@ def test_integer_weights_equal_repeated_samples(backend):
     loss_r, grad_r = engine.loss_and_gradient(backend, params, *args, X[rows], Y[rows])
     assert loss_w == pytest.approx(loss_r, rel=1e-12)
     np.testing.assert_allclose(grad_w, grad_r, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
+def test_gradient_with_dropout_matches_central_differences(backend, activation):
+    # The masks are fixed by the seed, so the loss is a smooth function of the parameters.
+    layers, params, X, Y = _problem([3, 6, 5, 2], seed=13, output="softmax")
+    args = (layers, activation, "softmax", X, Y)
+    kw = dict(dropout=0.4, dropout_seed=99)
+    _, grad = engine.loss_and_gradient(backend, params, *args, **kw)
+    h = 1e-6
+    numeric = np.empty_like(params)
+    for i in range(params.size):
+        step = np.zeros_like(params)
+        step[i] = h
+        up, _ = engine.loss_and_gradient(backend, params + step, *args, **kw)
+        down, _ = engine.loss_and_gradient(backend, params - step, *args, **kw)
+        numeric[i] = (up - down) / (2 * h)
+    assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6
+    # ...and dropout changes it: the check would notice masks being ignored.
+    _, plain = engine.loss_and_gradient(backend, params, *args)
+    assert not np.allclose(grad, plain)

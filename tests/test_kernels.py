@@ -64,7 +64,8 @@ def test_twin_has_the_same_kernels_and_signatures():
         assert hasattr(_kernels, name), f"the compiled module lacks {name}"
 
 
-IN_PLACE_UPDATES = ("sgd_update", "momentum_update", "adam_update")
+# Tested below with arguments of their own: the in-place updates and the dropout mask.
+IN_PLACE_UPDATES = ("sgd_update", "momentum_update", "adam_update", "dropout_mask")
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -284,3 +285,17 @@ def test_adam_update_matches_twin_and_formula(dtype):
         np.testing.assert_allclose(p, expected, rtol=tol, atol=tol)
         np.testing.assert_allclose(f, a, rtol=tol, atol=tol)
         np.testing.assert_allclose(s, b, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("rate", [0.0, 0.1, 0.5, 0.9])
+@pytest.mark.parametrize("counter", [0, 12345, 2**64 - 3])
+def test_dropout_mask_matches_twin_and_its_rate(rate, counter, dtype):
+    got = kernels.dropout_mask((40, 250), rate, counter, dtype)
+    np.testing.assert_array_equal(got, reference.dropout_mask((40, 250), rate, counter, dtype))
+    assert got.dtype == dtype
+    kept = got != 0
+    np.testing.assert_allclose(got[kept], 1 / (1 - rate), rtol=1e-7)
+    # 10,000 Bernoulli draws: the kept fraction is within 5 standard deviations of 1 - rate.
+    sd = np.sqrt(rate * (1 - rate) / kept.size)
+    assert abs(kept.mean() - (1 - rate)) <= 5 * sd + 1e-12

@@ -188,3 +188,21 @@ def test_eval_set_is_checked():
         cnet.MLPClassifier(max_iter=1).fit(X_train, y_train, eval_set=X_test)
     with pytest.raises(ValueError, match="features"):
         cnet.MLPClassifier(max_iter=1).fit(X_train, y_train, eval_set=(X_test[:, :5], y_test))
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_dropout_trains_differently_and_is_off_at_predict(backend):
+    X_train, X_test, y_train, _ = _split(load_digits, 6)
+    params = dict(hidden_layer_sizes=(32,), max_iter=10, random_state=0, backend=backend)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        plain = cnet.MLPClassifier(**params).fit(X_train, y_train)
+        dropped = cnet.MLPClassifier(dropout=0.5, **params).fit(X_train, y_train)
+    assert not np.allclose(plain.coefs_[0], dropped.coefs_[0])
+    # Predictions are deterministic and use every unit (no mask, no rescaling).
+    np.testing.assert_array_equal(dropped.predict_proba(X_test), dropped.predict_proba(X_test))
+    hidden = np.maximum(X_test @ dropped.coefs_[0] + dropped.intercepts_[0], 0)
+    logits = hidden @ dropped.coefs_[1] + dropped.intercepts_[1]
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(dropped.predict_proba(X_test), expected, rtol=1e-10)

@@ -280,3 +280,14 @@ def test_cython_loop_equals_numpy_twin_with_sample_weights(output, batch_size, s
     (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
     assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
     np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size,shuffle", [(150, False), (32, True)])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+def test_cython_loop_equals_numpy_twin_with_dropout(activation, batch_size, shuffle, dtype):
+    res = _train_both([3, 8, 6, 1], activation, dtype, batch_size, shuffle, epochs=200,
+                      learning_rate=0.02, dropout=0.3)
+    (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
+    assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
+    np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
