@@ -1,0 +1,18 @@
+"""The Python examples in README.md run as written."""
+import re
+from pathlib import Path
+
+import pytest
+
+README = Path(__file__).resolve().parent.parent / "README.md"
+BLOCKS = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+
+
+@pytest.mark.parametrize("block", BLOCKS, ids=lambda b: b.splitlines()[0][:40])
+def test_readme_example_runs(block, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)   # examples may write files
+    exec(compile(block, str(README), "exec"), {})
+
+
+def test_readme_has_examples():
+    assert len(BLOCKS) >= 3
