@@ -5,10 +5,24 @@ A backend is chosen by name: ``"cython"`` runs the compiled loop in ``cnet._trai
 same signatures; this module calls them and converts their raw outputs.
 """
 import importlib
+from typing import NamedTuple
 
 import numpy as np
 
 BACKENDS = {"cython": "cnet._train", "numpy": "cnet.reference"}
+
+
+class TrainResult(NamedTuple):
+    """What :func:`train` reports."""
+
+    losses: list            # the recorded losses of the whole epochs trained, in order
+    step_count: int         # Adam's step counter after training
+    epochs_done: int        # whole epochs trained; fewer than asked if training stopped
+    interrupted: bool       # a KeyboardInterrupt stopped it
+
+
+class DivergenceWarning(RuntimeWarning):
+    """Training stopped because the parameters became NaN or infinite."""
 
 
 def get_backend(name):
@@ -21,7 +35,7 @@ def get_backend(name):
 def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
           shuffle, seed, first_epoch, n_epochs, loss_every, solver="sgd", momentum=0.0,
           nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-          step_count=0, return_step_count=False, sample_weight=None, dropout=0.0):
+          step_count=0, sample_weight=None, dropout=0.0):
     """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
 
     Parameters
@@ -65,8 +79,6 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         needed unless the solver is plain SGD with no penalty. Start from zeros.
     step_count : int
         Adam steps taken so far.
-    return_step_count : bool
-        Also return Adam's step count after training.
     sample_weight : ndarray of shape (n_samples,), optional
         Non-negative weights, dtype of ``params``; each batch's loss is their weighted mean.
     dropout : float in [0, 1)
@@ -74,24 +86,35 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
 
     Returns
     -------
-    list of float
-        The recorded losses, in epoch order (and the step count, if asked).
+    TrainResult
+        The recorded losses, the step count, the whole epochs trained and whether a
+        KeyboardInterrupt stopped training. An epoch that would leave the parameters NaN or
+        infinite, or an interrupt, stops training with the parameters of the last whole
+        epoch (``epochs_done < n_epochs``).
     """
     losses = np.empty(n_epochs, dtype=np.float64)
-    step_count = get_backend(backend).train_epochs(
+    step_count, epochs_done, interrupted = get_backend(backend).train_epochs(
         params, layers, activation, output, X, Y, float(learning_rate), int(batch_size),
         bool(shuffle), int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses,
         solver, float(momentum), bool(nesterov), float(beta_1), float(beta_2), float(epsilon),
         float(alpha), state, int(step_count), sample_weight, float(dropout))
+    done = losses[:epochs_done]
     recorded = [] if loss_every == 0 else [
-        float(v) for v in losses[(first_epoch + np.arange(n_epochs)) % loss_every == 0]]
-    return (recorded, step_count) if return_step_count else recorded
+        float(v) for v in done[(first_epoch + np.arange(epochs_done)) % loss_every == 0]]
+    return TrainResult(recorded, int(step_count), int(epochs_done), bool(interrupted))
 
 
 def predict(backend, params, layers, activation, output, X):
-    """The network's outputs, ``(n_samples, layers[-1])``, after the output activation."""
+    """The network's outputs, ``(n_samples, layers[-1])``, after the output activation.
+
+    Raises ValueError rather than return NaN or infinity (parameters too large for X)."""
     out = np.empty((X.shape[0], int(layers[-1])), dtype=params.dtype)
     get_backend(backend).forward(params, layers, activation, output, X, out)
+    if not np.isfinite(out).all():
+        bad = int(np.sum(~np.isfinite(out).all(axis=1)))
+        raise ValueError(f"the network's outputs are NaN or infinite for {bad} of "
+                         f"{len(out)} samples: its parameters are too large for this input "
+                         f"(did training diverge?)")
     return out
 
 

@@ -21,6 +21,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
+from cnet.neural_net import _warn_if_stopped
 from cnet._layout import n_parameters, parameter_views
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
@@ -238,7 +239,7 @@ class _BaseMLP(BaseEstimator):
         flat = self._packed()
         self.n_iter_ = 0
         for _ in range(self.max_iter):
-            losses, self._steps = engine.train(
+            result = engine.train(
                 self.backend, flat, self._layers, ACTIVATIONS[self.activation],
                 self._out_activation, X_train, Y_train, learning_rate=self._lr,
                 batch_size=batch_size, shuffle=self.shuffle, seed=self._seed,
@@ -246,16 +247,17 @@ class _BaseMLP(BaseEstimator):
                 momentum=self.momentum if self.solver == "sgd" else 0.0,
                 nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
                 epsilon=self.epsilon, alpha=self.alpha, state=self._state,
-                step_count=self._steps, return_step_count=True, sample_weight=w_train,
-                dropout=self.dropout)
-            if not (np.isfinite(losses[0]) and np.isfinite(flat).all()):
-                raise ValueError("Solver produced non-finite parameter weights. The input "
-                                 "data may contain large values and need to be preprocessed.")
+                step_count=self._steps, sample_weight=w_train, dropout=self.dropout)
+            self._steps = result.step_count
+            if result.epochs_done == 0:
+                # Interrupted or diverged: flat holds the previous epoch's parameters.
+                _warn_if_stopped(result, 1, self.n_iter_, self._lr)
+                break
             self._expose(flat)
             self._epochs_seen += 1
             self.n_iter_ += 1
             self.t_ += n
-            self.loss_ = losses[0]
+            self.loss_ = result.losses[0]
             self.loss_curve_.append(self.loss_)
             if X_val is not None:
                 # The validation loss is the training objective's data term on held-out

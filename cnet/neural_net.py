@@ -1,5 +1,6 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
 import numbers
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -214,22 +215,15 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
             self.n_iter_ = 0
 
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
-        before = flat.copy()
-        losses = engine.train(
+        result = engine.train(
             self.backend, flat, layers, self.activation, "logistic", X, Y,
             learning_rate=self.learning_rate,
             batch_size=X.shape[0] if self.batch_size is None else self.batch_size,
             shuffle=self.shuffle, seed=self._shuffle_seed, first_epoch=self.n_iter_,
             n_epochs=self.iterations, loss_every=self.loss_every)
-        if not np.isfinite(flat).all():
-            # Keep the network usable: back to the parameters this fit started from.
-            flat[...] = before
-            raise ValueError(
-                "training diverged: the parameters became NaN or infinite (a learning rate "
-                f"of {self.learning_rate} may be too large, or X needs scaling); the "
-                "parameters are left as they were before this fit")
-        self.loss_ += losses
-        self.n_iter_ += self.iterations
+        self.loss_ += result.losses
+        self.n_iter_ += result.epochs_done
+        _warn_if_stopped(result, self.iterations, self.n_iter_, self.learning_rate)
         return self
 
     def save(self, path):
@@ -274,6 +268,19 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         """
         positive = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[positive.astype(np.intp)]
+
+
+def _warn_if_stopped(result, asked, epochs_trained, learning_rate):
+    """Say why training stopped early, if it did; the parameters are the last whole epoch's."""
+    if result.interrupted:
+        warnings.warn(f"Training interrupted by user after {epochs_trained} whole epochs; "
+                      f"the model keeps their parameters.", UserWarning, stacklevel=3)
+    elif result.epochs_done < asked:
+        warnings.warn(
+            f"Training diverged at epoch {epochs_trained + 1}: the parameters became NaN or "
+            f"infinite (learning rate {learning_rate} may be too large, or the data need "
+            f"scaling). Stopped; the model keeps the parameters of epoch {epochs_trained}.",
+            engine.DivergenceWarning, stacklevel=3)
 
 
 def _same_view(a, b):

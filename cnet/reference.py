@@ -340,53 +340,86 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
 
     With ``sample_weight``, a batch's loss, gradient and L2 term divide by the batch's weight
     sum instead of its size.
+
+    Returns ``(step_count, epochs_done, interrupted)``. An epoch that leaves a parameter NaN
+    or infinite, or a KeyboardInterrupt, stops training with the parameters and optimizer
+    state of the last whole epoch.
     """
     weights, biases = unpack(params, layers)
+    n = X.shape[0]
+    step = min(batch_size, n)
+    shuffling = shuffle and step < n
+    epochs_done = 0
+    for e in range(n_epochs):
+        saved = (params.copy(), None if state is None else state.copy(), step_count)
+        try:
+            step_count, total = _epoch(
+                weights, biases, params, activation, output, X, Y, learning_rate, step,
+                shuffling, seed, first_epoch + e, loss_every, solver, momentum, nesterov,
+                beta_1, beta_2, epsilon, alpha, state, step_count, sample_weight, dropout)
+        except KeyboardInterrupt:
+            _restore(params, state, saved)
+            return saved[2], epochs_done, True
+        epoch = first_epoch + e
+        recorded = loss_every > 0 and epoch % loss_every == 0
+        if not np.isfinite(params).all() or (recorded and not np.isfinite(total)):
+            _restore(params, state, saved)
+            return saved[2], epochs_done, False
+        losses[e] = total / n if recorded else np.nan
+        epochs_done += 1
+    return step_count, epochs_done, False
+
+
+def _restore(params, state, saved):
+    params[...] = saved[0]
+    if state is not None:
+        state[...] = saved[1]
+
+
+def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, step, shuffling,
+           seed, epoch, loss_every, solver, momentum, nesterov, beta_1, beta_2, epsilon, alpha,
+           state, step_count, sample_weight, dropout):
+    """One epoch of :func:`train_epochs`; returns the step count and the summed batch losses."""
     if state is not None:
         velocity, first_moment, second_moment = state[0], state[0], state[1]
     _, loss, _ = OUTPUTS[output]
     n = X.shape[0]
-    step = min(batch_size, n)
-    shuffling = shuffle and step < n
-    for e in range(n_epochs):
-        epoch = first_epoch + e
-        record = loss_every > 0 and epoch % loss_every == 0
-        order = epoch_order(seed, epoch, n) if shuffling else None
-        total = 0.0
-        for start in range(0, n, step):
-            rows = slice(start, start + step) if order is None else order[start:start + step]
-            Xb, Yb = X[rows], Y[rows]
-            m = Xb.shape[0]
-            wb = None if sample_weight is None else sample_weight[rows]
-            weight_sum = m if wb is None else float(wb.sum())
-            masks = None
-            if dropout > 0:
-                masks = _batch_masks([(W.shape[1], m) for W in weights[:-1]], params.dtype,
-                                     dropout, dropout_seed(seed), epoch, start)
-            values, logits = forward_pass(weights, biases, activation, Xb, masks)
-            factor = None if wb is None else wb * (m / weight_sum)
-            grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output,
-                                           factor, masks, dropout)
-            if record:
-                batch_loss = (loss(logits, Yb.T) if wb is None else
-                              float(np.average(sample_losses(output, logits, Yb), weights=wb)))
-                penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
-                total += (batch_loss + penalty) * m
-            for W, dW in zip(weights, grad_w):
-                dW += (alpha / weight_sum) * W
-            grads = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
-            if solver == "adam":
-                step_count += 1
-                step_size = (learning_rate * np.sqrt(1 - beta_2 ** step_count)
-                             / (1 - beta_1 ** step_count))
-                adam_update(params, grads, first_moment, second_moment, step_size, beta_1,
-                            beta_2, epsilon)
-            elif momentum != 0:
-                momentum_update(params, grads, velocity, learning_rate, momentum, nesterov)
-            else:
-                sgd_update(params, grads, learning_rate)
-        losses[e] = total / n if record else np.nan
-    return step_count
+    record = loss_every > 0 and epoch % loss_every == 0
+    order = epoch_order(seed, epoch, n) if shuffling else None
+    total = 0.0
+    for start in range(0, n, step):
+        rows = slice(start, start + step) if order is None else order[start:start + step]
+        Xb, Yb = X[rows], Y[rows]
+        m = Xb.shape[0]
+        wb = None if sample_weight is None else sample_weight[rows]
+        weight_sum = m if wb is None else float(wb.sum())
+        masks = None
+        if dropout > 0:
+            masks = _batch_masks([(W.shape[1], m) for W in weights[:-1]], params.dtype,
+                                 dropout, dropout_seed(seed), epoch, start)
+        values, logits = forward_pass(weights, biases, activation, Xb, masks)
+        factor = None if wb is None else wb * (m / weight_sum)
+        grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output,
+                                       factor, masks, dropout)
+        if record:
+            batch_loss = (loss(logits, Yb.T) if wb is None else
+                          float(np.average(sample_losses(output, logits, Yb), weights=wb)))
+            penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
+            total += (batch_loss + penalty) * m
+        for W, dW in zip(weights, grad_w):
+            dW += (alpha / weight_sum) * W
+        grads = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
+        if solver == "adam":
+            step_count += 1
+            step_size = (learning_rate * np.sqrt(1 - beta_2 ** step_count)
+                         / (1 - beta_1 ** step_count))
+            adam_update(params, grads, first_moment, second_moment, step_size, beta_1,
+                        beta_2, epsilon)
+        elif momentum != 0:
+            momentum_update(params, grads, velocity, learning_rate, momentum, nesterov)
+        else:
+            sgd_update(params, grads, learning_rate)
+    return step_count, total
 
 
 def forward(params, layers, activation, output, X, out):

@@ -24,6 +24,8 @@ from libc.stdint cimport uint64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdlib cimport free, malloc, qsort
 from libc.string cimport memcpy
+from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
+from cpython.exc cimport PyErr_CheckSignals
 
 cimport _activations
 from _activations cimport Activation
@@ -224,6 +226,24 @@ def _workspace_rows(const Py_ssize_t[::1] layers):
     return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] + [3])
 
 
+cdef double SIGNAL_CHECK_SECONDS = 0.005
+
+
+cdef inline double _seconds() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + 1e-9 * now.tv_nsec
+
+
+cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
+    # x - x is 0 for every finite x and NaN for NaN and infinities.
+    cdef Py_ssize_t i
+    cdef floating acc = 0
+    for i in range(n):
+        acc += x[i] - x[i]
+    return acc == 0
+
+
 def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
                  str output, const floating[:, ::1] X, const floating[:, ::1] Y,
                  double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
@@ -231,7 +251,12 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                  double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
                  state=None, Py_ssize_t step_count=0, sample_weight=None, double dropout=0):
-    """Train for n_epochs epochs, updating params in place; return the optimizer step count.
+    """Train for n_epochs epochs, updating params in place.
+
+    Returns (step_count, epochs_done, interrupted): Adam's step counter, the number of whole
+    epochs trained, and whether a KeyboardInterrupt stopped training. Training also stops
+    early when an epoch leaves a parameter NaN or infinite (divergence). Either way the
+    parameters (and optimizer state) are those at the end of the last whole epoch.
 
     Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
     its batches, each taken before that batch's update, when e % loss_every == 0, and NaN
@@ -313,6 +338,14 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         if order == NULL:
             raise MemoryError()
 
+    # The state at the start of the epoch under way: restored if the epoch ends with
+    # non-finite parameters or is interrupted, so the model keeps the last whole epoch.
+    cdef floating[::1] saved_params = np.empty_like(params)
+    cdef floating[:, ::1] saved_moments = np.empty_like(moments)
+    cdef Py_ssize_t saved_steps = step_count, epochs_done = 0
+    cdef bint interrupted = False, checking = False
+    cdef double last_check = _seconds()
+
     cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx
     cdef bint want_loss
     cdef double total
@@ -326,6 +359,11 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     try:
         with nogil:
             for e in range(n_epochs):
+                memcpy(&saved_params[0], &params[0], n_params * sizeof(floating))
+                if not fused_step:
+                    memcpy(&saved_moments[0, 0], &moments[0, 0],
+                           moments.shape[0] * moments.shape[1] * sizeof(floating))
+                saved_steps = step_count
                 epoch = first_epoch + e
                 want_loss = loss_every > 0 and epoch % loss_every == 0
                 if shuffling:
@@ -387,10 +425,37 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         else:
                             sgd_update(&params[0], &grads[0], lr, n_params)
                     start += m
+                    if _seconds() - last_check >= SIGNAL_CHECK_SECONDS:
+                        # Ctrl-C reaches Python only when it runs: look every few ms.
+                        with gil:
+                            checking = True
+                            try:
+                                PyErr_CheckSignals()
+                            except KeyboardInterrupt:
+                                interrupted = True
+                            checking = False
+                        last_check = _seconds()
+                        if interrupted:
+                            break
+                # Diverged: a parameter, or the loss when it was computed, is NaN or infinite.
+                if (interrupted or not _all_finite(&params[0], n_params)
+                        or (want_loss and not (total - total == 0))):
+                    # Back to the start of this epoch: the last parameters that were whole.
+                    memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
+                    if not fused_step:
+                        memcpy(&moments[0, 0], &saved_moments[0, 0],
+                               moments.shape[0] * moments.shape[1] * sizeof(floating))
+                    step_count = saved_steps
+                    break
                 losses[e] = total / n if want_loss else NAN
+                epochs_done += 1
     finally:
+        if checking:
+            # A signal handler raised something other than KeyboardInterrupt: that error
+            # propagates, and the model still holds whole epochs only.
+            memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
         free(order)
-    return step_count
+    return step_count, epochs_done, interrupted
 
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,

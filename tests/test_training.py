@@ -35,7 +35,7 @@ def _train_both(layers, activation, dtype, batch_size, shuffle, loss_every=7, ep
         losses = engine.train(backend, params, layers, activation, output, X, Y, **optimizer,
                               state=state, learning_rate=learning_rate, sample_weight=weights,
                               batch_size=batch_size, shuffle=shuffle, seed=2**63 + 5,
-                              first_epoch=3, n_epochs=epochs, loss_every=loss_every)
+                              first_epoch=3, n_epochs=epochs, loss_every=loss_every).losses
         results[backend] = params, np.array(losses)
     return results
 
@@ -234,7 +234,7 @@ def test_optimizer_state_carries_across_calls():
                  state=state, **kw)
     twice, state2 = start.copy(), np.zeros((2, start.size))
     t = engine.train("cython", twice, layers, "relu", "logistic", X, Y, first_epoch=0,
-                     n_epochs=50, state=state2, return_step_count=True, **kw)[1]
+                     n_epochs=50, state=state2, **kw).step_count
     engine.train("cython", twice, layers, "relu", "logistic", X, Y, first_epoch=50, n_epochs=50,
                  state=state2, step_count=t, **kw)
     np.testing.assert_allclose(twice, once, rtol=1e-13)
@@ -255,15 +255,15 @@ def test_params_views_stay_live_across_warm_fits_and_swaps(moons):
     np.testing.assert_array_equal(net.params["W2"], w2)
 
 
-def test_divergence_raises_and_keeps_the_previous_parameters(moons):
-    X_train, _, y_train, _ = moons
+def test_divergence_stops_with_a_warning_and_keeps_the_previous_parameters(moons):
+    X_train, X_val, y_train, _ = moons
     net = cnet.NeuralNet(iterations=5, warm_start=True, random_state=0).fit(X_train, y_train)
     before = {k: v.copy() for k, v in net.params.items()}
-    with pytest.raises(ValueError, match="diverged"):
+    with pytest.warns(engine.DivergenceWarning, match="diverged at epoch 6"):
         net.set_params(learning_rate=1e300, iterations=50).fit(X_train * 1e150, y_train)
     for k, v in before.items():
         np.testing.assert_array_equal(net.params[k], v)
-    assert net.n_iter_ == 5
+    assert net.n_iter_ == 5 and np.isfinite(net.predict_proba(X_val)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
