@@ -30,7 +30,9 @@ cdef enum:
 cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
     # exp of a non-positive number only, so no overflow at z = +-1000.
     cdef floating e = exp_nonpositive(minus_abs(z))
-    return (1 if z >= 0 else e) / (1 + e)
+    # <floating> literals: Cython writes a bare 1 as 1.0, a double, which would compute
+    # float32 data in double and disagree with numpy where float32 overflows.
+    return (<floating>1 if z >= 0 else e) / (<floating>1 + e)
 
 
 cdef inline floating relu_scalar(floating z) noexcept nogil:
@@ -75,7 +77,7 @@ cdef inline void sigmoid_backward(const floating* grad, const floating* a, float
                                   Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        out[i] = grad[i] * (a[i] * (1 - a[i]))
+        out[i] = grad[i] * (a[i] * (<floating>1 - a[i]))
 
 
 cdef inline void tanh(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
@@ -88,7 +90,7 @@ cdef inline void tanh_backward(const floating* grad, const floating* a, floating
                                Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(n):
-        out[i] = grad[i] * (1 - a[i] * a[i])
+        out[i] = grad[i] * (<floating>1 - a[i] * a[i])
 
 
 cdef inline void leaky_relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:

@@ -44,7 +44,7 @@ cdef inline floating _bce_term(floating z, floating y) noexcept nogil:
 
 cdef inline floating _bce_gradient_term(floating z, floating y, floating scale) noexcept nogil:
     cdef floating e = exp_nonpositive(minus_abs(z))
-    return ((1 if z >= 0 else e) / (1 + e) - y) * scale
+    return ((<floating>1 if z >= 0 else e) / (<floating>1 + e) - y) * scale
 
 
 cdef inline double binary_cross_entropy_gradient(floating* z, const floating* y,
@@ -130,7 +130,7 @@ cdef inline double softmax_cross_entropy_gradient(floating* z, const floating* y
         for j in range(m):
             total += y_sum[j] * log(col_sum[j])
     for j in range(m):
-        col_sum[j] = 1 / col_sum[j]
+        col_sum[j] = <floating>1 / col_sum[j]
     # y_sum is free again: it holds each sample's factor on the gradient.
     for j in range(m):
         y_sum[j] = scale * (weights[j] if weights != NULL else 1)
@@ -162,7 +162,7 @@ cdef inline void softmax_columns(floating* z, Py_ssize_t outputs, Py_ssize_t m,
             row[j] = exp_nonpositive(row[j] - col_max[j])
             col_sum[j] += row[j]
     for j in range(m):
-        col_sum[j] = 1 / col_sum[j]
+        col_sum[j] = <floating>1 / col_sum[j]
     for o in range(outputs):
         row = z + o * m
         for j in range(m):

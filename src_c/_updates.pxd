@@ -56,8 +56,8 @@ cdef inline void adam_update(floating* param, const floating* grad, floating* fi
     cdef floating g, m1, m2, root
     for i in range(n):
         g = grad[i]
-        m1 = beta_1 * first_moment[i] + (1 - beta_1) * g
-        m2 = beta_2 * second_moment[i] + (1 - beta_2) * (g * g)
+        m1 = beta_1 * first_moment[i] + (<floating>1 - beta_1) * g
+        m2 = beta_2 * second_moment[i] + (<floating>1 - beta_2) * (g * g)
         first_moment[i] = m1
         second_moment[i] = m2
         # In the dtype of the data, as numpy computes it.
