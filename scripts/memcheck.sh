@@ -12,7 +12,17 @@ PYTHONMALLOC=malloc valgrind --tool=memcheck --error-limit=no --leak-check=no \
     --log-file="$log" python "$(command -v pytest)" -q -p no:cacheprovider -p no:faulthandler \
     ${tests[*]} \
     -k "not ctrl_c" || true
-invalid=$(grep -cE "Invalid (read|write)" "$log" || true)
-echo "valgrind memcheck: $invalid invalid reads/writes (log: $log)"
-grep -E "Invalid (read|write)" -A 8 "$log" | grep -E "_kernels|_train" | sort | uniq -c | head -20
-[ "$invalid" -eq 0 ]
+# Count the errors whose stack passes through cnet's extensions; others (the dynamic
+# loader's SSE string functions, for one) are valgrind's known false positives elsewhere.
+python - "$log" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+errors = re.split(r"\n==\d+== \n", text)
+invalid = [e for e in errors if re.search(r"Invalid (read|write)", e)]
+ours = [e for e in invalid if re.search(r"cnet/_(kernels|train)", e)]
+print(f"valgrind memcheck: {len(ours)} invalid reads/writes in cnet's code "
+      f"({len(invalid) - len(ours)} elsewhere, not cnet's); log: {sys.argv[1]}")
+for e in ours[:5]:
+    print(e)
+sys.exit(1 if ours else 0)
+PY
