@@ -1,8 +1,10 @@
 """Time cnet against its numpy twin, scikit-learn and PyTorch, epoch for epoch.
 
 Every peer trains the same network (architecture, activation, batch size, learning rate,
-dtype, plain SGD without shuffling) on the same data in this one process; the tables show the
-median cost of one training epoch and each peer's cost relative to cnet's compiled loop.
+dtype, optimizer: plain SGD, or Adam in one row, without shuffling) on the same data in this
+one process; the tables show the median cost of one training epoch and each peer's cost
+relative to cnet's compiled loop. Binary rows train ``cnet.NeuralNet``; the 10-class rows
+train ``cnet.MLPClassifier``.
 
 Run ``python benchmarks/compare.py --help`` for the options and see ``benchmarks/README.md``
 for what the columns mean. Nothing here asserts anything about speed: it only measures.
@@ -41,7 +43,10 @@ try:
 except ImportError:
     torch = None
 
-WORKLOADS = ("seed", "digits", "wide", "scaling")
+# Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then scaling.
+BINARY = ("seed", "digits", "wide")
+MULTICLASS = ("digits10", "wide10", "digits10-adam")
+WORKLOADS = BINARY + MULTICLASS + ("scaling",)
 DTYPES = {"float64": np.float64, "float32": np.float32}
 PEERS = ("cnet", "numpy", "sklearn", "torch")
 # Timed fits of one peer that differ by more than this factor get the row flagged as noisy.
@@ -50,7 +55,12 @@ NOISY_SPREAD = 1.25
 # call before they sleep; numpy and cnet (through scipy) each load their own OpenBLAS, and on
 # a 2-core machine one pool still spinning halves the speed of the next peer's BLAS calls.
 SETTLE_S = 0.3
+# The rest with --quick. The pools measured here spin about 0.1 s after their last call
+# (OpenBLAS's default timeout, 2**28 TSC ticks), so this still outlasts them, with less margin.
+SETTLE_QUICK_S = 0.15
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "compare.json"
+# Adam's parameters, scikit-learn's (and PyTorch's) defaults, passed explicitly to every peer.
+ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
 
 
 @dataclass
@@ -61,9 +71,10 @@ class Workload:
     ----------
     name : str
     X : ndarray of shape (n_samples, n_features), float64
-    y : ndarray of shape (n_samples,) of 0/1 labels
+    y : ndarray of shape (n_samples,) of int labels
+        0/1 for a binary workload, 0..k-1 for a multi-class one.
     layers : list of int
-        Units per layer, inputs first, one output unit.
+        Units per layer, inputs first; one output unit (binary) or k (multi-class, softmax).
     learning_rate : float
     batch_size : int or None
         None is full batch.
@@ -71,6 +82,12 @@ class Workload:
         cnet's ``loss_every``; the peers compute the loss of every batch whatever it is.
     max_epochs : int
         Upper bound on the epochs of one timing.
+    solver : {"sgd", "adam"}
+        Plain SGD (no momentum) or Adam with :data:`ADAM`'s parameters.
+    multiclass : bool
+        True: cnet's columns train ``cnet.MLPClassifier`` (softmax output, categorical
+        cross-entropy) and PyTorch uses ``CrossEntropyLoss``. False: cnet's columns train
+        ``cnet.NeuralNet`` (one logistic unit, binary cross-entropy).
     """
 
     name: str
@@ -81,6 +98,8 @@ class Workload:
     batch_size: object
     loss_every: int
     max_epochs: int
+    solver: str = "sgd"
+    multiclass: bool = False
 
     @property
     def step(self):
@@ -106,7 +125,7 @@ def moons_workload(n_samples, hidden=5):
 
 
 def digits_workload():
-    """load_digits scaled to [0, 1], [64, 128, 1], batch 64; binary target until multi-class."""
+    """load_digits scaled to [0, 1], [64, 128, 1], batch 64; binary target (digit >= 5)."""
     X, digit = load_digits(return_X_y=True)
     return Workload("digits", X / 16.0, (digit >= 5).astype(np.int64), [64, 128, 1], 0.01, 64,
                     loss_every=1, max_epochs=2000)
@@ -118,6 +137,30 @@ def wide_workload(n_samples=8192, n_features=784, layers=(784, 256, 128, 1)):
     X = rng.standard_normal((n_samples, n_features))
     y = (X @ rng.standard_normal(n_features) > 0).astype(np.int64)
     return Workload("wide", X, y, list(layers), 0.01, 256, loss_every=1, max_epochs=5)
+
+
+def digits10_workload(solver="sgd", quick=False):
+    """load_digits scaled to [0, 1], all 10 classes, [64, 128, 10], batch 64.
+
+    Plain SGD at learning rate 0.01 ("digits10"), or Adam at 0.001 ("digits10-adam").
+    """
+    X, digit = load_digits(return_X_y=True)
+    name, lr = ("digits10", 0.01) if solver == "sgd" else ("digits10-adam", 0.001)
+    return Workload(name, X / 16.0, digit.astype(np.int64), [64, 128, 10], lr, 64,
+                    loss_every=1, max_epochs=20 if quick else 2000, solver=solver,
+                    multiclass=True)
+
+
+def wide10_workload(n_classes=10, quick=False):
+    """The wide workload's data, labelled with 10 classes by the argmax of a random linear map.
+
+    [784, 256, 128, 10], batch 256, plain SGD at learning rate 0.01.
+    """
+    wide = wide_workload()
+    W = np.random.default_rng(1).standard_normal((wide.X.shape[1], n_classes))
+    y = np.argmax(wide.X @ W, axis=1).astype(np.int64)
+    return Workload("wide10", wide.X, y, wide.layers[:-1] + [n_classes], 0.01, 256,
+                    loss_every=1, max_epochs=1 if quick else 5, multiclass=True)
 
 
 # --- the peers: each returns train(epochs) -> epochs trained, one full fit per call --------
@@ -134,27 +177,53 @@ def cnet_trainer(wl, X, backend):
     return train
 
 
-def sklearn_trainer(wl, X):
-    """``MLPClassifier`` set up as plain SGD that never stops early."""
+def mlp_params(wl, epochs):
+    """The keyword arguments that set up scikit-learn's ``MLPClassifier`` (and cnet's) as
+    ``wl``'s optimizer, with no L2 penalty, no shuffling, and no early stop."""
+    params = dict(hidden_layer_sizes=tuple(wl.layers[1:-1]), activation="relu",
+                  solver=wl.solver, alpha=0, shuffle=False, learning_rate="constant",
+                  learning_rate_init=wl.learning_rate, batch_size=wl.step, max_iter=epochs,
+                  tol=0, n_iter_no_change=10**9, random_state=0)
+    if wl.solver == "sgd":
+        params.update(momentum=0, nesterovs_momentum=False)
+    else:
+        params.update(ADAM)
+    return params
+
+
+def _fit_quietly(clf, X, y):
+    """``clf.fit(X, y)``; returns ``clf.n_iter_``."""
+    # It warns that it did not converge because max_iter is what ends every fit here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf.n_iter_
+
+
+def cnet_mlp_trainer(wl, X, backend):
+    """``cnet.MLPClassifier(backend=backend).fit``, set up as scikit-learn's is."""
     def train(epochs):
-        clf = MLPClassifier(hidden_layer_sizes=tuple(wl.layers[1:-1]), activation="relu",
-                            solver="sgd", momentum=0, nesterovs_momentum=False, alpha=0,
-                            shuffle=False, learning_rate="constant",
-                            learning_rate_init=wl.learning_rate, batch_size=wl.step,
-                            max_iter=epochs, tol=0, n_iter_no_change=10**9, random_state=0)
-        # It warns that it did not converge because max_iter is what ends every fit here.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(X, wl.y)
-        return clf.n_iter_
+        return _fit_quietly(cnet.MLPClassifier(**mlp_params(wl, epochs), backend=backend),
+                            X, wl.y)
+    return train
+
+
+def sklearn_trainer(wl, X):
+    """``MLPClassifier`` set up as plain SGD (or Adam) that never stops early."""
+    def train(epochs):
+        return _fit_quietly(MLPClassifier(**mlp_params(wl, epochs)), X, wl.y)
     return train
 
 
 def torch_trainer(wl, X):
-    """An ``nn.Sequential`` of Linear/ReLU trained by ``torch.optim.SGD`` on BCEWithLogits."""
+    """An ``nn.Sequential`` of Linear/ReLU trained by ``torch.optim.SGD`` (or ``Adam``) on
+    ``BCEWithLogitsLoss`` (binary) or ``CrossEntropyLoss`` (multi-class)."""
     nn = torch.nn
     Xt = torch.from_numpy(X)
-    Yt = torch.from_numpy(wl.y.astype(X.dtype).reshape(-1, 1))
+    if wl.multiclass:
+        Yt = torch.from_numpy(wl.y.astype(np.int64))
+    else:
+        Yt = torch.from_numpy(wl.y.astype(X.dtype).reshape(-1, 1))
     n, step = len(X), wl.step
 
     def train(epochs):
@@ -166,8 +235,13 @@ def torch_trainer(wl, X):
             if k < len(wl.layers) - 2:
                 modules.append(nn.ReLU())
         model = nn.Sequential(*modules)
-        optimizer = torch.optim.SGD(model.parameters(), lr=wl.learning_rate)
-        loss_fn = nn.BCEWithLogitsLoss()
+        if wl.solver == "adam":
+            optimizer = torch.optim.Adam(model.parameters(), lr=wl.learning_rate,
+                                         betas=(ADAM["beta_1"], ADAM["beta_2"]),
+                                         eps=ADAM["epsilon"])
+        else:
+            optimizer = torch.optim.SGD(model.parameters(), lr=wl.learning_rate)
+        loss_fn = nn.CrossEntropyLoss() if wl.multiclass else nn.BCEWithLogitsLoss()
         for _ in range(epochs):
             for start in range(0, n, step):
                 optimizer.zero_grad()
@@ -179,8 +253,13 @@ def torch_trainer(wl, X):
 
 
 def trainers(wl, X):
-    """The trainers of every available peer, cnet's compiled loop first."""
-    out = {"cnet": cnet_trainer(wl, X, "cython"), "numpy": cnet_trainer(wl, X, "numpy"),
+    """The trainers of every available peer, cnet's compiled loop first.
+
+    cnet's two columns train ``NeuralNet`` on binary workloads, ``MLPClassifier`` on
+    multi-class ones.
+    """
+    cnet_fit = cnet_mlp_trainer if wl.multiclass else cnet_trainer
+    out = {"cnet": cnet_fit(wl, X, "cython"), "numpy": cnet_fit(wl, X, "numpy"),
            "sklearn": sklearn_trainer(wl, X)}
     if torch is not None:
         out["torch"] = torch_trainer(wl, X)
@@ -235,7 +314,7 @@ def calibrate(train, target_s, max_epochs):
     return min(max_epochs, _round_up(target_s * done / max(seconds, 1e-9)))
 
 
-def time_per_epoch(trains, target_s, max_epochs, repeats):
+def time_per_epoch(trains, target_s, max_epochs, repeats, settle_s=SETTLE_S):
     """Median seconds per epoch of each of several trainers, each warmed up first.
 
     The timed fits go round the trainers in turn, so that a burst of load from elsewhere on
@@ -249,6 +328,8 @@ def time_per_epoch(trains, target_s, max_epochs, repeats):
         See :func:`calibrate`.
     repeats : int
         Timed fits per trainer; their median is reported.
+    settle_s : float
+        Seconds of rest before each timed fit.
 
     Returns
     -------
@@ -261,7 +342,7 @@ def time_per_epoch(trains, target_s, max_epochs, repeats):
     per_epoch = {name: [] for name in trains}
     for _ in range(repeats):
         for name, train in trains.items():
-            time.sleep(SETTLE_S)
+            time.sleep(settle_s)
             seconds, done = _seconds(train, epochs[name])
             runs[name].append(seconds)
             per_epoch[name].append(seconds / done)
@@ -286,7 +367,7 @@ def matmul_flops(layers, n_samples):
     return 2.0 * n_samples * mads
 
 
-def matmul_floor(wl, dtype, repeats):
+def matmul_floor(wl, dtype, repeats, settle_s=SETTLE_S):
     """Median seconds of one epoch of ``wl``'s matrix products alone, through numpy's ``@``.
 
     The products are those of :func:`matmul_flops`, batch by batch, into preallocated outputs
@@ -315,7 +396,7 @@ def matmul_floor(wl, dtype, repeats):
     epoch()
     runs = []
     for _ in range(repeats):
-        time.sleep(SETTLE_S)
+        time.sleep(settle_s)
         start = time.perf_counter()
         epoch()
         runs.append(time.perf_counter() - start)
@@ -418,24 +499,29 @@ def _us(seconds):
 def compare_row(wl, dtype_name, opts):
     """Time every peer on ``wl`` in one dtype; return the row (a dict)."""
     X = wl.X.astype(DTYPES[dtype_name])
-    results = time_per_epoch(trainers(wl, X), opts.target_s, wl.max_epochs, opts.repeats)
+    results = time_per_epoch(trainers(wl, X), opts.target_s, wl.max_epochs, opts.repeats,
+                             opts.settle_s)
     base = results["cnet"]["seconds_per_epoch"]
     return {"workload": wl.name, "dtype": dtype_name, "n_samples": len(X),
             "layers": wl.layers, "batch_size": wl.step, "learning_rate": wl.learning_rate,
-            "cnet_loss_every": wl.loss_every,
+            "cnet_loss_every": wl.loss_every, "solver": wl.solver,
+            "n_classes": int(wl.layers[-1]) if wl.multiclass else 2,
+            "cnet_model": "MLPClassifier" if wl.multiclass else "NeuralNet",
             "peers": results,
             "ratio_to_cnet": {p: r["seconds_per_epoch"] / base for p, r in results.items()}}
 
 
-def print_compare_header():
+def print_compare_header(width=8):
+    """The table's header; ``width`` is that of the workload column."""
     cols = "".join(f"{p + ' µs':>11}{p + '/cnet':>14}" for p in PEERS[1:])
-    print(f"{'workload':<8} {'dtype':<8}{'cnet µs':>10}{cols}   epochs per fit "
+    print(f"{'workload':<{width}} {'dtype':<8}{'cnet µs':>10}{cols}   epochs per fit "
           f"({'/'.join(PEERS)})")
 
 
-def print_compare_row(row):
+def print_compare_row(row, width=8):
     peers = row["peers"]
-    cells = f"{row['workload']:<8} {row['dtype']:<8}{_us(peers['cnet']['seconds_per_epoch']):>10}"
+    cells = (f"{row['workload']:<{width}} {row['dtype']:<8}"
+             f"{_us(peers['cnet']['seconds_per_epoch']):>10}")
     for p in PEERS[1:]:
         if p in peers:
             cells += (f"{_us(peers[p]['seconds_per_epoch']):>11}"
@@ -448,20 +534,29 @@ def print_compare_row(row):
           flush=True)
 
 
+def _thinned(values, quick):
+    """``values``, or with --quick every other one and the last: the same range, fewer points."""
+    values = tuple(values)
+    if not quick:
+        return values
+    return values[::2] + (values[-1:] if len(values) % 2 == 0 else ())
+
+
 def scaling_cases(quick):
     """(what varies, its value, workload) for the scaling table.
 
     Batch size varies on the wide network with fewer rows; hidden width and rows on the seed
     problem, whose first layer is small enough to cross from cnet's hand-written matmul loops
-    to BLAS within the range.
+    to BLAS within the range. With ``quick``, every other value of each (and the last).
     """
     wide = wide_workload(n_samples=1024 if quick else 2048)
     cases = [("batch", b, Workload("wide", wide.X, wide.y, wide.layers, wide.learning_rate,
                                    b, wide.loss_every, max_epochs=50))
-             for b in (32, 64, 128, 256, 512, 1024)]
-    cases += [("width", h, moons_workload(240, hidden=h)) for h in (8, 16, 32, 64, 128, 256, 512)]
-    cases += [("rows", n, moons_workload(n)) for n in (128, 256, 512, 1024, 2048, 4096, 8192,
-                                                       16384)]
+             for b in _thinned((32, 64, 128, 256, 512, 1024), quick)]
+    cases += [("width", h, moons_workload(240, hidden=h))
+              for h in _thinned((8, 16, 32, 64, 128, 256, 512), quick)]
+    cases += [("rows", n, moons_workload(n))
+              for n in _thinned((128, 256, 512, 1024, 2048, 4096, 8192, 16384), quick)]
     return cases
 
 
@@ -471,7 +566,8 @@ def scaling_rows(opts, dtype_name):
     for kind, value, wl in scaling_cases(opts.quick):
         X = wl.X.astype(DTYPES[dtype_name])
         timed = time_per_epoch({b: cnet_trainer(wl, X, b) for b in ("cython", "numpy")},
-                               opts.scaling_target_s, wl.max_epochs, opts.repeats)
+                               opts.scaling_target_s, wl.max_epochs, opts.repeats,
+                               opts.settle_s)
         c, n = timed["cython"]["seconds_per_epoch"], timed["numpy"]["seconds_per_epoch"]
         rows.append({
             "vary": kind, "value": value, "dtype": dtype_name, "layers": wl.layers,
@@ -496,7 +592,8 @@ def scaling_rows(opts, dtype_name):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="shorter timings and fewer repeats (well under a minute)")
+                        help="shorter timings, fewer repeats and epochs, shorter rests, "
+                             "every other scaling point (about a minute or less)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help=f"comma-separated subset of {','.join(WORKLOADS)}")
     parser.add_argument("--dtypes", default="float64,float32",
@@ -518,7 +615,29 @@ def parse_args(argv=None):
     opts.repeats = 2 if opts.quick else 5
     opts.target_s = 0.1 if opts.quick else 0.25
     opts.scaling_target_s = 0.01 if opts.quick else 0.05
+    opts.settle_s = SETTLE_QUICK_S if opts.quick else SETTLE_S
     return opts
+
+
+def matmul_floor_rows(out, wl, opts):
+    """Print and record, for each of ``wl``'s rows, cnet's epoch against the matmul floor."""
+    flops = matmul_flops(wl.layers, len(wl.X))
+    print(f"\n{wl.name}: matrix products of one epoch ({flops / 1e9:.2f} GFLOP) through "
+          f"numpy's @ alone, against cnet's whole epoch")
+    for row in (r for r in out["rows"] if r["workload"] == wl.name):
+        floor = matmul_floor(wl, DTYPES[row["dtype"]], max(3, opts.repeats), opts.settle_s)
+        c = row["peers"]["cnet"]["seconds_per_epoch"]
+        entry = {"workload": wl.name, "layers": wl.layers, "dtype": row["dtype"],
+                 "gflop_per_epoch": flops / 1e9,
+                 "matmul_floor_s": floor, "matmul_floor_gflops": flops / floor / 1e9,
+                 "cnet_s": c, "cnet_gflops": flops / c / 1e9, "cnet_over_floor": c / floor,
+                 "peer_gflops": {p: flops / r["seconds_per_epoch"] / 1e9
+                                 for p, r in row["peers"].items()}}
+        out["wide_matmul_floor"].append(entry)
+        print(f"  {row['dtype']:<8} numpy @ floor {floor * 1e3:8.1f} ms "
+              f"({entry['matmul_floor_gflops']:6.1f} GFLOP/s)   cnet {c * 1e3:8.1f} ms "
+              f"({entry['cnet_gflops']:6.1f} GFLOP/s)   cnet/floor "
+              f"{entry['cnet_over_floor']:.2f}x", flush=True)
 
 
 def run(opts):
@@ -527,42 +646,38 @@ def run(opts):
     print_header(info)
     out = {"machine": info, "options": {"quick": opts.quick, "repeats": opts.repeats,
                                         "target_s": opts.target_s, "threads": opts.threads,
+                                        "settle_s": opts.settle_s,
                                         "workloads": opts.workloads, "dtypes": opts.dtypes},
            "rows": [], "wide_matmul_floor": [], "memory": None, "scaling": []}
-    builders = {"seed": seed_workload, "digits": digits_workload, "wide": wide_workload}
-    chosen = [w for w in ("seed", "digits", "wide") if w in opts.workloads]
+    builders = {"seed": seed_workload, "digits": digits_workload, "wide": wide_workload,
+                "digits10": lambda: digits10_workload("sgd", opts.quick),
+                "wide10": lambda: wide10_workload(quick=opts.quick),
+                "digits10-adam": lambda: digits10_workload("adam", opts.quick)}
+    chosen = [w for w in BINARY + MULTICLASS if w in opts.workloads]
+    width = max([8] + [len(w) for w in chosen])
     if chosen:
         print(f"µs per training epoch, median of {opts.repeats} timed fits after a warm-up; "
               f"peer/cnet is the peer's time over cnet's (cnet = compiled loop, "
               f"numpy = its numpy twin); 'noisy' flags peers whose timed fits differ by "
               f"more than {NOISY_SPREAD}x")
-        print_compare_header()
+        print_compare_header(width)
     for name in chosen:
+        if name == next((w for w in chosen if w in MULTICLASS), None):
+            print(f"10 classes, softmax output: cnet = cnet.MLPClassifier(backend=\"cython\"), "
+                  f"numpy = cnet.MLPClassifier(backend=\"numpy\"); digits10-adam: Adam, "
+                  f"learning rate 0.001")
         wl = builders[name]()
         for dtype_name in opts.dtypes:
             row = compare_row(wl, dtype_name, opts)
             out["rows"].append(row)
-            print_compare_row(row)
+            print_compare_row(row, width)
 
     if "wide" in chosen:
-        wl = wide_workload()
-        flops = matmul_flops(wl.layers, len(wl.X))
-        print(f"\nwide: matrix products of one epoch ({flops / 1e9:.2f} GFLOP) through numpy's "
-              f"@ alone, against cnet's whole epoch")
-        for row in (r for r in out["rows"] if r["workload"] == "wide"):
-            floor = matmul_floor(wl, DTYPES[row["dtype"]], max(3, opts.repeats))
-            c = row["peers"]["cnet"]["seconds_per_epoch"]
-            entry = {"dtype": row["dtype"], "gflop_per_epoch": flops / 1e9,
-                     "matmul_floor_s": floor, "matmul_floor_gflops": flops / floor / 1e9,
-                     "cnet_s": c, "cnet_gflops": flops / c / 1e9, "cnet_over_floor": c / floor,
-                     "peer_gflops": {p: flops / r["seconds_per_epoch"] / 1e9
-                                     for p, r in row["peers"].items()}}
-            out["wide_matmul_floor"].append(entry)
-            print(f"  {row['dtype']:<8} numpy @ floor {floor * 1e3:8.1f} ms "
-                  f"({entry['matmul_floor_gflops']:6.1f} GFLOP/s)   cnet {c * 1e3:8.1f} ms "
-                  f"({entry['cnet_gflops']:6.1f} GFLOP/s)   cnet/floor "
-                  f"{entry['cnet_over_floor']:.2f}x")
-        mem = peak_fit_memory(wl)
+        matmul_floor_rows(out, wide_workload(), opts)
+    if "wide10" in chosen:
+        matmul_floor_rows(out, wide10_workload(quick=opts.quick), opts)
+    if "wide" in chosen:
+        mem = peak_fit_memory(wide_workload())
         out["memory"] = mem
         print(f"\nwide float32, one NeuralNet.fit: peak extra memory (tracemalloc) "
               f"{mem['peak_extra_bytes'] / 2**20:.1f} MiB = {mem['extra_over_base']:.2f}x "
