@@ -235,6 +235,7 @@ class _BaseMLP(BaseEstimator):
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
                           "going to be clipped")
         batch_size = int(np.clip(batch_size, 1, n))
+        self._batch_size = batch_size
 
         flat = self._packed()
         self.n_iter_ = 0
@@ -313,6 +314,21 @@ class _BaseMLP(BaseEstimator):
             self.best_validation_score_ = score
             self._best_coefs = [c.copy() for c in self.coefs_]
             self._best_intercepts = [b.copy() for b in self.intercepts_]
+
+    def summary(self):
+        """The fitted network as a table: layers, activations, parameter counts, dtype,
+        backend and whether each layer's products run on the hand-written matmul or BLAS.
+
+        Returns
+        -------
+        str
+            Print it: ``print(model.summary())``.
+        """
+        from cnet.summary import summarize
+        check_is_fitted(self, "coefs_")
+        return summarize(type(self).__name__, self._layers, self.activation,
+                         self._out_activation, self.coefs_[0].dtype, self.backend,
+                         getattr(self, "_batch_size", None))
 
     def save(self, path):
         """Write the fitted model to ``path``; :func:`cnet.load` reads it back.

@@ -215,6 +215,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
             self.n_iter_ = 0
 
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
+        self._batch_size = min(X.shape[0], self.batch_size or X.shape[0])
         result = engine.train(
             self.backend, flat, layers, self.activation, "logistic", X, Y,
             learning_rate=self.learning_rate,
@@ -225,6 +226,22 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         self.n_iter_ += result.epochs_done
         _warn_if_stopped(result, self.iterations, self.n_iter_, self.learning_rate)
         return self
+
+    def summary(self):
+        """The network as a table: layers, activations, parameter counts, dtype, backend
+        and whether each layer's products run on the hand-written matmul or on BLAS.
+
+        Returns
+        -------
+        str
+            Print it: ``print(net.summary())``.
+        """
+        from cnet.summary import summarize
+        layers = self._check_hyperparameters()
+        fitted = hasattr(self, "_params_flat")
+        batch = getattr(self, "_batch_size", self.batch_size)
+        return summarize(type(self).__name__, layers, self.activation, "logistic",
+                         self._params_flat.dtype if fitted else None, self.backend, batch)
 
     def save(self, path):
         """Write the fitted model to ``path``; :func:`cnet.load` reads it back.

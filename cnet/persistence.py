@@ -77,6 +77,7 @@ def _fitted_state(model):
                              f"and strings only")
         arrays["classes"] = classes
     scalars["n_features_in_"] = int(model.n_features_in_)
+    scalars["batch_size_used"] = getattr(model, "_batch_size", None)
     return arrays, scalars
 
 
@@ -177,6 +178,8 @@ def load(path):
         raise ValueError(f"{path}: the saved parameters do not fit "
                          f"{header['class']}: {exc}") from None
     model.n_features_in_ = fitted["n_features_in_"]
+    if fitted.get("batch_size_used") is not None:
+        model._batch_size = fitted["batch_size_used"]
     if "classes" in arrays:
         model.classes_ = arrays["classes"]
     if header["class"] == "NeuralNet":

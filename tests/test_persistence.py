@@ -44,6 +44,7 @@ def test_round_trip_predicts_identically(model, X, tmp_path):
     loaded = cnet.load(path)
     assert type(loaded) is type(model) and loaded.get_params() == model.get_params()
     np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    assert loaded.summary() == model.summary()
     if hasattr(model, "predict_proba"):
         np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
 
