@@ -1,6 +1,129 @@
-"""The ``cnet`` command line."""
+"""The ``cnet`` command line: ``cnet demo``, ``cnet train`` and ``cnet predict``."""
 import argparse
+import csv
 import sys
+import warnings
+
+import numpy as np
+
+
+class CommandError(Exception):
+    """A user error on the command line: printed as one line, exit status 2."""
+
+
+def read_csv(path):
+    """Header and rows of a CSV file, as lists of strings."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+    rows = [r for r in rows if r]
+    if len(rows) < 2:
+        raise CommandError(f"{path} needs a header line and at least one row of data")
+    header, data = rows[0], rows[1:]
+    for i, row in enumerate(data, start=2):
+        if len(row) != len(header):
+            raise CommandError(f"{path}, line {i}: {len(row)} fields, the header has "
+                               f"{len(header)}")
+    return header, data
+
+
+def numeric_columns(path, header, data, columns):
+    """The named columns as a float array, with a clear error for non-numeric values."""
+    X = np.empty((len(data), len(columns)))
+    for j, name in enumerate(columns):
+        k = header.index(name)
+        for i, row in enumerate(data):
+            try:
+                X[i, j] = float(row[k])
+            except ValueError:
+                raise CommandError(f"{path}, line {i + 2}, column {name!r}: {row[k]!r} is "
+                                   f"not a number") from None
+    if not np.isfinite(X).all():
+        raise CommandError(f"{path}: the features contain NaN or infinity")
+    return X
+
+
+def _labels(values):
+    """Numbers if every value is one, else the strings."""
+    try:
+        return np.array([float(v) for v in values])
+    except ValueError:
+        return np.array(values)
+
+
+def train(args):
+    """``cnet train``: fit an MLP on a CSV file and save it."""
+    from cnet import MLPClassifier, MLPRegressor
+    header, data = read_csv(args.data)
+    if args.target not in header:
+        raise CommandError(f"{args.data} has no column {args.target!r}; its columns are "
+                           f"{', '.join(header)}")
+    features = [c for c in header if c != args.target]
+    if not features:
+        raise CommandError(f"{args.data} has no feature columns besides {args.target!r}")
+    X = numeric_columns(args.data, header, data, features)
+    y = _labels([row[header.index(args.target)] for row in data])
+    task = args.task
+    if task == "auto":
+        # Strings, or few distinct whole numbers, are classes; anything else is a quantity.
+        whole = y.dtype.kind == "f" and np.all(y == np.round(y))
+        task = "classify" if y.dtype.kind == "U" or (whole and len(np.unique(y)) <= 20) \
+            else "regress"
+    if task == "regress" and y.dtype.kind == "U":
+        raise CommandError(f"column {args.target!r} is not numeric; use --task classify")
+    try:
+        hidden = tuple(int(h) for h in args.hidden.split(",") if h)
+    except ValueError:
+        raise CommandError(f"--hidden must be comma-separated integers, got "
+                           f"{args.hidden!r}") from None
+    Model = MLPClassifier if task == "classify" else MLPRegressor
+    model = Model(hidden_layer_sizes=hidden, max_iter=args.epochs,
+                  learning_rate_init=args.learning_rate, random_state=args.seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")   # the convergence warning of a short run
+        model.fit(X, y)
+    model.feature_names_ = features
+    model.save(args.out)
+    print(f"trained {Model.__name__} {[int(u) for u in model._layers]} on {len(X)} rows for "
+          f"{model.n_iter_} epochs (final loss {model.loss_:.4g}); saved to {args.out}")
+
+
+def predict(args):
+    """``cnet predict``: predictions of a saved model for a CSV file, as CSV."""
+    from cnet import load
+    try:
+        model = load(args.model)
+    except (ValueError, OSError) as exc:
+        raise CommandError(f"cannot load the model: {exc}") from None
+    header, data = read_csv(args.data)
+    n = model.n_features_in_
+    names = getattr(model, "feature_names_", None)
+    if names is not None:
+        missing = [c for c in names if c not in header]
+        if missing:
+            raise CommandError(f"{args.data} lacks the column(s) the model was trained on: "
+                               f"{', '.join(missing)}")
+    else:
+        names = [c for c in header if c != args.target]
+        if len(names) != n:
+            raise CommandError(f"{args.data}: the model needs {n} feature columns, "
+                               f"{len(names)} found")
+    X = numeric_columns(args.data, header, data, names)
+    try:
+        y = model.predict(X)
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None
+    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    try:
+        writer = csv.writer(out)
+        writer.writerow(["prediction"])
+        for value in y:
+            writer.writerow([value.item() if hasattr(value, "item") else value])
+    finally:
+        if args.out:
+            out.close()
 
 
 def main(argv=None):
@@ -15,7 +138,34 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train the tutorials' network with both backends")
     demo.add_argument("--iterations", type=int, default=20000)
+    tr = commands.add_parser("train", help="train an MLP on a CSV file and save it")
+    tr.add_argument("data", help="CSV file with a header line")
+    tr.add_argument("--target", required=True, help="the column to predict")
+    tr.add_argument("--hidden", default="16", help="hidden layer sizes, e.g. 8,4")
+    tr.add_argument("--epochs", type=int, default=200)
+    tr.add_argument("--learning-rate", type=float, default=0.001)
+    tr.add_argument("--task", choices=["auto", "classify", "regress"], default="auto")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--out", default="model.npz", help="where to save the model")
+    pr = commands.add_parser("predict", help="predict a CSV file with a saved model")
+    pr.add_argument("model", help="a model file written by cnet train or save()")
+    pr.add_argument("data", help="CSV file with the model's feature columns")
+    pr.add_argument("--target", help="a column to ignore (the one the model predicts)")
+    pr.add_argument("--out", help="write the predictions here instead of to stdout")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "demo":
-        from cnet.__main__ import main as demo_main
-        demo_main(["--iterations", str(args.iterations)])
+    try:
+        if args.command == "demo":
+            from cnet.__main__ import main as demo_main
+            demo_main(["--iterations", str(args.iterations)])
+        elif args.command == "train":
+            train(args)
+        else:
+            predict(args)
+    except CommandError as exc:
+        print(f"cnet {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":   # pragma: no cover
+    sys.exit(main())

@@ -78,6 +78,8 @@ def _fitted_state(model):
         arrays["classes"] = classes
     scalars["n_features_in_"] = int(model.n_features_in_)
     scalars["batch_size_used"] = getattr(model, "_batch_size", None)
+    if getattr(model, "feature_names_", None) is not None:
+        arrays["feature_names"] = np.asarray(model.feature_names_, dtype=str)
     return arrays, scalars
 
 
@@ -182,6 +184,8 @@ def load(path):
         model._batch_size = fitted["batch_size_used"]
     if "classes" in arrays:
         model.classes_ = arrays["classes"]
+    if "feature_names" in arrays:
+        model.feature_names_ = [str(v) for v in arrays["feature_names"]]
     if header["class"] == "NeuralNet":
         model._layers = layers
         model._set_params_flat(params.copy())
