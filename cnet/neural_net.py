@@ -1,5 +1,6 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
 import numbers
+import sys
 import warnings
 
 import numpy as np
@@ -10,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
+from cnet.progress import ProgressBar, train_in_chunks
 
 ACTIVATIONS = ("relu", "sigmoid")
 
@@ -47,6 +49,9 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
     backend : {"cython", "numpy"}, default "cython"
         ``"cython"`` runs the compiled loop; ``"numpy"`` runs its plain-numpy twin, which
         computes the same numbers more slowly and is there to read and to check against.
+    verbose : int, default 0
+        1 draws a progress bar on stderr (redrawn at most about ten times a second); 2 also
+        prints each recorded loss. The results are the same as with 0.
 
     Attributes
     ----------
@@ -86,7 +91,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
 
     def __init__(self, layers=(2, 5, 1), learning_rate=0.001, iterations=100, activation="relu",
                  batch_size=None, shuffle=True, loss_every=1, random_state=None,
-                 warm_start=False, backend="cython"):
+                 warm_start=False, backend="cython", verbose=0):
         self.layers = layers
         self.learning_rate = learning_rate
         self.iterations = iterations
@@ -97,6 +102,7 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.warm_start = warm_start
         self.backend = backend
+        self.verbose = verbose
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -216,15 +222,32 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
 
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
         self._batch_size = min(X.shape[0], self.batch_size or X.shape[0])
-        result = engine.train(
-            self.backend, flat, layers, self.activation, "logistic", X, Y,
-            learning_rate=self.learning_rate,
-            batch_size=X.shape[0] if self.batch_size is None else self.batch_size,
-            shuffle=self.shuffle, seed=self._shuffle_seed, first_epoch=self.n_iter_,
-            n_epochs=self.iterations, loss_every=self.loss_every)
-        self.loss_ += result.losses
-        self.n_iter_ += result.epochs_done
-        _warn_if_stopped(result, self.iterations, self.n_iter_, self.learning_rate)
+
+        def run(first, count):
+            result = engine.train(
+                self.backend, flat, layers, self.activation, "logistic", X, Y,
+                learning_rate=self.learning_rate, batch_size=self._batch_size,
+                shuffle=self.shuffle, seed=self._shuffle_seed,
+                first_epoch=self.n_iter_ + first, n_epochs=count, loss_every=self.loss_every)
+            self.loss_ += result.losses
+            if self.verbose >= 2:
+                for loss in result.losses:
+                    print(f"loss {loss:.8f}", file=sys.stderr)
+            outcome.append(result)
+            return result.epochs_done
+
+        outcome = []
+        if self.verbose:
+            bar = ProgressBar(self.iterations)
+            done = train_in_chunks(run, self.iterations, lambda d: bar.update(
+                d, self.loss_[-1] if self.loss_ else None))
+            bar.close()
+        else:
+            done = run(0, self.iterations) if self.iterations else 0
+        self.n_iter_ += done
+        if outcome:
+            _warn_if_stopped(outcome[-1]._replace(epochs_done=done), self.iterations,
+                             self.n_iter_, self.learning_rate)
         return self
 
     def summary(self):
