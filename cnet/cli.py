@@ -1,4 +1,4 @@
-"""The ``cnet`` command line: ``cnet demo``, ``cnet train`` and ``cnet predict``."""
+"""The ``cnet`` command line: ``cnet demo``, ``cnet bench``, ``cnet train``, ``cnet predict``."""
 import argparse
 import csv
 import sys
@@ -138,6 +138,9 @@ def main(argv=None):
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="train the tutorials' network with both backends")
     demo.add_argument("--iterations", type=int, default=20000)
+    # Its options belong to cnet.bench, which parses them (and its own --help).
+    commands.add_parser("bench", add_help=False,
+                        help="time cnet against its numpy twin, scikit-learn and PyTorch")
     tr = commands.add_parser("train", help="train an MLP on a CSV file and save it")
     tr.add_argument("data", help="CSV file with a header line")
     tr.add_argument("--target", required=True, help="the column to predict")
@@ -152,11 +155,16 @@ def main(argv=None):
     pr.add_argument("data", help="CSV file with the model's feature columns")
     pr.add_argument("--target", help="a column to ignore (the one the model predicts)")
     pr.add_argument("--out", help="write the predictions here instead of to stdout")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if rest and args.command != "bench":
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
         if args.command == "demo":
             from cnet.__main__ import main as demo_main
             demo_main(["--iterations", str(args.iterations)])
+        elif args.command == "bench":
+            from cnet.bench import main as bench_main
+            bench_main(rest, prog="cnet bench")
         elif args.command == "train":
             train(args)
         else:

@@ -95,3 +95,17 @@ def test_console_script_entry_point_exits_with_status_2_on_error(tmp_path):
                              "sys.exit(cnet.cli.main(['predict', 'nope.npz', 'nope.csv']))"],
                             capture_output=True, text=True, cwd=tmp_path, env=env)
     assert result.returncode == 2 and "cannot load the model" in result.stderr
+
+
+def test_bench_runs_a_small_comparison(tmp_path, capsys):
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--quick", "--workloads", "seed", "--dtypes", "float64",
+                 "--json", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "seed" in text and "numpy/cnet" in text and out.exists()
+
+
+def test_bench_help_names_the_command(capsys):
+    with pytest.raises(SystemExit):
+        main(["bench", "--help"])
+    assert "usage: cnet bench" in capsys.readouterr().out
