@@ -520,6 +520,7 @@ def print_compare_header(width=8):
 
 
 def print_compare_row(row, width=8):
+    """Print one row of the comparison table."""
     peers = row["peers"]
     cells = (f"{row['workload']:<{width}} {row['dtype']:<8}"
              f"{_us(peers['cnet']['seconds_per_epoch']):>10}")
@@ -591,6 +592,7 @@ def scaling_rows(opts, dtype_name):
 # --- main -------------------------------------------------------------------------------------
 
 def parse_args(argv=None, default_json=DEFAULT_JSON, prog=None):
+    """The command-line options (see ``--help``), with workloads and dtypes as lists."""
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="shorter timings, fewer repeats and epochs, shorter rests, "
