@@ -23,6 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from cnet import engine
 from cnet.neural_net import _warn_if_stopped
 from cnet._layout import n_parameters, parameter_views
+from cnet.persistence import SaveMixin
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -31,7 +32,7 @@ SOLVERS = ("sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 
 
-class _BaseMLP(BaseEstimator):
+class _BaseMLP(SaveMixin, BaseEstimator):
     """Shared fitting of the multi-layer perceptrons; subclasses encode targets and score."""
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -329,17 +330,6 @@ class _BaseMLP(BaseEstimator):
         return summarize(type(self).__name__, self._layers, self.activation,
                          self._out_activation, self.coefs_[0].dtype, self.backend,
                          getattr(self, "_batch_size", None))
-
-    def save(self, path):
-        """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
-        """
-        from cnet.persistence import save
-        save(self, path)
 
     def _outputs(self, X):
         check_is_fitted(self, "coefs_")

@@ -11,12 +11,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
+from cnet.persistence import SaveMixin
 from cnet.progress import ProgressBar, train_in_chunks
 
 ACTIVATIONS = ("relu", "sigmoid")
 
 
-class NeuralNet(ClassifierMixin, BaseEstimator):
+class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
     The network of the "neural network from scratch" tutorials: ``layers`` lists the units of
@@ -265,17 +266,6 @@ class NeuralNet(ClassifierMixin, BaseEstimator):
         batch = getattr(self, "_batch_size", self.batch_size)
         return summarize(type(self).__name__, layers, self.activation, "logistic",
                          self._params_flat.dtype if fitted else None, self.backend, batch)
-
-    def save(self, path):
-        """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
-
-        Parameters
-        ----------
-        path : str or path-like
-            The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
-        """
-        from cnet.persistence import save
-        save(self, path)
 
     def predict_proba(self, X):
         """Class probabilities.

@@ -16,6 +16,20 @@ FORMAT = "cnet-model"
 FORMAT_VERSION = 1
 
 
+class SaveMixin:
+    """Gives a model ``save(path)``."""
+
+    def save(self, path):
+        """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or path-like
+            The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
+        """
+        save(self, path)
+
+
 def _model_classes():
     from cnet.mlp import MLPClassifier, MLPRegressor
     from cnet.neural_net import NeuralNet
