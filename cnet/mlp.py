@@ -298,6 +298,26 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
         return self
 
+    def fit(self, X, y, sample_weight=None, eval_set=None):
+        """Train on X, y (see the module docstring for the schedule).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Class labels (or label indicators) for the classifier, values for the regressor.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights; each batch's loss is their weighted mean.
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
+            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
+
     def _update_no_improvement_count(self, X_val, y_val, w_val):
         if X_val is None:
             last = self.loss_curve_[-1]
@@ -476,25 +496,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
                                                        else out)
 
-    def fit(self, X, y, sample_weight=None, eval_set=None):
-        """Train on X, y (see the class docstring for the schedule).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_labels)
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights; each batch's loss is their weighted mean.
-        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
-            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
-
-        Returns
-        -------
-        self : MLPClassifier
-        """
-        return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
-
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
@@ -581,25 +582,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         out = self._outputs(X)
         return out.ravel() if self.n_outputs_ == 1 and self._y_1d else out
-
-    def fit(self, X, y, sample_weight=None, eval_set=None):
-        """Train on X, y.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
-        sample_weight : array-like of shape (n_samples,), optional
-            Non-negative weights; each batch's loss is their weighted mean.
-        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
-            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
-
-        Returns
-        -------
-        self : MLPRegressor
-        """
-        return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
