@@ -32,10 +32,7 @@ __all__ = [
 
 
 def _float_dtype(*arrays):
-    """The float dtype the kernels run in for these arrays (float32 or float64)."""
-    for a in arrays:
-        if a.dtype.kind not in "biuf":
-            raise TypeError(f"expected a real numeric array, got dtype {a.dtype}")
+    """The float dtype the kernels run in for these real arrays (float32 or float64)."""
     dtype = np.result_type(*arrays)
     if dtype.kind != "f":
         return np.dtype(np.float64)

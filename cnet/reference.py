@@ -79,14 +79,18 @@ def softmax(z, out=None):
     return _into(out, e / e.sum(axis=0))
 
 
+def _binary_cross_entropy_terms(logits, y):
+    # -[y log p + (1 - y) log(1 - p)] with p = sigmoid(z), rewritten as
+    # log(1 + exp(-|z|)) + max(z, 0) - y z, which stays finite when p saturates at 0 or 1.
+    return np.log1p(np.exp(-np.abs(logits))) + np.maximum(logits, 0) - y * logits
+
+
 def binary_cross_entropy(logits, y):
     """Mean over samples (columns) of the cross-entropy of ``sigmoid(logits)`` against ``y``.
 
-    ``-[y log p + (1 - y) log(1 - p)]`` with ``p = sigmoid(z)`` is rewritten as
-    ``log(1 + exp(-|z|)) + max(z, 0) - y z``, which stays finite when p saturates at 0 or 1.
+    Computed from the logits, so it stays finite when the probabilities saturate.
     """
-    terms = np.log1p(np.exp(-np.abs(logits))) + np.maximum(logits, 0) - y * logits
-    return float(terms.sum() / logits.shape[1])
+    return float(_binary_cross_entropy_terms(logits, y).sum() / logits.shape[1])
 
 
 def binary_cross_entropy_grad(logits, y, out=None):
@@ -94,11 +98,15 @@ def binary_cross_entropy_grad(logits, y, out=None):
     return _into(out, (sigmoid(logits) - y) / logits.shape[1])
 
 
+def _softmax_cross_entropy_terms(logits, y):
+    # log softmax by a log-sum-exp shifted by each column's maximum, so exp never overflows.
+    shifted = logits - logits.max(axis=0)
+    return -y * (shifted - np.log(np.exp(shifted).sum(axis=0)))
+
+
 def softmax_cross_entropy(logits, y):
     """Mean over samples of ``-sum_o y_o log softmax(logits)_o``, via a stable log-sum-exp."""
-    shifted = logits - logits.max(axis=0)
-    log_p = shifted - np.log(np.exp(shifted).sum(axis=0))
-    return float(-(y * log_p).sum() / logits.shape[1])
+    return float(_softmax_cross_entropy_terms(logits, y).sum() / logits.shape[1])
 
 
 def softmax_cross_entropy_grad(logits, y, out=None):
@@ -106,9 +114,13 @@ def softmax_cross_entropy_grad(logits, y, out=None):
     return _into(out, (softmax(logits) - y) / logits.shape[1])
 
 
+def _squared_error_terms(pred, y):
+    return 0.5 * (pred - y) ** 2
+
+
 def squared_error(pred, y):
     """Half the squared error summed over outputs, averaged over samples."""
-    return float(0.5 * ((pred - y) ** 2).sum() / pred.shape[1])
+    return float(_squared_error_terms(pred, y).sum() / pred.shape[1])
 
 
 def squared_error_grad(pred, y, out=None):
@@ -244,16 +256,13 @@ def forward_pass(weights, biases, activation, X, masks=None):
     return values, logits
 
 
+_LOSS_TERMS = {"logistic": _binary_cross_entropy_terms,
+               "softmax": _softmax_cross_entropy_terms, "identity": _squared_error_terms}
+
+
 def sample_losses(output, logits, Y):
     """Each sample's loss (summed over outputs), for weighted means: shape (n_samples,)."""
-    if output == "logistic":
-        terms = np.log1p(np.exp(-np.abs(logits))) + np.maximum(logits, 0) - Y.T * logits
-    elif output == "softmax":
-        shifted = logits - logits.max(axis=0)
-        terms = -Y.T * (shifted - np.log(np.exp(shifted).sum(axis=0)))
-    else:
-        terms = 0.5 * (logits - Y.T) ** 2
-    return terms.sum(axis=0)
+    return _LOSS_TERMS[output](logits, Y.T).sum(axis=0)
 
 
 def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None,
