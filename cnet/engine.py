@@ -50,7 +50,8 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         Hidden-layer activation: identity, relu, sigmoid, tanh or leaky_relu.
     output : str
         Output activation with its loss: ``"logistic"`` (binary cross-entropy), ``"softmax"``
-        (categorical cross-entropy, one-hot Y) or ``"identity"`` (squared error).
+        (categorical cross-entropy, one-hot Y), ``"identity"`` (squared error) or ``"exp"``
+        (Poisson deviance, non-negative Y).
     X : ndarray of shape (n_samples, layers[0])
         C-contiguous, dtype of ``params``.
     Y : ndarray of shape (n_samples, layers[-1])
@@ -119,13 +120,15 @@ def predict(backend, params, layers, activation, output, X):
 
 
 def loss_and_gradient(backend, params, layers, activation, output, X, Y, sample_weight=None,
-                      dropout=0.0, dropout_seed=0):
+                      dropout=0.0, dropout_seed=0, alpha=0.0, grad=None):
     """Mean loss over all of X (weighted, if sample_weight is given) and its gradient.
 
     With dropout, the masks are fixed by ``dropout_seed``, so the loss is a smooth function
-    of the parameters (for gradient checks)."""
-    grad = np.empty_like(params)
+    of the parameters (for gradient checks). ``alpha`` adds the L2 penalty
+    ``0.5 * alpha * sum(W**2)`` over the weight sum (n without weights), as in training.
+    ``grad``, if given, receives the gradient (an array like ``params``)."""
+    grad = np.empty_like(params) if grad is None else grad
     loss = get_backend(backend).loss_and_gradient(params, layers, activation, output, X, Y,
                                                   grad, sample_weight, float(dropout),
-                                                  int(dropout_seed))
+                                                  int(dropout_seed), float(alpha))
     return float(loss), grad

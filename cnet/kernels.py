@@ -26,7 +26,7 @@ __all__ = [
     "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax",
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "softmax_cross_entropy", "softmax_cross_entropy_grad",
-    "squared_error", "squared_error_grad", "bias_grad", "sgd_update", "momentum_update",
+    "squared_error", "squared_error_grad", "poisson_loss", "poisson_loss_grad", "bias_grad", "sgd_update", "momentum_update",
     "adam_update", "dropout_mask",
 ]
 
@@ -416,6 +416,53 @@ def squared_error_grad(pred, y, out=None):
     pred, y = _logits_and_targets(pred, y)
     out = _output(out, pred.shape, pred.dtype, inputs=(y,))
     _kernels.squared_error_grad(pred, y, out)
+    return out
+
+
+def _logits_and_counts(logits, y):
+    logits, y = _logits_and_targets(logits, y)
+    if (y < 0).any():
+        raise ValueError("y must be non-negative for the Poisson loss (counts or rates)")
+    return logits, y
+
+
+def poisson_loss(logits, y):
+    """Poisson deviance of ``exp(logits)`` against ``y``, summed over outputs and averaged
+    over samples (half the deviance, as scikit-learn's MLP counts it).
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+        The log of the predicted means.
+    y : array_like of shape (n_outputs, n_samples)
+        Non-negative targets.
+
+    Returns
+    -------
+    float
+        ``sum(exp(z) - y z + y log y - y) / n_samples`` (``y log y`` is 0 at ``y = 0``).
+    """
+    logits, y = _logits_and_counts(logits, y)
+    return _kernels.poisson_loss(logits, y)
+
+
+def poisson_loss_grad(logits, y, out=None):
+    """Gradient of :func:`poisson_loss` with respect to the logits: ``(exp(z) - y) / n_samples``.
+
+    Parameters
+    ----------
+    logits : array_like of shape (n_outputs, n_samples)
+    y : array_like of shape (n_outputs, n_samples)
+        Non-negative targets.
+    out : ndarray, optional
+
+    Returns
+    -------
+    ndarray of shape (n_outputs, n_samples)
+    """
+    logits, y = _logits_and_counts(logits, y)
+    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
+    _kernels.poisson_loss_grad(logits, y, out)
     return out
 
 

@@ -128,6 +128,24 @@ def squared_error_grad(pred, y, out=None):
     return _into(out, (pred - y) / pred.shape[1])
 
 
+def _poisson_terms(logits, y):
+    # The deviance y log(y / mu) - y + mu with mu = exp(z), written in z: the log of mu is
+    # never taken, and y log y is 0 where y is.
+    ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0)
+    return np.exp(logits) - y * logits + ylogy - y
+
+
+def poisson_loss(logits, y):
+    """Poisson deviance of ``exp(logits)`` against ``y``, summed over outputs, averaged over
+    samples."""
+    return float(_poisson_terms(logits, y).sum() / logits.shape[1])
+
+
+def poisson_loss_grad(logits, y, out=None):
+    """Gradient of :func:`poisson_loss` with respect to the logits: ``(exp(z) - y) / n_samples``."""
+    return _into(out, (np.exp(logits) - y) / logits.shape[1])
+
+
 def bias_grad(dz, out=None):
     """Gradient of a bias: the layer's gradient summed over the samples."""
     return _into(out, dz.sum(axis=1))
@@ -189,6 +207,7 @@ OUTPUTS = {
     "logistic": (sigmoid, binary_cross_entropy, binary_cross_entropy_grad),
     "softmax": (softmax, softmax_cross_entropy, softmax_cross_entropy_grad),
     "identity": (identity, squared_error, squared_error_grad),
+    "exp": (np.exp, poisson_loss, poisson_loss_grad),
 }
 
 
@@ -257,7 +276,8 @@ def forward_pass(weights, biases, activation, X, masks=None):
 
 
 _LOSS_TERMS = {"logistic": _binary_cross_entropy_terms,
-               "softmax": _softmax_cross_entropy_terms, "identity": _squared_error_terms}
+               "softmax": _softmax_cross_entropy_terms, "identity": _squared_error_terms,
+               "exp": _poisson_terms}
 
 
 def sample_losses(output, logits, Y):
@@ -312,10 +332,11 @@ def epoch_order(seed, epoch, n):
 
 
 def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
-                      dropout=0.0, dropout_seed=0):
+                      dropout=0.0, dropout_seed=0, alpha=0.0):
     """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
     its gradient is written into ``grad``. With dropout, the masks are those of epoch 0's
-    first batch under ``dropout_seed``."""
+    first batch under ``dropout_seed``. ``alpha`` adds the L2 penalty
+    ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and its gradient."""
     weights, biases = unpack(params, layers)
     masks = None
     if dropout > 0:
@@ -331,9 +352,15 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_wei
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
     _, loss, _ = OUTPUTS[output]
+    weight_sum = len(X) if sample_weight is None else float(sample_weight.sum())
+    penalty = 0.0
+    if alpha != 0:
+        for W, dW in zip(weights, gw):
+            dW += (alpha / weight_sum) * W
+        penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
     if sample_weight is None:
-        return loss(logits, Y.T)
-    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
+        return loss(logits, Y.T) + penalty
+    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight)) + penalty
 
 
 def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,

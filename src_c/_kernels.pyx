@@ -256,6 +256,29 @@ def squared_error_grad(const floating[:, ::1] pred, const floating[:, ::1] y,
                                        y.shape[1], 1, 1 / <floating>out.shape[1], False)
 
 
+def poisson_loss(const floating[:, ::1] logits, const floating[:, ::1] y):
+    """Mean over samples (columns) of the Poisson deviance of exp(logits), summed over outputs."""
+    _check_pair(logits, y, "poisson_loss")
+    z = np.array(logits)
+    cdef floating[:, ::1] zv = z
+    cdef double total
+    with nogil:
+        total = _losses.poisson_deviance_gradient(&zv[0, 0], &y[0, 0], zv.shape[0],
+                                                  zv.shape[1], y.shape[1], 1, 1, True)
+    return total / logits.shape[1]
+
+
+def poisson_loss_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
+                      floating[:, ::1] out):
+    """out = (exp(logits) - y) / n_samples, the gradient of the mean deviance."""
+    _check_pair(logits, y, "poisson_loss_grad")
+    _check_pair(logits, out, "poisson_loss_grad (out)")
+    out[...] = logits
+    with nogil:
+        _losses.poisson_deviance_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
+                                          y.shape[1], 1, 1 / <floating>out.shape[1], False)
+
+
 def bias_grad(const floating[:, ::1] dz, floating[::1] out):
     """out[r] = sum over samples of dz[r, :]."""
     _check_nonempty(dz.shape[0] * dz.shape[1], "dz")

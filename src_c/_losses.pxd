@@ -10,7 +10,7 @@
 # training loop can read them in the user's samples x outputs order without a transposed copy.
 
 from cython cimport floating
-from libc.math cimport log, log1p, log1pf
+from libc.math cimport exp, expf, log, log1p, log1pf, logf
 
 from _activations cimport sigmoid_scalar
 
@@ -194,12 +194,59 @@ cdef inline double squared_error_gradient(floating* z, const floating* y, Py_ssi
     return total
 
 
+# --- exponential output + Poisson deviance ----------------------------------------------------
+#
+# For counts: the output is mu = exp(z) (the log link) and the loss is the Poisson deviance
+# y log(y / mu) - y + mu (half of it, as scikit-learn's MLP counts it). In terms of z that is
+# exp(z) - y z + y log y - y, whose derivative is exp(z) - y: the exponential and the deviance
+# are differentiated together, like the other pairs. y log y is 0 at y = 0.
+
+cdef inline floating _exp_any(floating z) noexcept nogil:
+    if floating is float:
+        return expf(z)
+    else:
+        return exp(z)
+
+
+cdef inline floating _xlogx(floating y) noexcept nogil:
+    if y <= 0:
+        return 0
+    if floating is float:
+        return y * logf(y)
+    else:
+        return y * log(y)
+
+
+cdef inline double poisson_deviance_gradient(floating* z, const floating* y,
+                                             Py_ssize_t outputs, Py_ssize_t m,
+                                             Py_ssize_t y_output_stride,
+                                             Py_ssize_t y_sample_stride, floating scale,
+                                             bint want_loss,
+                                             const floating* weights=NULL) noexcept nogil:
+    """Overwrite z with scale * w_j * (exp(z) - y); return the summed deviance if asked."""
+    cdef Py_ssize_t o, j
+    cdef double total = 0
+    cdef floating mu, t, w
+    cdef floating* row
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            t = y[o * y_output_stride + j * y_sample_stride]
+            mu = _exp_any(row[j])
+            w = weights[j] if weights != NULL else 1
+            if want_loss:
+                total += (mu - t * row[j] + _xlogx(t) - t) * w
+            row[j] = (mu - t) * scale * w
+    return total
+
+
 # --- output layers ------------------------------------------------------------------------------
 
 cdef enum Output:
     LOGISTIC = 0    # sigmoid units, binary cross-entropy (binary or multi-label)
     SOFTMAX = 1     # softmax over the units, categorical cross-entropy (multi-class)
     SQUARED = 2     # identity units, squared error (regression)
+    POISSON = 3     # exponential units, Poisson deviance (counts)
 
 
 cdef inline double output_gradient(Output output, floating* z, const floating* y,
@@ -220,6 +267,9 @@ cdef inline double output_gradient(Output output, floating* z, const floating* y
     if output == SQUARED:
         return squared_error_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
                                       scale, want_loss, weights)
+    if output == POISSON:
+        return poisson_deviance_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
+                                         scale, want_loss, weights)
     return binary_cross_entropy_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
                                          scale, want_loss, weights)
 
@@ -233,3 +283,6 @@ cdef inline void output_activation(Output output, floating* z, Py_ssize_t output
     elif output == LOGISTIC:
         for i in range(outputs * m):
             z[i] = sigmoid_scalar(z[i])
+    elif output == POISSON:
+        for i in range(outputs * m):
+            z[i] = _exp_any(z[i])

@@ -44,8 +44,9 @@ ACTIVATIONS = {
     "leaky_relu": _activations.LEAKY_RELU,
 }
 # Output activations, each trained with its matching loss: binary cross-entropy, categorical
-# cross-entropy and squared error.
-OUTPUTS = {"logistic": _losses.LOGISTIC, "softmax": _losses.SOFTMAX, "identity": _losses.SQUARED}
+# cross-entropy, squared error and the Poisson deviance.
+OUTPUTS = {"logistic": _losses.LOGISTIC, "softmax": _losses.SOFTMAX, "identity": _losses.SQUARED,
+           "exp": _losses.POISSON}
 SOLVERS = ("sgd", "adam")
 
 
@@ -461,10 +462,13 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
                       str output, const floating[:, ::1] X, const floating[:, ::1] Y,
                       floating[::1] grad, sample_weight=None, double dropout=0,
-                      uint64_t dropout_seed=0):
+                      uint64_t dropout_seed=0, double alpha=0):
     """Mean loss over all samples of X at params (weighted, if sample_weight is given); its
     gradient is written into grad. With dropout, the masks are those of epoch 0's first
-    batch under dropout_seed: fixed, so the loss is a smooth function of params."""
+    batch under dropout_seed: fixed, so the loss is a smooth function of params.
+
+    alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / (the weight sum, or n) to the loss,
+    and its gradient to grad: the objective that lbfgs minimizes."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
     cdef Py_ssize_t n = X.shape[0]
@@ -496,6 +500,9 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
                             &grad[0], 0, &X[0, 0], X.shape[1], False, &Y[0, 0], wp,
                             weight_sum, n, &acts[0], &scratch[0], True, dropout,
                             dropout_seed, 0, 0)
+        if alpha != 0:
+            total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
+                                                &grad[0], <floating>(alpha / weight_sum), True)
     return total / weight_sum
 
 

@@ -73,7 +73,8 @@ def _agrees_or_refuses(name, *args):
 
 ELEMENTWISE = ["relu", "sigmoid", "tanh", "leaky_relu"]
 BACKWARDS = ["relu_backward", "sigmoid_backward", "tanh_backward", "leaky_relu_backward"]
-PAIRS = ["binary_cross_entropy_grad", "softmax_cross_entropy_grad", "squared_error_grad"]
+PAIRS = ["binary_cross_entropy_grad", "softmax_cross_entropy_grad", "squared_error_grad",
+         "poisson_loss_grad"]
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE + ["softmax", "bias_grad"])

@@ -7,7 +7,7 @@ from cnet._layout import n_parameters
 
 ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 3]]
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "leaky_relu", "identity"]
-OUTPUTS = ["logistic", "softmax", "identity"]
+OUTPUTS = ["logistic", "softmax", "identity", "exp"]
 
 
 def _targets(rng, n, outputs, output):
@@ -15,6 +15,8 @@ def _targets(rng, n, outputs, output):
         return np.eye(outputs)[rng.integers(0, outputs, n)]
     if output == "identity":
         return rng.standard_normal((n, outputs))
+    if output == "exp":
+        return rng.poisson(1.5, (n, outputs)).astype(np.float64)
     return (rng.random((n, outputs)) > 0.5).astype(np.float64)
 
 
@@ -140,3 +142,27 @@ def test_gradient_with_dropout_matches_central_differences(backend, activation):
     # ...and dropout changes it: the check would notice masks being ignored.
     _, plain = engine.loss_and_gradient(backend, params, *args)
     assert not np.allclose(grad, plain)
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_gradient_with_l2_penalty_matches_central_differences(backend, output):
+    # The objective lbfgs minimizes: the data term plus 0.5 * alpha * sum(W**2) / sum(w).
+    layers, params, X, Y = _problem([3, 4, 3], seed=14, output=output)
+    w = np.random.default_rng(4).random(len(X)) * 2
+    args = (layers, "tanh", output, X, Y)
+    kw = dict(sample_weight=w, alpha=0.7)
+    loss, grad = engine.loss_and_gradient(backend, params, *args, **kw)
+    plain, _ = engine.loss_and_gradient(backend, params, *args, sample_weight=w)
+    weights = [params[:12], params[16:28]]          # W1 (3x4) and W2 (4x3); biases unpenalised
+    penalty = 0.5 * 0.7 * sum(float(v @ v) for v in weights) / w.sum()
+    assert loss == pytest.approx(plain + penalty, rel=1e-12)
+    h = 1e-6
+    numeric = np.empty_like(params)
+    for i in range(params.size):
+        step = np.zeros_like(params)
+        step[i] = h
+        up, _ = engine.loss_and_gradient(backend, params + step, *args, **kw)
+        down, _ = engine.loss_and_gradient(backend, params - step, *args, **kw)
+        numeric[i] = (up - down) / (2 * h)
+    assert np.linalg.norm(grad - numeric) / np.linalg.norm(grad + numeric) < 1e-6

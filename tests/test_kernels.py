@@ -51,6 +51,9 @@ def _kernel_args(name, rng, shape, dtype, layout):
         return (make(shape) * 5, y), {}
     if name in ("squared_error", "squared_error_grad"):
         return (make(shape), make(shape)), {}
+    if name in ("poisson_loss", "poisson_loss_grad"):
+        counts = rng.poisson(2.0, shape).astype(dtype)   # zeros among them: y log y = 0
+        return (make(shape), counts), {}
     if name == "bias_grad":
         return (make(shape),), {}
     raise KeyError(name)

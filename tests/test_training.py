@@ -17,6 +17,8 @@ def _targets(X, outputs, output, dtype):
         return np.eye(outputs, dtype=dtype)[np.argmax(score, axis=1)]
     if output == "identity":
         return score.astype(dtype)
+    if output == "exp":
+        return np.floor(np.exp(np.clip(score, -3, 2))).astype(dtype)   # counts
     return (score > 0).astype(dtype)
 
 
@@ -49,7 +51,8 @@ def _relative_error(a, b):
 @pytest.mark.parametrize("layers,activation,output", [
     ([2, 5, 1], "relu", "logistic"), ([3, 8, 4, 1], "relu", "logistic"),
     ([2, 6, 1], "sigmoid", "logistic"), ([3, 7, 4], "tanh", "softmax"),
-    ([3, 6, 5, 2], "leaky_relu", "identity"), ([2, 4, 3], "identity", "logistic")])
+    ([3, 6, 5, 2], "leaky_relu", "identity"), ([2, 4, 3], "identity", "logistic"),
+    ([3, 6, 2], "tanh", "exp")])
 def test_cython_loop_equals_numpy_twin(layers, activation, output, batch_size, shuffle, dtype):
     # With one sample per step an epoch is 150 steps, and the two backends' rounding
     # differences grow exponentially over thousands of noisy steps (measured on the regression
@@ -270,7 +273,7 @@ def test_divergence_stops_with_a_warning_and_keeps_the_previous_parameters(moons
 @pytest.mark.parametrize("batch_size,shuffle,optimizer", [
     (150, False, {}), (32, True, {}), (40, False, dict(solver="sgd", alpha=0.1)),
     (32, True, dict(solver="adam", alpha=0.01))], ids=str)
-@pytest.mark.parametrize("output", ["logistic", "softmax", "identity"])
+@pytest.mark.parametrize("output", ["logistic", "softmax", "identity", "exp"])
 def test_cython_loop_equals_numpy_twin_with_sample_weights(output, batch_size, shuffle,
                                                            optimizer, dtype):
     # float32 Adam drifts after ~100 epochs (see the optimizer test above): 50 epochs here.
