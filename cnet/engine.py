@@ -25,6 +25,10 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped because the parameters became NaN or infinite."""
 
 
+class NonFiniteOutputError(ValueError):
+    """The network's outputs are NaN or infinite (its parameters are too large for X)."""
+
+
 def get_backend(name):
     """The module that implements backend ``name`` (``"cython"`` or ``"numpy"``)."""
     if name not in BACKENDS:
@@ -113,9 +117,9 @@ def predict(backend, params, layers, activation, output, X):
     get_backend(backend).forward(params, layers, activation, output, X, out)
     if not np.isfinite(out).all():
         bad = int(np.sum(~np.isfinite(out).all(axis=1)))
-        raise ValueError(f"the network's outputs are NaN or infinite for {bad} of "
-                         f"{len(out)} samples: its parameters are too large for this input "
-                         f"(did training diverge?)")
+        raise NonFiniteOutputError(f"the network's outputs are NaN or infinite for {bad} of "
+                                   f"{len(out)} samples: its parameters are too large for "
+                                   f"this input (did training diverge?)")
     return out
 
 

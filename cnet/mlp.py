@@ -1,35 +1,60 @@
 """``MLPClassifier`` and ``MLPRegressor``: scikit-learn's estimators on cnet's engine.
 
-Parameters mean what they mean in ``sklearn.neural_network``; training follows the same
-schedule (epoch loss with the L2 term, ``tol``/``n_iter_no_change`` stopping, the
-``invscaling`` and ``adaptive`` learning rates, early stopping on a held-out fraction that
-restores the best weights). Each epoch runs in the compiled loop (or its numpy twin); the
-decisions between epochs are taken here.
+Parameters and fitted attributes mean what they mean in ``sklearn.neural_network``, and
+training follows the same rules, so that scikit-learn's own MLP test suite passes on these
+classes (``tests/test_sklearn_mlp_suite.py``): the stochastic solvers' epoch loss with the L2
+term, ``tol``/``n_iter_no_change`` stopping, the ``invscaling`` and ``adaptive`` learning
+rates, early stopping on a held-out fraction that restores the best weights, a new optimizer
+for every ``fit`` (``warm_start`` keeps the weights, ``partial_fit`` the optimizer too), and
+``lbfgs`` through scipy's L-BFGS-B. Each epoch runs in the compiled loop (or its numpy twin);
+the decisions between epochs are taken here.
+
+cnet adds what scikit-learn's MLP lacks: ``dropout``, ``class_weight``, a validation set of
+the user's own (``fit(..., eval_set=...)``) with ``validation_loss_curve_``, the training
+dtype (``dtype``), the backend, and model files (``save``).
 """
 import numbers
 import warnings
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils import check_random_state
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cnet import engine
+from cnet import engine, lbfgs
+from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.neural_net import _warn_if_stopped
-from cnet._layout import n_parameters, parameter_views
+from cnet.optimizer import StochasticOptimizer
 from cnet.persistence import SaveMixin
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                "leaky_relu": "leaky_relu"}
-SOLVERS = ("sgd", "adam")
+SOLVERS = ("sgd", "adam", "lbfgs")
+STOCHASTIC_SOLVERS = ("sgd", "adam")
 SCHEDULES = ("constant", "invscaling", "adaptive")
+# The regressor's losses and the output activation each is paired with.
+REGRESSION_LOSSES = {"squared_error": "identity", "poisson": "exp"}
+# scikit-learn's wording, which its tests match.
+NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
+                         "contain large values and need to be preprocessed.")
+SPARSE_FORMATS = ["csr", "csc"]
+
+
+def _stochastic(estimator):
+    """``available_if`` condition: partial_fit exists for the stochastic solvers only."""
+    if estimator.solver not in STOCHASTIC_SOLVERS:
+        raise AttributeError(f"partial_fit is only available for stochastic optimizers; "
+                             f"{estimator.solver!r} is not stochastic.")
+    return True
 
 
 class _BaseMLP(SaveMixin, BaseEstimator):
@@ -40,8 +65,8 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None,
-                 backend="cython", dropout=0.0):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, backend="cython", dropout=0.0):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -64,6 +89,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         self.beta_2 = beta_2
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
         self.dtype = dtype
         self.backend = backend
         self.dropout = dropout
@@ -82,14 +108,14 @@ class _BaseMLP(SaveMixin, BaseEstimator):
     def _check_hyperparameters(self):
         checks = [
             (self.activation in ACTIVATIONS, f"activation must be one of {list(ACTIVATIONS)}"),
-            (self.solver in SOLVERS, f"solver must be one of {SOLVERS} (lbfgs is not "
-                                     f"implemented)"),
+            (self.solver in SOLVERS, f"solver must be one of {SOLVERS}"),
             (self.learning_rate in SCHEDULES, f"learning_rate must be one of {SCHEDULES}"),
             (_number(self.alpha) and self.alpha >= 0, "alpha must be >= 0"),
             (_number(self.learning_rate_init) and self.learning_rate_init > 0,
              "learning_rate_init must be > 0"),
             (_number(self.power_t) and self.power_t >= 0, "power_t must be >= 0"),
             (_integer(self.max_iter) and self.max_iter >= 1, "max_iter must be >= 1"),
+            (_integer(self.max_fun) and self.max_fun >= 1, "max_fun must be >= 1"),
             (_number(self.tol) and self.tol >= 0, "tol must be >= 0"),
             (_number(self.momentum) and 0 <= self.momentum <= 1, "momentum must be in [0, 1]"),
             (_number(self.validation_fraction) and 0 < self.validation_fraction < 1,
@@ -97,8 +123,9 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             (_number(self.beta_1) and 0 <= self.beta_1 < 1, "beta_1 must be in [0, 1)"),
             (_number(self.beta_2) and 0 <= self.beta_2 < 1, "beta_2 must be in [0, 1)"),
             (_number(self.epsilon) and self.epsilon > 0, "epsilon must be > 0"),
-            (_integer(self.n_iter_no_change) and self.n_iter_no_change >= 1,
-             "n_iter_no_change must be >= 1"),
+            ((_integer(self.n_iter_no_change) and self.n_iter_no_change >= 1)
+             or self.n_iter_no_change == np.inf,
+             "n_iter_no_change must be a positive integer or np.inf"),
             (self.batch_size == "auto" or (_integer(self.batch_size) and self.batch_size >= 1),
              "batch_size must be 'auto' or a positive integer"),
             (self.dtype in (None, np.float32, np.float64, "float32", "float64"),
@@ -110,17 +137,16 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                 raise ValueError(message)
         engine.get_backend(self.backend)
 
-    # --- fitting ------------------------------------------------------------------------------
+    # --- parameters ---------------------------------------------------------------------------
 
-    def _dtypes(self, reset):
-        if not reset:
-            return self.coefs_[0].dtype
-        if self.dtype is None:
-            return [np.float64, np.float32]
-        return np.dtype(self.dtype)
+    @property
+    def _layers(self):
+        """Units per layer, inputs first, as the fitted (or assigned) weights have them."""
+        return np.array([self.coefs_[0].shape[0]] + [W.shape[1] for W in self.coefs_],
+                        dtype=np.intp)
 
-    def _initialize(self, layers, dtype, rng):
-        """Glorot-uniform weights and biases, as scikit-learn initialises them."""
+    def _glorot_parameters(self, layers, dtype, rng):
+        """Glorot-uniform weights and biases, drawn as scikit-learn draws them."""
         flat = np.empty(n_parameters(layers), dtype=dtype)
         views = parameter_views(flat, layers)
         factor = 2.0 if self.activation == "logistic" else 6.0
@@ -132,18 +158,73 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _packed(self):
         """The flat parameter vector built from ``coefs_`` and ``intercepts_``."""
-        flat = np.empty(n_parameters(self._layers), dtype=self.coefs_[0].dtype)
-        views = parameter_views(flat, self._layers)
+        layers = self._layers
+        flat = np.empty(n_parameters(layers), dtype=self.coefs_[0].dtype)
+        views = parameter_views(flat, layers)
         for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
             views[f"W{k}"][...] = W
             views[f"b{k}"][...] = b
         return flat
 
-    def _expose(self, flat):
-        views = parameter_views(flat, self._layers)
-        n = len(self._layers) - 1
+    def _expose(self, flat, layers):
+        """Make ``coefs_`` and ``intercepts_`` views into the flat vector."""
+        views = parameter_views(flat, layers)
+        n = len(layers) - 1
         self.coefs_ = [views[f"W{k}"] for k in range(1, n + 1)]
         self.intercepts_ = [views[f"b{k}"] for k in range(1, n + 1)]
+
+    def _sklearn_order(self):
+        """Index of each entry of scikit-learn's packed vector (all weights, then all
+        biases) in cnet's flat vector (W1, b1, W2, b2, ...)."""
+        starts, start = {}, 0
+        for name, shape in parameter_shapes(self._layers):
+            starts[name] = np.arange(start, start + int(np.prod(shape)))
+            start += int(np.prod(shape))
+        n = len(self.coefs_)
+        return np.concatenate([starts[f"W{k}"] for k in range(1, n + 1)]
+                              + [starts[f"b{k}"] for k in range(1, n + 1)])
+
+    def _loss_grad_lbfgs(self, packed_coef_inter, X, y, sample_weight, activations, deltas,
+                         coef_grads, intercept_grads):
+        """The objective lbfgs minimizes and its gradient, in scikit-learn's interface.
+
+        Parameters are packed as scikit-learn packs them (all weights, then all biases) and
+        the gradient is returned the same way. The last four arguments belong to that
+        interface (scikit-learn's work arrays) and are not needed here.
+
+        Returns
+        -------
+        loss : float
+        grad : ndarray of shape (n_parameters,)
+        """
+        order = self._sklearn_order()
+        flat = np.empty(order.size, dtype=self.coefs_[0].dtype)
+        flat[order] = packed_coef_inter
+        X = _as_training_input(X, flat.dtype)
+        Y = np.ascontiguousarray(np.asarray(y, dtype=flat.dtype).reshape(X.shape[0], -1))
+        w = None if sample_weight is None else np.asarray(sample_weight, dtype=flat.dtype)
+        loss, grad = engine.loss_and_gradient(self.backend, flat, self._layers,
+                                              ACTIVATIONS[self.activation],
+                                              self.out_activation_, X, Y, sample_weight=w,
+                                              alpha=self.alpha)
+        return loss, grad[order]
+
+    # --- input --------------------------------------------------------------------------------
+
+    def _fit_dtype(self, reset):
+        if not reset:
+            return self.coefs_[0].dtype
+        if self.dtype is None:
+            return [np.float64, np.float32]
+        return np.dtype(self.dtype)
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMATS,
+                             dtype=self._fit_dtype(reset), order="C", multi_output=True,
+                             y_numeric=not is_classifier(self))
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return _as_training_input(X, X.dtype), y
 
     def _sample_weight(self, sample_weight, X, y):
         """Validated weights (with class_weight folded in), or None for equal weights."""
@@ -170,66 +251,119 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
             raise ValueError("eval_set must be a tuple (X_val, y_val) or (X_val, y_val, "
                              "sample_weight_val)")
-        X_val = validate_data(self, eval_set[0], reset=False, dtype=self.coefs_[0].dtype,
-                              order="C")
+        X_val = validate_data(self, eval_set[0], reset=False, accept_sparse=SPARSE_FORMATS,
+                              dtype=self.coefs_[0].dtype, order="C")
+        X_val = _as_training_input(X_val, X_val.dtype)
         y_val = np.asarray(eval_set[1])
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(f"eval_set: X_val has {X_val.shape[0]} rows, y_val "
                              f"{y_val.shape[0]}")
+        if y_val.ndim == 2 and y_val.shape[1] == 1:
+            y_val = y_val.ravel()
+        self._check_targets(y_val)
         w_val = None if len(eval_set) == 2 else self._sample_weight(eval_set[2], X_val, y_val)
-        Y_val = np.ascontiguousarray(self._encode_targets(y_val, False), dtype=X_val.dtype)
+        Y_val = self._encode_targets(y_val, X_val.dtype)
         return X_val, y_val, Y_val, w_val
 
-    def _fit(self, X, y, incremental=False, classes=None, sample_weight=None, eval_set=None):
-        self._check_hyperparameters()
-        hidden = self._hidden_sizes()
-        reset = not ((self.warm_start or incremental) and hasattr(self, "coefs_"))
-        X, y = validate_data(self, X, y, reset=reset, dtype=self._dtypes(reset), order="C",
-                             multi_output=True, y_numeric=not is_classifier(self))
-        Y = np.ascontiguousarray(self._encode_targets(y, reset, classes), dtype=X.dtype)
-        weights = self._sample_weight(sample_weight, X, y)
-        if reset:
-            rng = check_random_state(self.random_state)
-            self._layers = np.array([X.shape[1], *hidden, Y.shape[1]], dtype=np.intp)
-            self.n_layers_ = len(self._layers)
-            self.n_outputs_ = int(Y.shape[1])
-            self._expose(self._initialize(self._layers, X.dtype, rng))
-            self._rng = rng
+    # --- fitting ------------------------------------------------------------------------------
+
+    def _initialize(self, layers, dtype, rng):
+        """Fresh weights and the fitted attributes of a first fit."""
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_layers_ = len(layers)
+        self.out_activation_ = self._output_activation()
+        self._expose(self._glorot_parameters(layers, dtype, rng), layers)
+        # Shuffling orders and dropout masks derive from this one seed (see cnet._train).
+        self._seed = int(rng.randint(0, np.iinfo(np.int64).max))
+        self._epochs_seen = 0
+        for name, value in self._initial_curves().items():
+            setattr(self, name, value)
+        if hasattr(self, "_optimizer"):
+            del self._optimizer
+
+    def _initial_curves(self):
+        stochastic = self.solver in STOCHASTIC_SOLVERS
+        return {
+            "loss_curve_": [],
+            "validation_loss_curve_": [],
+            "_no_improvement_count": 0,
+            "best_loss_": None if self.early_stopping or not stochastic else np.inf,
+            "validation_scores_": [] if self.early_stopping and stochastic else None,
+            "best_validation_score_": -np.inf if self.early_stopping and stochastic else None,
+            "_best_coefs": [W.copy() for W in self.coefs_],
+            "_best_intercepts": [b.copy() for b in self.intercepts_],
+        }
+
+    def _complete_state(self, rng):
+        """Fill in the training state that weights assigned by hand come without."""
+        if not hasattr(self, "_seed"):
             self._seed = int(rng.randint(0, np.iinfo(np.int64).max))
-            self._state = np.zeros((2, n_parameters(self._layers)), dtype=X.dtype)
-            self._steps = 0
-            self._epochs_seen = 0
-            self._lr = float(self.learning_rate_init)
-            self.t_ = 0
-            self.loss_curve_ = []
-            self.best_loss_ = np.inf
-            self._no_improvement_count = 0
-            self.validation_scores_ = [] if self.early_stopping else None
-            self.best_validation_score_ = -np.inf if self.early_stopping else None
-            self.validation_loss_curve_ = []
-        elif list(self._layers[1:-1]) != hidden:
-            raise ValueError(f"hidden_layer_sizes changed from {list(self._layers[1:-1])} "
-                             f"to {hidden}; fit anew (warm_start=False)")
+        for name, value in [("_epochs_seen", 0), ("t_", 0), ("n_iter_", 0),
+                            ("n_layers_", len(self.coefs_) + 1),
+                            *self._initial_curves().items()]:
+            if not hasattr(self, name):
+                setattr(self, name, value)
+
+    def _fit(self, X, y, incremental=False, sample_weight=None, eval_set=None):
+        self._check_hyperparameters()
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        X, y = self._validate_input(X, y, incremental, reset=first_pass)
+        Y = self._encode_targets(y, X.dtype)
+        weights = self._sample_weight(sample_weight, X, y)
+        layers = np.array([X.shape[1], *hidden, Y.shape[1]], dtype=np.intp)
+        rng = check_random_state(self.random_state)
+        if first_pass:
+            self._initialize(layers, X.dtype, rng)
+        else:
+            if list(self._layers) != list(layers):
+                raise ValueError(f"the network has layers {list(self._layers)}, this fit needs "
+                                 f"{list(layers)} (hidden_layer_sizes or the number of "
+                                 f"outputs changed); fit anew (warm_start=False)")
+            self._complete_state(rng)
+        self.n_outputs_ = int(Y.shape[1])
+        if self.solver == "lbfgs":
+            self._fit_lbfgs(X, Y, weights, eval_set)
+        else:
+            self._fit_stochastic(X, Y, weights, eval_set, incremental, rng)
+        if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
+            raise ValueError(NON_FINITE_PARAMETERS)
+        return self
 
-        X_train, Y_train, w_train, X_val, y_val, w_val = X, Y, weights, None, None, None
-        Y_val = None
+    def _training_options(self):
+        return dict(solver=self.solver, momentum=self.momentum if self.solver == "sgd" else 0.0,
+                    nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
+                    epsilon=self.epsilon, alpha=self.alpha, dropout=self.dropout)
+
+    def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng):
+        layers = self._layers
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = StochasticOptimizer(self.solver, n_parameters(layers), X.dtype,
+                                                  self.learning_rate_init, self.learning_rate,
+                                                  self.power_t)
+        optimizer = self._optimizer
+        X_train, Y_train, w_train = X, Y, weights
+        X_val = y_val = Y_val = w_val = None
         user_set = self._validation_set(eval_set)
         if user_set is not None:
             X_val, y_val, Y_val, w_val = user_set
         elif self.early_stopping:
-            stratify = y if is_classifier(self) and self.n_outputs_ == 1 else None
+            # As scikit-learn: binary targets are split stratified by their 0/1 column.
+            stratify = (Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1
+                        else None)
             split = train_test_split(X, Y, *([] if weights is None else [weights]),
-                                     random_state=self._rng,
-                                     test_size=self.validation_fraction, stratify=stratify)
+                                     random_state=rng, test_size=self.validation_fraction,
+                                     stratify=stratify)
             X_train, X_val, Y_train, Y_val = split[:4]
             if weights is not None:
                 w_train, w_val = split[4:]
-            y_val = self._decode(Y_val)
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
+            y_val = self._decode(Y_val)
         n = X_train.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
         if batch_size > n and self.batch_size != "auto":
@@ -239,23 +373,29 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         self._batch_size = batch_size
 
         flat = self._packed()
+        activation = ACTIVATIONS[self.activation]
         self.n_iter_ = 0
         for _ in range(self.max_iter):
             result = engine.train(
-                self.backend, flat, self._layers, ACTIVATIONS[self.activation],
-                self._out_activation, X_train, Y_train, learning_rate=self._lr,
-                batch_size=batch_size, shuffle=self.shuffle, seed=self._seed,
-                first_epoch=self._epochs_seen, n_epochs=1, loss_every=1, solver=self.solver,
-                momentum=self.momentum if self.solver == "sgd" else 0.0,
-                nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
-                epsilon=self.epsilon, alpha=self.alpha, state=self._state,
-                step_count=self._steps, sample_weight=w_train, dropout=self.dropout)
-            self._steps = result.step_count
+                self.backend, flat, layers, activation, self.out_activation_, X_train, Y_train,
+                learning_rate=optimizer.learning_rate, batch_size=batch_size,
+                shuffle=self.shuffle, seed=self._seed, first_epoch=self._epochs_seen,
+                n_epochs=1, loss_every=1, state=optimizer.state,
+                step_count=optimizer.step_count, sample_weight=w_train,
+                **self._training_options())
+            optimizer.step_count = result.step_count
             if result.epochs_done == 0:
                 # Interrupted or diverged: flat holds the previous epoch's parameters.
-                _warn_if_stopped(result, 1, self.n_iter_, self._lr)
+                _warn_if_stopped(result, 1, self.n_iter_, optimizer.learning_rate)
+                if result.interrupted:
+                    break
+                if not self.early_stopping:
+                    raise ValueError(NON_FINITE_PARAMETERS)
+                # The diverged epoch scores NaN on the validation set, as in scikit-learn,
+                # and the best epoch's weights are restored below.
+                self.validation_scores_.append(float("nan"))
                 break
-            self._expose(flat)
+            self._expose(flat, layers)
             self._epochs_seen += 1
             self.n_iter_ += 1
             self.t_ += n
@@ -265,29 +405,25 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                 # The validation loss is the training objective's data term on held-out
                 # samples (no L2 term), so the two curves can be read side by side.
                 val_loss, _ = engine.loss_and_gradient(
-                    self.backend, flat, self._layers, ACTIVATIONS[self.activation],
-                    self._out_activation, X_val, Y_val, sample_weight=w_val)
+                    self.backend, flat, layers, activation, self.out_activation_, X_val,
+                    Y_val, sample_weight=w_val)
                 self.validation_loss_curve_.append(val_loss)
             if self.verbose:
                 extra = (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
                          if X_val is not None else "")
                 print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}{extra}")
-            self._update_no_improvement_count(X_val if self.early_stopping else None, y_val,
-                                              w_val)
-            if self.solver == "sgd" and self.learning_rate == "invscaling":
-                self._lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+            if self.early_stopping:
+                self._update_validation_score(flat, X_val, y_val, w_val)
+            else:
+                self._update_best_loss()
+            optimizer.iteration_ends(self.t_)
             if self._no_improvement_count > self.n_iter_no_change:
-                if (self.solver == "sgd" and self.learning_rate == "adaptive"
-                        and self._lr > 1e-6):
-                    self._lr /= 5
-                    self._no_improvement_count = 0
-                    if self.verbose:
-                        print(f"Setting learning rate to {self._lr:f}")
-                else:
-                    if self.verbose:
-                        print(f"No improvement greater than tol={self.tol} for "
-                              f"{self.n_iter_no_change} consecutive epochs. Stopping.")
+                what = "Validation score" if self.early_stopping else "Training loss"
+                message = (f"{what} did not improve more than tol={self.tol:f} for "
+                           f"{self.n_iter_no_change} consecutive epochs.")
+                if optimizer.trigger_stopping(message, self.verbose):
                     break
+                self._no_improvement_count = 0
             if incremental:
                 break
             if self.n_iter_ == self.max_iter:
@@ -296,21 +432,87 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                               ConvergenceWarning)
         if self.early_stopping:
             self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
-        return self
+
+    def _update_best_loss(self):
+        last = self.loss_curve_[-1]
+        self._no_improvement_count = (self._no_improvement_count + 1
+                                      if last > self.best_loss_ - self.tol else 0)
+        self.best_loss_ = min(self.best_loss_, last)
+
+    def _update_validation_score(self, flat, X_val, y_val, w_val):
+        score = self._validation_score(flat, X_val, y_val, w_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print(f"Validation score: {score:f}")
+        # A NaN score is neither an improvement nor a failure to improve, as in scikit-learn.
+        self._no_improvement_count = (self._no_improvement_count + 1
+                                      if score < self.best_validation_score_ + self.tol else 0)
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_coefs = [c.copy() for c in self.coefs_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
+
+    def _validation_score(self, flat, X_val, y_val, w_val):
+        """Accuracy or R² on the validation set; NaN where the network's outputs are not
+        finite (training is diverging)."""
+        try:
+            out = engine.predict(self.backend, flat, self._layers,
+                                 ACTIVATIONS[self.activation], self.out_activation_, X_val)
+        except engine.NonFiniteOutputError:
+            return float("nan")
+        return float(self._score_outputs(out, y_val, w_val))
+
+    def _fit_lbfgs(self, X, Y, weights, eval_set):
+        layers = self._layers
+        activation = ACTIVATIONS[self.activation]
+        user_set = self._validation_set(eval_set)
+        flat = self._packed()
+        iterate = np.empty_like(flat)
+
+        def after_iteration(loss, x):
+            self.loss_curve_.append(loss)
+            extra = ""
+            if user_set is not None:
+                X_val, _, Y_val, w_val = user_set
+                iterate[...] = x
+                val_loss, _ = engine.loss_and_gradient(self.backend, iterate, layers,
+                                                       activation, self.out_activation_,
+                                                       X_val, Y_val, sample_weight=w_val)
+                self.validation_loss_curve_.append(val_loss)
+                extra = f", validation loss = {val_loss:.8f}"
+            if self.verbose:
+                print(f"Iteration {len(self.loss_curve_)}, loss = {loss:.8f}{extra}")
+
+        with np.errstate(over="ignore", invalid="ignore"):
+            result = lbfgs.minimize(self.backend, flat, layers, activation,
+                                    self.out_activation_, X, Y, sample_weight=weights,
+                                    alpha=self.alpha, max_iter=self.max_iter,
+                                    max_fun=self.max_fun, tol=self.tol,
+                                    callback=after_iteration)
+        self._expose(flat, layers)
+        self.n_iter_ = result.n_iter
+        self.loss_ = result.loss
+        if not result.converged:
+            warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s) "
+                          f"(status={result.status}): {result.message}. Increase max_iter "
+                          f"(now {self.max_iter}) or max_fun (now {self.max_fun}), or "
+                          f"scale the data.", ConvergenceWarning)
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Train on X, y (see the module docstring for the schedule).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Dense, CSR or CSC; sparse input stays sparse (no dense copy is made).
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Class labels (or label indicators) for the classifier, values for the regressor.
         sample_weight : array-like of shape (n_samples,), optional
             Non-negative weights; each batch's loss is their weighted mean.
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
-            A validation set: its loss is recorded each epoch in ``validation_loss_curve_``
-            and, with ``early_stopping``, it replaces the held-out ``validation_fraction``.
+            A validation set: its loss is recorded each epoch (each lbfgs iteration) in
+            ``validation_loss_curve_`` and, with ``early_stopping``, it replaces the held-out
+            ``validation_fraction``.
 
         Returns
         -------
@@ -318,23 +520,15 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         """
         return self._fit(X, y, sample_weight=sample_weight, eval_set=eval_set)
 
-    def _update_no_improvement_count(self, X_val, y_val, w_val):
-        if X_val is None:
-            last = self.loss_curve_[-1]
-            self._no_improvement_count = (self._no_improvement_count + 1
-                                          if last > self.best_loss_ - self.tol else 0)
-            self.best_loss_ = min(self.best_loss_, last)
-            return
-        score = self._score(X_val, y_val, w_val)
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print(f"Validation score: {score:f}")
-        self._no_improvement_count = (self._no_improvement_count + 1
-                                      if score < self.best_validation_score_ + self.tol else 0)
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            self._best_coefs = [c.copy() for c in self.coefs_]
-            self._best_intercepts = [b.copy() for b in self.intercepts_]
+    # --- prediction ---------------------------------------------------------------------------
+
+    def _outputs(self, X):
+        check_is_fitted(self, "coefs_")
+        X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS,
+                          dtype=self.coefs_[0].dtype, order="C")
+        X = _as_training_input(X, X.dtype)
+        return engine.predict(self.backend, self._packed(), self._layers,
+                              ACTIVATIONS[self.activation], self.out_activation_, X)
 
     def summary(self):
         """The fitted network as a table: layers, activations, parameter counts, dtype,
@@ -348,41 +542,37 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         from cnet.summary import summarize
         check_is_fitted(self, "coefs_")
         return summarize(type(self).__name__, self._layers, self.activation,
-                         self._out_activation, self.coefs_[0].dtype, self.backend,
+                         self.out_activation_, self.coefs_[0].dtype, self.backend,
                          getattr(self, "_batch_size", None))
 
-    def _outputs(self, X):
-        check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, reset=False, dtype=self.coefs_[0].dtype, order="C")
-        return engine.predict(self.backend, self._packed(), self._layers,
-                              ACTIVATIONS[self.activation], self._out_activation, X)
-
-    @property
-    def out_activation_(self):
-        """Output activation: ``"logistic"``, ``"softmax"`` or ``"identity"``."""
-        check_is_fitted(self, "coefs_")
-        return self._out_activation
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = True
+        return tags
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
-    The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"`` and ``"adam"``;
-    ``"lbfgs"`` is not implemented) plus ``dtype`` (None keeps float32 input in float32,
-    anything else trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin),
-    ``dropout`` (the probability of dropping each hidden unit's output in training; inverted
-    dropout, so nothing changes at prediction) and ``class_weight`` (a dict
-    ``{label: weight}`` or ``"balanced"``, multiplied into ``sample_weight``).
+    The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"``, ``"adam"``
+    and ``"lbfgs"``) plus ``dtype`` (None keeps float32 input in float32, anything else
+    trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin), ``dropout``
+    (the probability of dropping each hidden unit's output in training; inverted dropout, so
+    nothing changes at prediction) and ``class_weight`` (a dict ``{label: weight}`` or
+    ``"balanced"``, multiplied into ``sample_weight``).
 
     Binary targets get one logistic output unit, multi-class targets a softmax layer, and
-    multi-label indicator targets one logistic unit per label.
+    multi-label indicator targets one logistic unit per label. X may be dense, CSR or CSC.
 
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
-    loss_, best_loss_ : float
+    loss_ : float
+    best_loss_ : float or None
+        Lowest training loss (stochastic solvers without early stopping; None otherwise).
     loss_curve_ : list of float
-        Training loss (with the L2 term) of each epoch.
+        Training loss (with the L2 term) of each epoch, or of each lbfgs iteration.
     validation_loss_curve_ : list of float
         Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
         each epoch; empty without one.
@@ -411,8 +601,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
-                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, dtype=None,
-                 backend="cython", dropout=0.0, class_weight=None):
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, backend="cython", dropout=0.0, class_weight=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -420,43 +610,55 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
-            epsilon=epsilon, n_iter_no_change=n_iter_no_change, dtype=dtype, backend=backend,
-            dropout=dropout)
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            backend=backend, dropout=dropout)
         self.class_weight = class_weight
 
-    def _encode_targets(self, y, reset, classes=None):
+    def _check_targets(self, y):
         check_classification_targets(y)
-        if reset:
-            self._label_binarizer = LabelBinarizer()
-            self._label_binarizer.fit(y if classes is None else classes)
-            self.classes_ = self._label_binarizer.classes_
-        elif classes is not None and not np.array_equal(classes, self.classes_):
-            raise ValueError(f"classes={classes!r} is not the same as on the first call, "
-                             f"{self.classes_!r}")
-        if reset and len(np.unique(self.classes_)) < 2:
-            raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data, "
-                             f"got 1 class: {self.classes_[0]!r}")
-        unseen = np.setdiff1d(np.unique(y), self.classes_) if y.ndim == 1 else []
+        unseen = np.setdiff1d(unique_labels(y), self.classes_) if y.ndim == 1 else []
         if len(unseen):
-            raise ValueError(f"y has labels not seen before: {unseen.tolist()}")
+            raise ValueError(f"y has labels not seen in training: {unseen.tolist()}")
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = super()._validate_input(X, y, incremental, reset)
+        check_classification_targets(y)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer().fit(y)
+            self.classes_ = self._label_binarizer.classes_
+            _check_two_classes(self.classes_)
+            return X, y
+        classes = unique_labels(y)
+        if self.warm_start:
+            if set(classes) != set(self.classes_):
+                raise ValueError(f"warm_start can only be used where `y` has the same classes "
+                                 f"as in the previous call to fit. Previously got "
+                                 f"{self.classes_}, `y` has {classes}")
+        elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
+            raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                             f"{self.classes_}. 'y' has {classes}.")
+        return X, y
+
+    def _output_activation(self):
         # Softmax for one label of several classes; logistic units for two classes (one
         # unit) and for multi-label indicators (one unit per label).
-        self._out_activation = ("softmax" if self._label_binarizer.y_type_ == "multiclass"
-                                else "logistic")
-        return self._label_binarizer.transform(y).astype(np.float64)
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
+
+    def _encode_targets(self, y, dtype):
+        return np.ascontiguousarray(self._label_binarizer.transform(y), dtype=dtype)
 
     def _decode(self, Y):
-        return self._label_binarizer.inverse_transform(Y)
+        return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
-    def _score(self, X, y, sample_weight=None):
-        return accuracy_score(y, self.predict(X), sample_weight=sample_weight)
+    def _score_outputs(self, out, y, sample_weight):
+        return accuracy_score(y, self._decode(out), sample_weight=sample_weight)
 
     def predict_proba(self, X):
         """Class probabilities, one column per class (binary: ``[1 - p, p]``).
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -472,7 +674,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
@@ -486,38 +688,48 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_labels)
         """
-        out = self._outputs(X)
-        return self._label_binarizer.inverse_transform(out.ravel() if self.n_outputs_ == 1
-                                                       else out)
+        return self._decode(self._outputs(X))
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,)
         sample_weight : array-like of shape (n_samples,), optional
         classes : array-like, optional
-            All the classes; required on the first call.
+            All the classes; required on the first call. Later batches may hold any subset
+            of them (one class alone included).
 
         Returns
         -------
         self : MLPClassifier
         """
-        if not hasattr(self, "coefs_") and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes, sample_weight=sample_weight)
+        if getattr(self, "classes_", None) is None:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit.")
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            else:
+                self._label_binarizer.fit(classes)
+            self.classes_ = self._label_binarizer.classes_
+            _check_two_classes(self.classes_)
+        elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
+            raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
+                             f"partial_fit, was: {self.classes_!r}")
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
         tags.classifier_tags.multi_label = True
         return tags
 
@@ -525,13 +737,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
-    The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"`` and ``"adam"``)
-    plus ``dtype``, ``backend`` and ``dropout`` (see :class:`MLPClassifier`). The output layer is linear
-    and the loss is half the squared error, summed over outputs, averaged over samples.
+    The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"``, ``"adam"`` and
+    ``"lbfgs"``; losses ``"squared_error"`` and ``"poisson"``) plus ``dtype``, ``backend``
+    and ``dropout`` (see :class:`MLPClassifier`). With the squared error the output layer is
+    linear and the loss half the squared error, summed over outputs, averaged over samples;
+    with ``"poisson"`` the output is ``exp`` of the last layer (a log link) and the loss the
+    Poisson deviance (half of it), for non-negative targets such as counts.
 
     Attributes
     ----------
-    loss_, best_loss_ : float
+    loss_ : float
+    best_loss_ : float or None
     loss_curve_ : list of float
     validation_loss_curve_ : list of float
         Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
@@ -543,6 +759,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     coefs_, intercepts_ : list of ndarray
     n_features_in_, n_iter_, n_layers_, n_outputs_ : int
     out_activation_ : str
+        ``"identity"``, or ``"exp"`` with the Poisson loss.
 
     Examples
     --------
@@ -555,40 +772,72 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     True
     """
 
-    def _encode_targets(self, y, reset, classes=None):
-        self._y_1d = y.ndim == 1
-        Y = y.reshape(-1, 1) if y.ndim == 1 else y
-        if not reset and Y.shape[1] != self.n_outputs_:
-            raise ValueError(f"y has {Y.shape[1]} outputs, the network has {self.n_outputs_}")
-        self._out_activation = "identity"
-        return np.asarray(Y, dtype=np.float64)
+    def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
+                 solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 dtype=None, backend="cython", dropout=0.0):
+        super().__init__(
+            hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
+            learning_rate=learning_rate, learning_rate_init=learning_rate_init,
+            power_t=power_t, max_iter=max_iter, shuffle=shuffle, random_state=random_state,
+            tol=tol, verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
+            backend=backend, dropout=dropout)
+        self.loss = loss
+
+    def _check_hyperparameters(self):
+        if self.loss not in REGRESSION_LOSSES:
+            raise ValueError(f"loss must be one of {list(REGRESSION_LOSSES)}, got "
+                             f"{self.loss!r}")
+        super()._check_hyperparameters()
+
+    def _check_targets(self, y):
+        if self.loss == "poisson" and (np.asarray(y) < 0).any():
+            raise ValueError("loss='poisson' needs non-negative targets (counts or rates); "
+                             "y has negative values")
+
+    def _validate_input(self, X, y, incremental, reset):
+        X, y = super()._validate_input(X, y, incremental, reset)
+        self._check_targets(y)
+        return X, y
+
+    def _output_activation(self):
+        return REGRESSION_LOSSES[self.loss]
+
+    def _encode_targets(self, y, dtype):
+        return np.ascontiguousarray(y.reshape(-1, 1) if y.ndim == 1 else y, dtype=dtype)
 
     def _decode(self, Y):
-        return Y.ravel() if self._y_1d else Y
+        return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _score(self, X, y, sample_weight=None):
-        return r2_score(y, self.predict(X), sample_weight=sample_weight)
+    def _score_outputs(self, out, y, sample_weight):
+        return r2_score(y, self._decode(out), sample_weight=sample_weight)
 
     def predict(self, X):
         """Predicted values.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
 
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_outputs)
         """
-        out = self._outputs(X)
-        return out.ravel() if self.n_outputs_ == 1 and self._y_1d else out
+        return self._decode(self._outputs(X))
 
+    @available_if(_stochastic)
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
 
@@ -598,10 +847,22 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        return tags
+
+def _check_two_classes(classes):
+    if len(classes) < 2:
+        raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data, "
+                         f"got 1 class: {classes[0]!r}")
+
+
+def _as_training_input(X, dtype):
+    """Dense X as a C-contiguous array, sparse X as canonical CSR, both of ``dtype``."""
+    if sp.issparse(X):
+        X = X.tocsr().astype(dtype, copy=False)
+        if not X.has_canonical_format:
+            X = X.copy()
+            X.sum_duplicates()
+        return X
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def _number(value):

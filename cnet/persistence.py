@@ -73,17 +73,23 @@ def _fitted_state(model):
         scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
                    "loss_": model.loss_, "shuffle_seed": model._shuffle_seed}
     else:
-        arrays = {"params": model._packed(), "optimizer_state": model._state}
+        optimizer = getattr(model, "_optimizer", None)
+        state = (optimizer.state if optimizer is not None
+                 else np.zeros((2, model._packed().size), dtype=model.coefs_[0].dtype))
+        arrays = {"params": model._packed(), "optimizer_state": state}
+        best_loss = getattr(model, "best_loss_", None)
         scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
                    "loss_curve_": [float(v) for v in model.loss_curve_], "t_": model.t_,
-                   "best_loss_": float(model.best_loss_), "seed": model._seed,
-                   "steps": model._steps, "epochs_seen": model._epochs_seen,
-                   "learning_rate_now": model._lr,
-                   "out_activation": model._out_activation}
+                   "best_loss_": None if best_loss is None else float(best_loss),
+                   "seed": model._seed,
+                   "steps": optimizer.step_count if optimizer is not None else 0,
+                   "epochs_seen": model._epochs_seen,
+                   "learning_rate_now": (optimizer.learning_rate if optimizer is not None
+                                         else float(model.learning_rate_init)),
+                   "has_optimizer": optimizer is not None,
+                   "out_activation": model.out_activation_}
         if hasattr(model, "_label_binarizer"):
             scalars["label_type"] = model._label_binarizer.y_type_
-        if hasattr(model, "_y_1d"):
-            scalars["y_1d"] = bool(model._y_1d)
     if hasattr(model, "classes_"):
         classes = np.asarray(model.classes_)
         if classes.dtype.kind not in "biufU":
@@ -213,25 +219,39 @@ def load(path):
 
 def _restore_mlp(model, layers, params, arrays, fitted):
     from sklearn.preprocessing import LabelBinarizer
-    model._layers = layers
+
+    from cnet.optimizer import StochasticOptimizer
     model.n_layers_ = len(layers)
     model.n_outputs_ = int(layers[-1])
-    model._expose(params.copy())
+    model._expose(params.copy(), layers)
     state = arrays.get("optimizer_state")
     if state is None or state.shape != (2, params.size):
         raise ValueError("the optimizer state does not fit the parameters")
-    model._state = state.astype(params.dtype)
-    model._rng = np.random.RandomState(fitted["seed"] % (2**32))
-    for attr, key in [("_seed", "seed"), ("_steps", "steps"), ("_epochs_seen", "epochs_seen"),
-                      ("_lr", "learning_rate_now"), ("_out_activation", "out_activation"),
-                      ("n_iter_", "n_iter_"), ("t_", "t_"), ("best_loss_", "best_loss_")]:
+    # Files of format 1 written before the optimizer had an object of its own always carried
+    # its state.
+    if fitted.get("has_optimizer", True) and model.solver in ("sgd", "adam"):
+        optimizer = StochasticOptimizer(model.solver, params.size, params.dtype,
+                                        model.learning_rate_init, model.learning_rate,
+                                        model.power_t)
+        optimizer.state[...] = state
+        optimizer.step_count = fitted["steps"]
+        optimizer.learning_rate = fitted["learning_rate_now"]
+        model._optimizer = optimizer
+    for attr, key in [("_seed", "seed"), ("_epochs_seen", "epochs_seen"),
+                      ("out_activation_", "out_activation"), ("n_iter_", "n_iter_"),
+                      ("t_", "t_")]:
         setattr(model, attr, fitted[key])
     model.loss_curve_ = list(fitted["loss_curve_"])
     model.validation_loss_curve_ = []
     model.loss_ = model.loss_curve_[-1] if model.loss_curve_ else None
+    stochastic = model.solver in ("sgd", "adam")
+    model.best_loss_ = (None if model.early_stopping or not stochastic
+                        else fitted["best_loss_"])
     model._no_improvement_count = 0
-    model.validation_scores_ = [] if model.early_stopping else None
-    model.best_validation_score_ = -np.inf if model.early_stopping else None
+    model.validation_scores_ = [] if model.early_stopping and stochastic else None
+    model.best_validation_score_ = -np.inf if model.early_stopping and stochastic else None
+    model._best_coefs = [W.copy() for W in model.coefs_]
+    model._best_intercepts = [b.copy() for b in model.intercepts_]
     if "label_type" in fitted:
         binarizer = LabelBinarizer()
         if fitted["label_type"] == "multilabel-indicator":
@@ -239,5 +259,3 @@ def _restore_mlp(model, layers, params, arrays, fitted):
         else:
             binarizer.fit(model.classes_)
         model._label_binarizer = binarizer
-    if "y_1d" in fitted:
-        model._y_1d = fitted["y_1d"]

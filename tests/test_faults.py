@@ -51,15 +51,30 @@ def test_both_backends_stop_at_the_same_epoch():
     np.testing.assert_allclose(outcomes[0][1], outcomes[1][1], rtol=1e-10)
 
 
-def test_estimators_warn_on_divergence_and_predict_finite_values():
+def test_estimators_stop_on_divergence_and_keep_finite_parameters():
+    # As in scikit-learn, fit raises its "non-finite parameter weights" error; cnet also
+    # says at which epoch, and the model keeps the last whole epoch, so it still predicts.
     rng = np.random.default_rng(2)
     X = rng.standard_normal((50, 3))
     y = X[:, 0] * 1e200
-    reg = cnet.MLPRegressor((4,), solver="sgd", learning_rate_init=10.0, max_iter=20,
-                            random_state=0)
+    reg = cnet.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=10.0,
+                            max_iter=20, random_state=0)
     with pytest.warns(engine.DivergenceWarning, match="diverged at epoch"):
-        reg.fit(X, y)
+        with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+            reg.fit(X, y)
     assert np.isfinite(reg.predict(X)).all()
+
+
+def test_divergence_with_early_stopping_scores_nan_and_restores_the_best_epoch():
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((100, 3))
+    y = X[:, 0] * 1e150
+    reg = cnet.MLPRegressor(hidden_layer_sizes=(4,), solver="sgd", learning_rate_init=1e-3,
+                            max_iter=50, early_stopping=True, random_state=0)
+    with pytest.warns(engine.DivergenceWarning):
+        reg.fit(X, y)
+    assert np.isnan(reg.validation_scores_[-1])
+    assert all(np.isfinite(W).all() for W in reg.coefs_)
 
 
 CTRL_C_SCRIPT = textwrap.dedent("""

@@ -166,7 +166,7 @@ def test_eval_set_records_the_validation_loss_each_epoch():
     X_train, X_test, y_train, y_test = _split(load_diabetes, 3)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        reg = cnet.MLPRegressor((8,), max_iter=5, random_state=0).fit(
+        reg = cnet.MLPRegressor(hidden_layer_sizes=(8,), max_iter=5, random_state=0).fit(
             X_train, y_train / 100, eval_set=(X_test, y_test / 100))
     # Half the mean squared error: the regressor's loss.
     expected = 0.5 * mean_squared_error(y_test / 100, reg.predict(X_test))

@@ -28,8 +28,9 @@ def _models():
                                 random_state=0).fit(X, labels), X),
             (cnet.MLPClassifier((8,), max_iter=10, random_state=0).fit(
                 Xd, np.stack([yd > 4, yd % 2 == 0], axis=1).astype(int)), Xd),
-            (cnet.MLPRegressor((8,), max_iter=10, random_state=0).fit(Xr, yr / 100), Xr),
-            (cnet.MLPRegressor((8,), max_iter=10, random_state=0,
+            (cnet.MLPRegressor(hidden_layer_sizes=(8,), max_iter=10,
+                               random_state=0).fit(Xr, yr / 100), Xr),
+            (cnet.MLPRegressor(hidden_layer_sizes=(8,), max_iter=10, random_state=0,
                                dtype="float32").fit(Xr, yr[:, 0] / 100), Xr),
         ]
 

@@ -1,0 +1,72 @@
+"""The state a stochastic solver carries from epoch to epoch.
+
+The compiled loop takes a step with the learning rate and the running state it is given (the
+velocity, or Adam's two moments, and Adam's step count) and updates that state in place.
+What changes *between* epochs (the ``invscaling`` decay, the ``adaptive`` rate's division by
+5, the decision to stop) lives here, with the meaning scikit-learn's ``SGDOptimizer`` and
+``AdamOptimizer`` give it, so that ``model._optimizer.learning_rate`` reads as it does there.
+"""
+import numpy as np
+
+# Below this the adaptive schedule stops lowering the rate and training stops instead.
+ADAPTIVE_FLOOR = 1e-6
+
+
+class StochasticOptimizer:
+    """Learning rate, schedule and running state of the ``"sgd"`` or ``"adam"`` solver.
+
+    Parameters
+    ----------
+    solver : {"sgd", "adam"}
+    n_parameters : int
+        Length of the flat parameter vector.
+    dtype : dtype
+        The parameters' dtype; the running state has the same.
+    learning_rate_init : float
+    schedule : {"constant", "invscaling", "adaptive"}
+        How the rate changes between epochs (``"sgd"`` only).
+    power_t : float
+        Exponent of ``invscaling``.
+
+    Attributes
+    ----------
+    learning_rate : float
+        The rate of the next epoch.
+    state : ndarray of shape (2, n_parameters)
+        Row 0 the velocity (SGD) or first moment (Adam), row 1 Adam's second moment; the
+        compiled loop updates it in place.
+    step_count : int
+        Adam's steps so far (its bias corrections depend on it).
+    """
+
+    def __init__(self, solver, n_parameters, dtype, learning_rate_init, schedule="constant",
+                 power_t=0.5):
+        self.solver = solver
+        self.learning_rate_init = float(learning_rate_init)
+        self.learning_rate = float(learning_rate_init)
+        self.schedule = schedule if solver == "sgd" else "constant"
+        self.power_t = power_t
+        self.state = np.zeros((2, n_parameters), dtype=dtype)
+        self.step_count = 0
+
+    def iteration_ends(self, time_step):
+        """Apply the schedule after an epoch; ``time_step`` is the samples seen so far."""
+        if self.schedule == "invscaling":
+            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
+
+    def trigger_stopping(self, message, verbose):
+        """No improvement for too long: lower the adaptive rate, or stop.
+
+        Returns
+        -------
+        bool
+            Whether training stops.
+        """
+        if self.schedule == "adaptive" and self.learning_rate > ADAPTIVE_FLOOR:
+            self.learning_rate /= 5
+            if verbose:
+                print(f"{message} Setting learning rate to {self.learning_rate:f}")
+            return False
+        if verbose:
+            print(f"{message} Stopping.")
+        return True
