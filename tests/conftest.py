@@ -1,4 +1,6 @@
-"""Shared fixtures: the seed workload and the two kernel backends."""
+"""Shared fixtures: the seed workload, the two kernel backends, scikit-learn's seed fixture."""
+import os
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_moons
@@ -23,3 +25,24 @@ def moons():
 def backend(request):
     """The compiled kernels and their numpy twin, behind the same names and signatures."""
     return getattr(cnet, request.param)
+
+
+def pytest_generate_tests(metafunc):
+    """``global_random_seed`` as scikit-learn's own conftest defines it, for its MLP suite.
+
+    SKLEARN_TESTS_GLOBAL_RANDOM_SEED selects the seeds: unset, 42; ``"all"``, 0 to 99; an
+    integer, or ``"a-b"``, that seed or that range.
+    """
+    if "global_random_seed" not in metafunc.fixturenames:
+        return
+    value = os.environ.get("SKLEARN_TESTS_GLOBAL_RANDOM_SEED")
+    if value is None:
+        seeds = [42]
+    elif value == "all":
+        seeds = list(range(100))
+    elif "-" in value:
+        low, high = map(int, value.split("-"))
+        seeds = list(range(low, high + 1))
+    else:
+        seeds = [int(value)]
+    metafunc.parametrize("global_random_seed", seeds)
