@@ -18,11 +18,12 @@ array([[1., 2.],
 array([0. , 0.5])
 """
 import numpy as np
+import scipy.sparse as sp
 
 from cnet import _kernels
 
 __all__ = [
-    "matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
+    "matmul", "sparse_matmul", "sparse_transpose_matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
     "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax",
     "binary_cross_entropy", "binary_cross_entropy_grad",
     "softmax_cross_entropy", "softmax_cross_entropy_grad",
@@ -107,6 +108,76 @@ def matmul(a, b, out=None, trans_a=False, trans_b=False):
         raise ValueError(f"matmul: inner dimensions differ: op(a) is {(m, k)}, op(b) is {(k_b, n)}")
     out = _output(out, (m, n), a.dtype, inputs=(a, b))
     _kernels.matmul(a, b, out, bool(trans_a), bool(trans_b))
+    return out
+
+
+def _sparse_and_dense(x, dense, dense_name):
+    """Sparse ``x`` as canonical-enough CSR arrays and ``dense`` as a C-contiguous 2-D array,
+    both in one float dtype, each checked."""
+    if not sp.issparse(x):
+        raise TypeError(f"x must be a scipy.sparse matrix or array, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"x must be 2-D, got shape {x.shape}")
+    if x.dtype.kind not in "biuf":
+        raise TypeError(f"x must be real numeric, got dtype {x.dtype}")
+    (dense,) = _inputs((dense_name,), (dense,), (2,))
+    dtype = _float_dtype(x.data, dense)
+    x = x.tocsr().astype(dtype, copy=False)
+    if not np.isfinite(x.data).all():
+        raise ValueError("x contains NaN or infinity")
+    parts = (np.ascontiguousarray(x.data), np.ascontiguousarray(x.indices, dtype=np.intp),
+             np.ascontiguousarray(x.indptr, dtype=np.intp))
+    return x, parts, np.ascontiguousarray(dense, dtype=dtype)
+
+
+def sparse_matmul(x, b, out=None):
+    """Product ``x @ b`` of a sparse matrix and a dense one, reading only x's stored entries.
+
+    Parameters
+    ----------
+    x : scipy.sparse matrix or array of shape (n, k)
+        Any format (CSR is used as it is, others are converted); float32 stays float32,
+        other real dtypes compute in float64.
+    b : array_like of shape (k, p)
+    out : ndarray of shape (n, p), optional
+
+    Returns
+    -------
+    ndarray of shape (n, p)
+    """
+    x, parts, b = _sparse_and_dense(x, b, "b")
+    if x.shape[1] != b.shape[0]:
+        raise ValueError(f"sparse_matmul: x is {x.shape}, b is {b.shape}")
+    out = _output(out, (x.shape[0], b.shape[1]), b.dtype, inputs=(b,))
+    if x.nnz == 0:
+        out[...] = 0
+    else:
+        _kernels.sparse_matmul(*parts, b, out)
+    return out
+
+
+def sparse_transpose_matmul(x, g, out=None):
+    """Product ``x.T @ g`` of a sparse matrix's transpose and a dense matrix: the weight
+    gradient of a layer whose input is sparse.
+
+    Parameters
+    ----------
+    x : scipy.sparse matrix or array of shape (n, k)
+    g : array_like of shape (n, p)
+    out : ndarray of shape (k, p), optional
+
+    Returns
+    -------
+    ndarray of shape (k, p)
+    """
+    x, parts, g = _sparse_and_dense(x, g, "g")
+    if x.shape[0] != g.shape[0]:
+        raise ValueError(f"sparse_transpose_matmul: x is {x.shape}, g is {g.shape}")
+    out = _output(out, (x.shape[1], g.shape[1]), g.dtype, inputs=(g,))
+    if x.nnz == 0:
+        out[...] = 0
+    else:
+        _kernels.sparse_transpose_matmul(*parts, g, out)
     return out
 
 

@@ -17,7 +17,6 @@ import numbers
 import warnings
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -30,6 +29,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs
+from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.neural_net import _warn_if_stopped
 from cnet.optimizer import StochasticOptimizer
@@ -46,7 +46,6 @@ REGRESSION_LOSSES = {"squared_error": "identity", "poisson": "exp"}
 # scikit-learn's wording, which its tests match.
 NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
                          "contain large values and need to be preprocessed.")
-SPARSE_FORMATS = ["csr", "csc"]
 
 
 def _stochastic(estimator):
@@ -200,7 +199,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         order = self._sklearn_order()
         flat = np.empty(order.size, dtype=self.coefs_[0].dtype)
         flat[order] = packed_coef_inter
-        X = _as_training_input(X, flat.dtype)
+        X = as_training_input(X, flat.dtype)
         Y = np.ascontiguousarray(np.asarray(y, dtype=flat.dtype).reshape(X.shape[0], -1))
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=flat.dtype)
         loss, grad = engine.loss_and_gradient(self.backend, flat, self._layers,
@@ -224,7 +223,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                              y_numeric=not is_classifier(self))
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
-        return _as_training_input(X, X.dtype), y
+        return as_training_input(X, X.dtype), y
 
     def _sample_weight(self, sample_weight, X, y):
         """Validated weights (with class_weight folded in), or None for equal weights."""
@@ -253,7 +252,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                              "sample_weight_val)")
         X_val = validate_data(self, eval_set[0], reset=False, accept_sparse=SPARSE_FORMATS,
                               dtype=self.coefs_[0].dtype, order="C")
-        X_val = _as_training_input(X_val, X_val.dtype)
+        X_val = as_training_input(X_val, X_val.dtype)
         y_val = np.asarray(eval_set[1])
         if y_val.shape[0] != X_val.shape[0]:
             raise ValueError(f"eval_set: X_val has {X_val.shape[0]} rows, y_val "
@@ -526,7 +525,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         check_is_fitted(self, "coefs_")
         X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS,
                           dtype=self.coefs_[0].dtype, order="C")
-        X = _as_training_input(X, X.dtype)
+        X = as_training_input(X, X.dtype)
         return engine.predict(self.backend, self._packed(), self._layers,
                               ACTIVATIONS[self.activation], self.out_activation_, X)
 
@@ -852,17 +851,6 @@ def _check_two_classes(classes):
     if len(classes) < 2:
         raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data, "
                          f"got 1 class: {classes[0]!r}")
-
-
-def _as_training_input(X, dtype):
-    """Dense X as a C-contiguous array, sparse X as canonical CSR, both of ``dtype``."""
-    if sp.issparse(X):
-        X = X.tocsr().astype(dtype, copy=False)
-        if not X.has_canonical_format:
-            X = X.copy()
-            X.sum_duplicates()
-        return X
-    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def _number(value):

@@ -10,6 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
+from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.persistence import SaveMixin
 from cnet.progress import ProgressBar, train_in_chunks
@@ -129,10 +130,12 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
 
     def _validate_X(self, X, reset, y=None):
         dtype = [np.float64, np.float32] if reset else self._params_flat.dtype
-        kwargs = dict(dtype=dtype, order="C", reset=reset)
+        kwargs = dict(dtype=dtype, order="C", reset=reset, accept_sparse=SPARSE_FORMATS)
         if y is None:
-            return validate_data(self, X, **kwargs)
-        return validate_data(self, X, _as_1d_labels(y), **kwargs)
+            X = validate_data(self, X, **kwargs)
+            return as_training_input(X, X.dtype)
+        X, y = validate_data(self, X, _as_1d_labels(y), **kwargs)
+        return as_training_input(X, X.dtype), y
 
     # --- parameters ---------------------------------------------------------------------------
 
@@ -180,7 +183,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, layers[0])
+        X : {array-like, sparse matrix} of shape (n_samples, layers[0])
             Training data; NaN and infinity are rejected.
         y : array-like of shape (n_samples,)
             Labels of exactly two classes. A row or column vector, as the tutorials build,
@@ -272,7 +275,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, layers[0])
+        X : {array-like, sparse matrix} of shape (n_samples, layers[0])
 
         Returns
         -------
@@ -285,12 +288,17 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         p = engine.predict(self.backend, flat, self._layers, self.activation, "logistic", X)[:, 0]
         return np.column_stack([1 - p, p])
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
     def predict(self, X):
         """Predicted labels: ``classes_[1]`` where its probability exceeds 0.5.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, layers[0])
+        X : {array-like, sparse matrix} of shape (n_samples, layers[0])
 
         Returns
         -------

@@ -9,6 +9,7 @@ one row per unit and one column per sample, ``Z.shape == (units, n_samples)``. W
 stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b[:, None]``.
 """
 import numpy as np
+import scipy.sparse as sp
 
 from cnet._layout import unpack
 
@@ -25,6 +26,16 @@ def _into(out, value):
 def matmul(a, b, out=None, trans_a=False, trans_b=False):
     """``op(a) @ op(b)``, where ``op`` transposes its operand when asked."""
     return _into(out, (a.T if trans_a else a) @ (b.T if trans_b else b))
+
+
+def sparse_matmul(x, b, out=None):
+    """``x @ b`` for a scipy.sparse ``x`` and a dense ``b``, by scipy's own product."""
+    return _into(out, np.asarray(x @ b))
+
+
+def sparse_transpose_matmul(x, g, out=None):
+    """``x.T @ g`` for a scipy.sparse ``x`` and a dense ``g``, by scipy's own product."""
+    return _into(out, np.asarray(x.T @ g))
 
 
 def bias_add(z, bias, out=None):
@@ -256,22 +267,31 @@ def _batch_masks(values_shapes, dtype, rate, seed, epoch, batch_start):
 
 # --- the network -----------------------------------------------------------------------------
 
+def _layer_product(W, A):
+    """``W.T @ A``: a layer's pre-activation before the bias, from its input ``A`` (units x
+    samples). A sparse input (the transpose of a sparse X) goes through the sparse product."""
+    if sp.issparse(A):
+        return sparse_matmul(A.T, W).T
+    return matmul(W, A, trans_a=True)
+
+
 def forward_pass(weights, biases, activation, X, masks=None):
     """Forward through the network.
 
     Returns the list of layer values ``[X.T, A1, A2, ...]`` up to the last hidden layer, and
     the output logits; every entry is ``(units, n_samples)``. With dropout ``masks`` (one per
-    hidden layer), each hidden layer's value is its activation times its mask.
+    hidden layer), each hidden layer's value is its activation times its mask. X may be
+    scipy.sparse; ``X.T`` is then sparse too.
     """
     act, _ = ACTIVATIONS[activation]
     A = X.T
     values = [A]
     for k, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
-        A = act(bias_add(matmul(W, A, trans_a=True), b))
+        A = act(bias_add(_layer_product(W, A), b))
         if masks is not None:
             A = A * masks[k]
         values.append(A)
-    logits = bias_add(matmul(weights[-1], A, trans_a=True), biases[-1])
+    logits = bias_add(_layer_product(weights[-1], A), biases[-1])
     return values, logits
 
 
@@ -307,7 +327,8 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
     grad_w, grad_b = [None] * len(weights), [None] * len(weights)
     for k in range(len(weights) - 1, -1, -1):
         A_prev = values[k]
-        grad_w[k] = matmul(A_prev, dZ, trans_b=True)
+        grad_w[k] = (sparse_transpose_matmul(A_prev.T, dZ.T) if sp.issparse(A_prev)
+                     else matmul(A_prev, dZ, trans_b=True))
         grad_b[k] = bias_grad(dZ)
         if k > 0:
             dA = matmul(weights[k], dZ)
@@ -340,19 +361,19 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_wei
     weights, biases = unpack(params, layers)
     masks = None
     if dropout > 0:
-        masks = _batch_masks([(W.shape[1], len(X)) for W in weights[:-1]], params.dtype,
+        masks = _batch_masks([(W.shape[1], X.shape[0]) for W in weights[:-1]], params.dtype,
                              dropout, dropout_seed, 0, 0)
     values, logits = forward_pass(weights, biases, activation, X, masks)
     factor = None
     if sample_weight is not None:
-        factor = sample_weight * (len(X) / sample_weight.sum())
+        factor = sample_weight * (X.shape[0] / sample_weight.sum())
     grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output, factor,
                                    masks, dropout)
     gw, gb = unpack(grad, layers)
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
     _, loss, _ = OUTPUTS[output]
-    weight_sum = len(X) if sample_weight is None else float(sample_weight.sum())
+    weight_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     penalty = 0.0
     if alpha != 0:
         for W, dW in zip(weights, gw):

@@ -17,6 +17,7 @@ cimport _dropout
 cimport _exp
 cimport _gemm
 cimport _losses
+cimport _sparse
 cimport _updates
 
 
@@ -86,6 +87,51 @@ def matmul_blas(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, 
 def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
     """Whether an (m x k) @ (k x n) product goes to BLAS rather than the hand-written loops."""
     return _gemm.gemm_uses_blas(m, n, k)
+
+
+cdef _check_csr(const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr, Py_ssize_t nnz,
+                Py_ssize_t n_rows, Py_ssize_t n_cols):
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"indptr has {indptr.shape[0]} entries, {n_rows} rows need "
+                         f"{n_rows + 1}")
+    if indices.shape[0] != nnz or nnz == 0:
+        raise ValueError(f"indices has {indices.shape[0]} entries, data {nnz}; both need at "
+                         f"least one")
+    cdef int problem = _sparse.csr_problem(&indices[0], &indptr[0], n_rows, n_cols, nnz)
+    if problem == _sparse.CSR_BAD_INDEX:
+        raise ValueError(f"indices has entries outside [0, {n_cols})")
+    if problem:
+        raise ValueError("indptr is not a valid CSR row pointer")
+
+
+def sparse_matmul(const floating[::1] data, const Py_ssize_t[::1] indices,
+                  const Py_ssize_t[::1] indptr, const floating[:, ::1] b, floating[:, ::1] out):
+    """out = X @ b for the CSR matrix X = (data, indices, indptr) of out.shape[0] rows and
+    b.shape[0] columns."""
+    _check_nonempty(b.shape[0] * b.shape[1], "b")
+    _check_nonempty(out.shape[0], "out")
+    if out.shape[1] != b.shape[1]:
+        raise ValueError(f"out has {out.shape[1]} columns, b has {b.shape[1]}")
+    _check_csr(indices, indptr, data.shape[0], out.shape[0], b.shape[0])
+    with nogil:
+        _sparse.csr_matmul(&data[0], &indices[0], &indptr[0], NULL, 0, out.shape[0], &b[0, 0],
+                           b.shape[1], &out[0, 0])
+
+
+def sparse_transpose_matmul(const floating[::1] data, const Py_ssize_t[::1] indices,
+                            const Py_ssize_t[::1] indptr, const floating[:, ::1] g,
+                            floating[:, ::1] out):
+    """out = X.T @ g for the CSR matrix X = (data, indices, indptr) of g.shape[0] rows and
+    out.shape[0] columns."""
+    _check_nonempty(g.shape[0] * g.shape[1], "g")
+    _check_nonempty(out.shape[0], "out")
+    if out.shape[1] != g.shape[1]:
+        raise ValueError(f"out has {out.shape[1]} columns, g has {g.shape[1]}")
+    _check_csr(indices, indptr, data.shape[0], g.shape[0], out.shape[0])
+    with nogil:
+        _gemm.fill_zero(&out[0, 0], out.shape[0] * out.shape[1])
+        _sparse.csr_transpose_matmul_add(&data[0], &indices[0], &indptr[0], NULL, 0,
+                                         g.shape[0], &g[0, 0], g.shape[1], 1, &out[0, 0])
 
 
 def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1] out):

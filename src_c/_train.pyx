@@ -8,7 +8,8 @@
 # Layer values are stored (units, samples), one row per unit, so that the element-wise loops
 # and most matmul loops run along the samples. The input batch stays in the user's
 # (samples, features) order and the first layer reads it transposed: no copy of X is made
-# unless the rows are shuffled.
+# unless the rows are shuffled. A sparse X (CSR) is read through its stored entries only
+# (_sparse.pxd); a shuffled batch is a list of row numbers, so a sparse X is never copied.
 #
 # Workspaces are allocated once per call, before the GIL is released; nothing is allocated
 # per epoch or per batch. Each hidden layer's activations are overwritten in place by their
@@ -17,6 +18,7 @@
 # cnet/reference.py holds the same computation in numpy; the tests hold the two equal.
 
 import numpy as np
+from scipy.sparse import issparse
 
 from cython cimport floating
 from libc.math cimport NAN
@@ -30,7 +32,8 @@ from cpython.exc cimport PyErr_CheckSignals
 cimport _activations
 from _activations cimport Activation
 from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
-from _gemm cimport gemm, gemm_uses_blas
+from _gemm cimport fill_zero, gemm, gemm_uses_blas
+from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
 from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
@@ -94,7 +97,8 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         Activation activation, Output output, floating* params, floating* grads,
                         floating learning_rate,
                         const floating* x, Py_ssize_t ldx, bint x_by_feature,
-                        const floating* y, const floating* weights, floating weight_sum,
+                        const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
+                        const Py_ssize_t* x_rows, const floating* y, const floating* weights, floating weight_sum,
                         Py_ssize_t m, floating* acts, floating* scratch,
                         bint want_loss, double dropout, uint64_t dropout_seed,
                         Py_ssize_t epoch, Py_ssize_t batch_start) noexcept nogil:
@@ -110,7 +114,9 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
     product that carries the error through the old weights to the layer below.
 
     The batch x is samples x features with row stride ldx, or, if x_by_feature, features x
-    samples with row stride ldx.
+    samples with row stride ldx. If x_indptr is not NULL, X is sparse: x, x_indices and
+    x_indptr are its CSR arrays, and the batch is rows x_rows[0..m) (or, where x_rows is NULL,
+    rows batch_start..batch_start + m).
 
     With dropout > 0, each hidden layer's output goes through inverted dropout; the masks
     come from (dropout_seed, epoch, batch_start, layer) and are drawn again on the way back.
@@ -122,12 +128,18 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
     cdef floating* a_prev
     cdef double loss
     cdef bint step = learning_rate != 0
+    cdef bint sparse = x_indptr != NULL
     for k in range(n_layers - 1):
         n_in = layers[k]
         n_out = layers[k + 1]
         w = params + off
         z = acts + act_off
-        if k == 0:
+        if k == 0 and sparse:
+            # Samples x units first, then the (units, samples) layout; scratch is free until
+            # the loss.
+            csr_matmul(x, x_indices, x_indptr, x_rows, batch_start, m, w, n_out, scratch)
+            transpose(scratch, m, n_out, z)
+        elif k == 0:
             gemm(True, not x_by_feature, n_out, m, n_in, 1, w, n_out, x, ldx, False, z, m)
         else:
             gemm(True, False, n_out, m, n_in, 1, w, n_out, z - n_in * m, m, False, z, m)
@@ -153,7 +165,16 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         if k > 0:
             # The error for the layer below, through the weights before their update.
             gemm(False, False, n_in, m, n_out, 1, w, n_out, z, m, False, scratch, m)
-        if k == 0:
+        if k == 0 and sparse:
+            # The gradient touches only the weight rows of features stored in the batch; a
+            # gradient (not a step) is written whole, so it starts from zero.
+            transpose(z, n_out, m, scratch)
+            if not step:
+                fill_zero(grads + off, n_in * n_out)
+            csr_transpose_matmul_add(x, x_indices, x_indptr, x_rows, batch_start, m, scratch,
+                                     n_out, -learning_rate if step else 1,
+                                     w if step else grads + off)
+        elif k == 0:
             gemm(not x_by_feature, True, n_in, n_out, m, -learning_rate if step else 1, x, ldx,
                  z, m, step, w if step else grads + off, n_out)
         else:
@@ -220,11 +241,54 @@ cdef Output _output_code(str output) except *:
         raise ValueError(f"output must be one of {sorted(OUTPUTS)}, got {output!r}") from None
 
 
-def _workspace_rows(const Py_ssize_t[::1] layers):
+def _workspace_rows(const Py_ssize_t[::1] layers, bint sparse=False):
     """Units in all layers after the input, and rows of scratch: the widest hidden layer, or
-    3 for the softmax loss's per-sample sums, whichever is more."""
+    3 for the softmax loss's per-sample sums, whichever is more (and the first layer after
+    the input, which a sparse X's products pass through scratch)."""
     sizes = list(layers)
-    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] + [3])
+    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] + [3] + ([sizes[1]] if sparse else []))
+
+
+def _csr_arrays(X, dtype):
+    """The CSR arrays of sparse X as the loops read them: data, and Py_ssize_t indices and
+    indptr, each at least one element long; checked, so the loops may index without bounds
+    checks."""
+    if X.format != "csr":
+        raise TypeError(f"a sparse X must be CSR, got {X.format.upper()} (convert it with "
+                        f"X.tocsr())")
+    if X.dtype != dtype:
+        raise TypeError(f"X has dtype {X.dtype}, the parameters {np.dtype(dtype)}")
+    n_rows, n_cols = X.shape
+    data = np.ascontiguousarray(X.data)
+    indices = np.ascontiguousarray(X.indices, dtype=np.intp)
+    indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
+    if indptr.ndim != 1 or indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"X.indptr has {indptr.shape[0]} entries, a CSR matrix of {n_rows} "
+                         f"rows needs {n_rows + 1}")
+    if indices.shape[0] != data.shape[0]:
+        raise ValueError(f"X.indices has {indices.shape[0]} entries, X.data {data.shape[0]}")
+    if data.shape[0] == 0:
+        # No stored entry is ever read; the loops only need addresses.
+        data = np.zeros(1, dtype=dtype)
+        indices = np.zeros(1, dtype=np.intp)
+    cdef const Py_ssize_t[::1] ind = indices
+    cdef const Py_ssize_t[::1] ptr = indptr
+    cdef int problem = csr_problem(&ind[0], &ptr[0], n_rows, n_cols, X.data.shape[0])
+    if problem == CSR_BAD_INDEX:
+        raise ValueError(f"X.indices has entries outside [0, {n_cols})")
+    if problem:
+        raise ValueError("X.indptr is not a valid CSR row pointer (it must start at 0, never "
+                         "decrease and end at most at len(X.data))")
+    return data, indices, indptr
+
+
+def _dense_input(X, dtype):
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"X must be a numpy array or a scipy.sparse CSR matrix, got "
+                        f"{type(X).__name__}")
+    if X.dtype != dtype:
+        raise TypeError(f"X has dtype {X.dtype}, the parameters {np.dtype(dtype)}")
+    return X
 
 
 cdef double SIGNAL_CHECK_SECONDS = 0.005
@@ -246,8 +310,7 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                 str output, const floating[:, ::1] X, const floating[:, ::1] Y,
-                 double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
+                 str output, X, const floating[:, ::1] Y, double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
                  Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
                  double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
                  double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
@@ -275,9 +338,21 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
     dropout (in [0, 1)) drops each hidden unit's output with that probability in training
     (inverted dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from seed.
+
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params.
     """
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
+    dtype = np.float32 if floating is float else np.float64
+    cdef bint sparse = issparse(X)
+    cdef const floating[:, ::1] Xd
+    cdef const floating[::1] x_data
+    cdef const Py_ssize_t[::1] x_indices, x_indptr
+    if sparse:
+        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+        Xd = np.empty((1, 1), dtype=dtype)
+    else:
+        Xd = _dense_input(X, dtype)
     cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
     _check_network(layers, params.shape[0], n_features, n_outputs)
     if Y.shape[0] != n:
@@ -312,19 +387,28 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     if m_max >= 2 ** 31:
         raise ValueError(f"a batch of {m_max} rows is too large for BLAS (>= 2**31)")
     cdef bint shuffling = shuffle and m_max < n
-    total_units, scratch_rows = _workspace_rows(layers)
-    dtype = np.float32 if floating is float else np.float64
+    total_units, scratch_rows = _workspace_rows(layers, sparse)
     cdef floating[::1] grads = np.empty_like(params)
     cdef floating[::1] acts = np.empty(total_units * m_max, dtype=dtype)
     cdef floating[::1] scratch = np.empty(scratch_rows * m_max, dtype=dtype)
     # When the first layer's products run on the hand-written path, its loops read the input
     # along samples: a features x samples copy of X (small, since the layer is) makes those
     # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
-    cdef bint by_feature = not gemm_uses_blas(layers[1], m_max, n_features)
+    cdef bint by_feature = not sparse and not gemm_uses_blas(layers[1], m_max, n_features)
     cdef floating[:, ::1] XT = (np.ascontiguousarray(np.asarray(X).T) if by_feature and not shuffling
                                 else np.empty((1, 1), dtype=dtype))
     batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
-    cdef floating[:, ::1] x_batch = np.empty(batch_shape if shuffling else (1, 1), dtype=dtype)
+    cdef floating[:, ::1] x_batch = np.empty(
+        batch_shape if shuffling and not sparse else (1, 1), dtype=dtype)
+    # A sparse batch is named by its rows, never gathered.
+    cdef Py_ssize_t[::1] batch_rows = np.empty(m_max if shuffling and sparse else 1,
+                                               dtype=np.intp)
+    cdef const Py_ssize_t* rows_p = NULL
+    cdef const Py_ssize_t* indices_p = NULL
+    cdef const Py_ssize_t* indptr_p = NULL
+    if sparse:
+        indices_p = &x_indices[0]
+        indptr_p = &x_indptr[0]
     cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
     cdef const floating[::1] sw
     cdef floating[::1] w_batch = np.empty(m_max if shuffling else 1, dtype=dtype)
@@ -376,21 +460,28 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                     if shuffling:
                         for j in range(m):
                             row = order[start + j].index
-                            if by_feature:
+                            if sparse:
+                                batch_rows[j] = row
+                            elif by_feature:
                                 for f in range(n_features):
-                                    x_batch[f, j] = X[row, f]
+                                    x_batch[f, j] = Xd[row, f]
                             else:
-                                memcpy(&x_batch[j, 0], &X[row, 0], n_features * sizeof(floating))
+                                memcpy(&x_batch[j, 0], &Xd[row, 0],
+                                       n_features * sizeof(floating))
                             memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
                             if weighted:
                                 w_batch[j] = sw[row]
                         if weighted:
                             wp = &w_batch[0]
-                        xp = &x_batch[0, 0]
+                        xp = &x_data[0] if sparse else &x_batch[0, 0]
+                        rows_p = &batch_rows[0] if sparse else NULL
                         ldx = m_max if by_feature else n_features
                         yp = &y_batch[0, 0]
                     else:
-                        xp = &XT[0, start] if by_feature else &X[start, 0]
+                        if sparse:
+                            xp = &x_data[0]
+                        else:
+                            xp = &XT[0, start] if by_feature else &Xd[start, 0]
                         ldx = n if by_feature else n_features
                         yp = &Y[start, 0]
                         if weighted:
@@ -402,7 +493,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                             weight_sum = weight_sum + wp[j]
                     batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
                                              &params[0], &grads[0], lr if fused_step else 0,
-                                             xp, ldx, by_feature, yp, wp, weight_sum, m,
+                                             xp, ldx, by_feature, indices_p, indptr_p,
+                                             rows_p, yp, wp, weight_sum, m,
                                              &acts[0], &scratch[0], want_loss, dropout,
                                              dropout_seed, epoch, start)
                     # The epoch adds up the batch means times the batch sizes.
@@ -460,7 +552,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                      str output, const floating[:, ::1] X, const floating[:, ::1] Y,
+                      str output, X, const floating[:, ::1] Y,
                       floating[::1] grad, sample_weight=None, double dropout=0,
                       uint64_t dropout_seed=0, double alpha=0):
     """Mean loss over all samples of X at params (weighted, if sample_weight is given); its
@@ -468,19 +560,36 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     batch under dropout_seed: fixed, so the loss is a smooth function of params.
 
     alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / (the weight sum, or n) to the loss,
-    and its gradient to grad: the objective that lbfgs minimizes."""
+    and its gradient to grad: the objective that lbfgs minimizes. X is a C-contiguous array
+    or a scipy.sparse CSR matrix, of the dtype of params."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
-    cdef Py_ssize_t n = X.shape[0]
-    _check_network(layers, params.shape[0], X.shape[1], Y.shape[1])
+    dtype = np.float32 if floating is float else np.float64
+    cdef bint sparse = issparse(X)
+    cdef const floating[:, ::1] Xd
+    cdef const floating[::1] x_data
+    cdef const Py_ssize_t[::1] x_indices, x_indptr
+    cdef const floating* xp
+    cdef const Py_ssize_t* indices_p = NULL
+    cdef const Py_ssize_t* indptr_p = NULL
+    if sparse:
+        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+        xp = &x_data[0]
+        indices_p = &x_indices[0]
+        indptr_p = &x_indptr[0]
+    else:
+        Xd = _dense_input(X, dtype)
+    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1]
+    _check_network(layers, params.shape[0], n_features, Y.shape[1])
     if Y.shape[0] != n or n == 0:
         raise ValueError("X and Y need the same, non-zero number of rows")
     if n >= 2 ** 31:
         raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have the size of params")
-    total_units, scratch_rows = _workspace_rows(layers)
-    dtype = np.float32 if floating is float else np.float64
+    if not sparse:
+        xp = &Xd[0, 0]
+    total_units, scratch_rows = _workspace_rows(layers, sparse)
     cdef floating[::1] acts = np.empty(total_units * n, dtype=dtype)
     cdef floating[::1] scratch = np.empty(scratch_rows * n, dtype=dtype)
     cdef double total
@@ -497,7 +606,8 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
         # With learning rate 0 the step writes grad and leaves params alone, so the cast away
         # from const is safe.
         total = _batch_step(&layers[0], layers.shape[0], act, out_kind, <floating*>&params[0],
-                            &grad[0], 0, &X[0, 0], X.shape[1], False, &Y[0, 0], wp,
+                            &grad[0], 0, xp, n_features, False, indices_p, indptr_p, NULL,
+                            &Y[0, 0], wp,
                             weight_sum, n, &acts[0], &scratch[0], True, dropout,
                             dropout_seed, 0, 0)
         if alpha != 0:
@@ -507,10 +617,21 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
 
 
 def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-            str output, const floating[:, ::1] X, floating[:, ::1] out):
-    """Write the network's outputs (after the output activation), samples x outputs, into out."""
+            str output, X, floating[:, ::1] out):
+    """Write the network's outputs (after the output activation), samples x outputs, into out.
+
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
+    dtype = np.float32 if floating is float else np.float64
+    cdef bint sparse = issparse(X)
+    cdef const floating[:, ::1] Xd
+    cdef const floating[::1] x_data
+    cdef const Py_ssize_t[::1] x_indices, x_indptr
+    if sparse:
+        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+    else:
+        Xd = _dense_input(X, dtype)
     cdef Py_ssize_t n = X.shape[0], n_layers = layers.shape[0]
     _check_network(layers, params.shape[0], X.shape[1], out.shape[1])
     if out.shape[0] != n:
@@ -520,7 +641,6 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     # Rows go through in chunks so that the workspace stays small whatever n is.
     cdef Py_ssize_t chunk = min(n, 1024)
     widest = max(layers[1:])
-    dtype = np.float32 if floating is float else np.float64
     cdef floating[:, ::1] buffers = np.empty((2, widest * chunk), dtype=dtype)
     cdef floating[::1] work = np.empty(2 * chunk, dtype=dtype)
     cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
@@ -536,8 +656,14 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                 n_out = layers[k + 1]
                 w = &params[off]
                 z = &buffers[k % 2, 0]
-                if k == 0:
-                    gemm(True, True, n_out, m, n_in, 1, w, n_out, &X[start, 0], n_in, False, z, m)
+                if k == 0 and sparse:
+                    # Samples x units in the other buffer, then transposed into this one.
+                    csr_matmul(&x_data[0], &x_indices[0], &x_indptr[0], NULL, start, m, w,
+                               n_out, &buffers[1, 0])
+                    transpose(&buffers[1, 0], m, n_out, z)
+                elif k == 0:
+                    gemm(True, True, n_out, m, n_in, 1, w, n_out, &Xd[start, 0], n_in, False, z,
+                         m)
                 else:
                     gemm(True, False, n_out, m, n_in, 1, w, n_out, &buffers[(k + 1) % 2, 0], m,
                          False, z, m)

@@ -3,6 +3,7 @@ import inspect
 
 import numpy as np
 import pytest
+import scipy.sparse
 import scipy.special
 from sklearn.metrics import log_loss
 
@@ -30,12 +31,40 @@ def _make(rng, shape, dtype, layout):
     return a
 
 
+def _sparse(rng, shape, dtype, layout):
+    """A sparse matrix for the sparse kernels: CSC for the "fortran" layout, a CSR matrix
+    with unsorted and duplicate column indices for "strided" (the kernels sum what is
+    stored), read-only CSR arrays for "readonly", and plain CSR otherwise."""
+    x = scipy.sparse.random(shape[0], shape[1], density=0.4, format="csr", dtype=dtype,
+                            random_state=np.random.RandomState(rng.integers(2**31)))
+    if layout == "fortran":
+        return x.tocsc()
+    if layout == "strided":
+        # Every row's entries twice, in reverse order and with half the value each time.
+        rows = np.repeat(np.arange(shape[0]), np.diff(x.indptr))
+        coo = scipy.sparse.coo_matrix((np.r_[x.data, x.data][::-1] / 2,
+                                       (np.r_[rows, rows][::-1], np.r_[x.indices, x.indices][::-1])),
+                                      shape=shape)
+        order = np.argsort(coo.row, kind="stable")
+        indptr = np.r_[0, np.cumsum(np.bincount(coo.row, minlength=shape[0]))]
+        return scipy.sparse.csr_matrix((coo.data[order].astype(dtype), coo.col[order], indptr),
+                                       shape=shape)
+    if layout == "readonly":
+        for array in (x.data, x.indices, x.indptr):
+            array.setflags(write=False)
+    return x
+
+
 def _kernel_args(name, rng, shape, dtype, layout):
     """Arguments for kernel ``name`` built around an array of ``shape``."""
     make = lambda s: _make(rng, s, dtype, layout)  # noqa: E731
     rows, cols = shape
     if name == "matmul":
         return (make((rows, 5)), make((5, cols))), {}
+    if name == "sparse_matmul":
+        return (_sparse(rng, (rows, 9), dtype, layout), make((9, cols))), {}
+    if name == "sparse_transpose_matmul":
+        return (_sparse(rng, (rows, 9), dtype, layout), make((rows, cols))), {}
     if name == "bias_add":
         return (make(shape), make((1, rows))[0]), {}
     if name in ("relu", "sigmoid", "tanh", "leaky_relu", "softmax"):
