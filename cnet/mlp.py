@@ -625,7 +625,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
-            _check_two_classes(self.classes_)
             return X, y
         classes = unique_labels(y)
         if self.warm_start:
@@ -721,7 +720,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             else:
                 self._label_binarizer.fit(classes)
             self.classes_ = self._label_binarizer.classes_
-            _check_two_classes(self.classes_)
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                              f"partial_fit, was: {self.classes_!r}")
@@ -845,12 +843,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self : MLPRegressor
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
-
-
-def _check_two_classes(classes):
-    if len(classes) < 2:
-        raise ValueError(f"MLPClassifier needs samples of at least 2 classes in the data, "
-                         f"got 1 class: {classes[0]!r}")
 
 
 def _number(value):

@@ -37,6 +37,8 @@ def _mean_score(estimator_class, loader, params, seeds=range(5)):
     (load_breast_cancer, dict(hidden_layer_sizes=(32,), max_iter=200)),
     (load_digits, dict(hidden_layer_sizes=(64,), max_iter=100, solver="sgd",
                        learning_rate_init=0.05, momentum=0.9)),
+    (load_digits, dict(hidden_layer_sizes=(64,), max_iter=200, solver="lbfgs")),
+    (load_breast_cancer, dict(hidden_layer_sizes=(32,), max_iter=200, solver="lbfgs")),
 ])
 def test_classifier_accuracy_is_within_a_point_of_sklearn(loader, params):
     # Averaged over 5 random states, the same hyperparameters: the parity bar.
@@ -45,8 +47,11 @@ def test_classifier_accuracy_is_within_a_point_of_sklearn(loader, params):
     assert abs(ours - theirs) <= 0.01, (ours, theirs)
 
 
-def test_regressor_r2_is_within_002_of_sklearn():
-    params = dict(hidden_layer_sizes=(32,), max_iter=500, learning_rate_init=0.01)
+@pytest.mark.parametrize("params", [
+    dict(hidden_layer_sizes=(32,), max_iter=500, learning_rate_init=0.01),
+    dict(hidden_layer_sizes=(32,), max_iter=200, solver="lbfgs", alpha=1.0),
+])
+def test_regressor_r2_is_within_002_of_sklearn(params):
     ours = _mean_score(cnet.MLPRegressor, load_diabetes, params)
     theirs = _mean_score(skl.MLPRegressor, load_diabetes, params)
     assert abs(ours - theirs) <= 0.02, (ours, theirs)
@@ -107,15 +112,16 @@ def test_multiclass_probabilities_and_string_labels(backend):
     np.testing.assert_array_equal(clf.predict(X_test), names[np.argmax(proba, axis=1)])
 
 
-def test_backends_agree_on_a_fit():
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+def test_backends_agree_on_a_fit(solver):
     X_train, X_test, y_train, _ = _split(load_breast_cancer, 2)
     fits = []
     for backend in ("cython", "numpy"):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             fits.append(cnet.MLPClassifier(hidden_layer_sizes=(8, 4), max_iter=30,
-                                           random_state=0, backend=backend).fit(X_train,
-                                                                                y_train))
+                                           solver=solver, random_state=0,
+                                           backend=backend).fit(X_train, y_train))
     np.testing.assert_allclose(fits[0].predict_proba(X_test), fits[1].predict_proba(X_test),
                                rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(fits[0].loss_curve_, fits[1].loss_curve_, rtol=1e-10)
@@ -206,3 +212,46 @@ def test_dropout_trains_differently_and_is_off_at_predict(backend):
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
     expected /= expected.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(dropped.predict_proba(X_test), expected, rtol=1e-10)
+
+
+def test_lbfgs_reports_iterations_losses_and_limits_as_scikit_learn():
+    X_train, _, y_train, _ = _split(load_breast_cancer, 0)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0)
+    ours = cnet.MLPClassifier(max_iter=500, **params).fit(X_train, y_train)
+    theirs = skl.MLPClassifier(max_iter=500, **params).fit(X_train, y_train)
+    # One loss per iteration, the last one the objective at the returned weights (L2 in).
+    assert len(ours.loss_curve_) == ours.n_iter_ and ours.loss_ == pytest.approx(
+        ours.loss_curve_[-1], rel=1e-12)
+    assert ours.loss_ == pytest.approx(theirs.loss_, abs=0.02)
+    for limit in [dict(max_iter=3), dict(max_iter=500, max_fun=4)]:
+        with pytest.warns(ConvergenceWarning):
+            short = cnet.MLPClassifier(**limit, **params).fit(X_train, y_train)
+        assert short.n_iter_ <= limit["max_iter"]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_lbfgs_sample_weight_equals_repeated_samples(dtype):
+    X_train, _, y_train, _ = _split(load_breast_cancer, 3)
+    X_train, y_train = X_train[:120].astype(dtype), y_train[:120]
+    repeats = np.random.default_rng(0).integers(1, 4, len(X_train))
+    params = dict(hidden_layer_sizes=(6,), solver="lbfgs", max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        weighted = cnet.MLPClassifier(**params).fit(X_train, y_train, sample_weight=repeats)
+        repeated = cnet.MLPClassifier(**params).fit(np.repeat(X_train, repeats, axis=0),
+                                                    np.repeat(y_train, repeats))
+    assert weighted.coefs_[0].dtype == dtype
+    rtol = 1e-7 if dtype == np.float64 else 2e-2
+    np.testing.assert_allclose(weighted.predict_proba(X_train), repeated.predict_proba(X_train),
+                               rtol=rtol, atol=rtol)
+
+
+def test_lbfgs_warm_start_continues_from_the_last_weights():
+    X_train, _, y_train, _ = _split(load_digits, 0)
+    params = dict(hidden_layer_sizes=(16,), solver="lbfgs", random_state=0, max_iter=20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf = cnet.MLPClassifier(warm_start=True, **params).fit(X_train, y_train)
+        first = clf.loss_
+        clf.fit(X_train, y_train)
+    assert clf.loss_ < first
