@@ -12,6 +12,7 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
         "(pip install .) and run from another directory, or build in place with "
         "`python setup.py build_ext --inplace`.") from exc
 
+from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CPU)
 from cnet import kernels, reference
 from cnet.mlp import MLPClassifier, MLPRegressor
 from cnet.neural_net import NeuralNet

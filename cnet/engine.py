@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from cnet import _cpu
+
 BACKENDS = {"cython": "cnet._train", "numpy": "cnet.reference"}
 
 
@@ -30,9 +32,12 @@ class NonFiniteOutputError(ValueError):
 
 
 def get_backend(name):
-    """The module that implements backend ``name`` (``"cython"`` or ``"numpy"``)."""
+    """The module that implements backend ``name`` (``"cython"`` or ``"numpy"``); for
+    ``"cython"``, the build of the loop for this CPU (see :mod:`cnet._cpu`)."""
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {sorted(BACKENDS)}, got {name!r}")
+    if name == "cython":
+        return _cpu.module("_train")
     return importlib.import_module(BACKENDS[name])
 
 

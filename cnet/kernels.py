@@ -2,8 +2,8 @@
 
 Every function here checks its arguments (dtype, dimensions, shapes, finite values), allocates
 the output if none is given, and runs the Cython kernel of the same name in ``cnet._kernels``
-with the GIL released. ``cnet.reference`` has a numpy function of the same name and signature
-for each one; the tests hold the two equal.
+(the build for this CPU, see :mod:`cnet._cpu`) with the GIL released. ``cnet.reference`` has a
+numpy function of the same name and signature for each one; the tests hold the two equal.
 
 Layout: a layer's values are ``(units, n_samples)``; weights are ``(n_in, n_out)``.
 
@@ -20,7 +20,12 @@ array([0. , 0.5])
 import numpy as np
 import scipy.sparse as sp
 
-from cnet import _kernels
+from cnet import _cpu
+
+
+def _compiled():
+    """The compiled kernels of the variant in use (see :mod:`cnet._cpu`)."""
+    return _cpu.module("_kernels")
 
 __all__ = [
     "matmul", "sparse_matmul", "sparse_transpose_matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
@@ -107,7 +112,7 @@ def matmul(a, b, out=None, trans_a=False, trans_b=False):
     if k != k_b:
         raise ValueError(f"matmul: inner dimensions differ: op(a) is {(m, k)}, op(b) is {(k_b, n)}")
     out = _output(out, (m, n), a.dtype, inputs=(a, b))
-    _kernels.matmul(a, b, out, bool(trans_a), bool(trans_b))
+    _compiled().matmul(a, b, out, bool(trans_a), bool(trans_b))
     return out
 
 
@@ -152,7 +157,7 @@ def sparse_matmul(x, b, out=None):
     if x.nnz == 0:
         out[...] = 0
     else:
-        _kernels.sparse_matmul(*parts, b, out)
+        _compiled().sparse_matmul(*parts, b, out)
     return out
 
 
@@ -177,7 +182,7 @@ def sparse_transpose_matmul(x, g, out=None):
     if x.nnz == 0:
         out[...] = 0
     else:
-        _kernels.sparse_transpose_matmul(*parts, g, out)
+        _compiled().sparse_transpose_matmul(*parts, g, out)
     return out
 
 
@@ -198,7 +203,7 @@ def bias_add(z, bias, out=None):
     if bias.shape[0] != z.shape[0]:
         raise ValueError(f"bias has {bias.shape[0]} entries, z has {z.shape[0]} rows")
     out = _output(out, z.shape, z.dtype, inputs=(bias,))
-    _kernels.bias_add(z, bias, out)
+    _compiled().bias_add(z, bias, out)
     return out
 
 
@@ -210,7 +215,7 @@ def _elementwise(kernel, names, values, out):
             raise ValueError(f"{name} has shape {a.shape}, {names[0]} has {shape}")
     # Element-wise kernels may write over their first input, but not over the others.
     out = _output(out, shape, arrays[0].dtype, inputs=arrays[1:])
-    kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
+    getattr(_compiled(), kernel)(*[a.reshape(-1) for a in arrays], out.reshape(-1))
     return out
 
 
@@ -226,7 +231,7 @@ def relu(z, out=None):
     -------
     ndarray of the shape of ``z``
     """
-    return _elementwise(_kernels.relu, ("z",), (z,), out)
+    return _elementwise("relu", ("z",), (z,), out)
 
 
 def relu_backward(grad, a, out=None):
@@ -245,7 +250,7 @@ def relu_backward(grad, a, out=None):
     ndarray
         Gradient with respect to relu's input.
     """
-    return _elementwise(_kernels.relu_backward, ("grad", "a"), (grad, a), out)
+    return _elementwise("relu_backward", ("grad", "a"), (grad, a), out)
 
 
 def sigmoid(z, out=None):
@@ -260,7 +265,7 @@ def sigmoid(z, out=None):
     -------
     ndarray of the shape of ``z``, values in [0, 1]
     """
-    return _elementwise(_kernels.sigmoid, ("z",), (z,), out)
+    return _elementwise("sigmoid", ("z",), (z,), out)
 
 
 def sigmoid_backward(grad, a, out=None):
@@ -279,7 +284,7 @@ def sigmoid_backward(grad, a, out=None):
     ndarray
         Gradient with respect to sigmoid's input.
     """
-    return _elementwise(_kernels.sigmoid_backward, ("grad", "a"), (grad, a), out)
+    return _elementwise("sigmoid_backward", ("grad", "a"), (grad, a), out)
 
 
 def tanh(z, out=None):
@@ -294,7 +299,7 @@ def tanh(z, out=None):
     -------
     ndarray of the shape of ``z``
     """
-    return _elementwise(_kernels.tanh, ("z",), (z,), out)
+    return _elementwise("tanh", ("z",), (z,), out)
 
 
 def tanh_backward(grad, a, out=None):
@@ -313,7 +318,7 @@ def tanh_backward(grad, a, out=None):
     ndarray
         Gradient with respect to tanh's input.
     """
-    return _elementwise(_kernels.tanh_backward, ("grad", "a"), (grad, a), out)
+    return _elementwise("tanh_backward", ("grad", "a"), (grad, a), out)
 
 
 def leaky_relu(z, out=None):
@@ -328,7 +333,7 @@ def leaky_relu(z, out=None):
     -------
     ndarray of the shape of ``z``
     """
-    return _elementwise(_kernels.leaky_relu, ("z",), (z,), out)
+    return _elementwise("leaky_relu", ("z",), (z,), out)
 
 
 def leaky_relu_backward(grad, a, out=None):
@@ -347,7 +352,7 @@ def leaky_relu_backward(grad, a, out=None):
     ndarray
         Gradient with respect to leaky_relu's input.
     """
-    return _elementwise(_kernels.leaky_relu_backward, ("grad", "a"), (grad, a), out)
+    return _elementwise("leaky_relu_backward", ("grad", "a"), (grad, a), out)
 
 
 def softmax(z, out=None):
@@ -365,7 +370,7 @@ def softmax(z, out=None):
     """
     (z,) = _inputs(("z",), (z,), (2,))
     out = _output(out, z.shape, z.dtype)
-    _kernels.softmax(z, out)
+    _compiled().softmax(z, out)
     return out
 
 
@@ -393,7 +398,7 @@ def binary_cross_entropy(logits, y):
         The loss summed over outputs, averaged over samples.
     """
     logits, y = _logits_and_targets(logits, y)
-    return _kernels.binary_cross_entropy(logits, y)
+    return _compiled().binary_cross_entropy(logits, y)
 
 
 def binary_cross_entropy_grad(logits, y, out=None):
@@ -412,7 +417,7 @@ def binary_cross_entropy_grad(logits, y, out=None):
     """
     logits, y = _logits_and_targets(logits, y)
     out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _kernels.binary_cross_entropy_grad(logits, y, out)
+    _compiled().binary_cross_entropy_grad(logits, y, out)
     return out
 
 
@@ -431,7 +436,7 @@ def softmax_cross_entropy(logits, y):
         ``-sum(y * log softmax(logits)) / n_samples``, finite at any logits.
     """
     logits, y = _logits_and_targets(logits, y)
-    return _kernels.softmax_cross_entropy(logits, y)
+    return _compiled().softmax_cross_entropy(logits, y)
 
 
 def softmax_cross_entropy_grad(logits, y, out=None):
@@ -450,7 +455,7 @@ def softmax_cross_entropy_grad(logits, y, out=None):
     """
     logits, y = _logits_and_targets(logits, y)
     out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _kernels.softmax_cross_entropy_grad(logits, y, out)
+    _compiled().softmax_cross_entropy_grad(logits, y, out)
     return out
 
 
@@ -468,7 +473,7 @@ def squared_error(pred, y):
         ``0.5 * sum((pred - y)**2) / n_samples``.
     """
     pred, y = _logits_and_targets(pred, y)
-    return _kernels.squared_error(pred, y)
+    return _compiled().squared_error(pred, y)
 
 
 def squared_error_grad(pred, y, out=None):
@@ -486,7 +491,7 @@ def squared_error_grad(pred, y, out=None):
     """
     pred, y = _logits_and_targets(pred, y)
     out = _output(out, pred.shape, pred.dtype, inputs=(y,))
-    _kernels.squared_error_grad(pred, y, out)
+    _compiled().squared_error_grad(pred, y, out)
     return out
 
 
@@ -514,7 +519,7 @@ def poisson_loss(logits, y):
         ``sum(exp(z) - y z + y log y - y) / n_samples`` (``y log y`` is 0 at ``y = 0``).
     """
     logits, y = _logits_and_counts(logits, y)
-    return _kernels.poisson_loss(logits, y)
+    return _compiled().poisson_loss(logits, y)
 
 
 def poisson_loss_grad(logits, y, out=None):
@@ -533,7 +538,7 @@ def poisson_loss_grad(logits, y, out=None):
     """
     logits, y = _logits_and_counts(logits, y)
     out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _kernels.poisson_loss_grad(logits, y, out)
+    _compiled().poisson_loss_grad(logits, y, out)
     return out
 
 
@@ -552,7 +557,7 @@ def bias_grad(dz, out=None):
     """
     (dz,) = _inputs(("dz",), (dz,), (2,))
     out = _output(out, (dz.shape[0],), dz.dtype)
-    _kernels.bias_grad(dz, out)
+    _compiled().bias_grad(dz, out)
     return out
 
 
@@ -602,7 +607,7 @@ def sgd_update(param, grad, learning_rate):
     flat = _in_place("param", param)
     grad = _gradient_for(param, grad)
     _check_finite(learning_rate=learning_rate)
-    _kernels.sgd_update(flat, grad, float(learning_rate))
+    _compiled().sgd_update(flat, grad, float(learning_rate))
     return param
 
 
@@ -632,7 +637,7 @@ def momentum_update(param, grad, velocity, learning_rate, momentum, nesterov=Fal
     velocity_flat = _in_place("velocity", velocity, like=param)
     grad = _gradient_for(param, grad)
     _check_finite(learning_rate=learning_rate, momentum=momentum)
-    _kernels.momentum_update(flat, grad, velocity_flat, float(learning_rate), float(momentum),
+    _compiled().momentum_update(flat, grad, velocity_flat, float(learning_rate), float(momentum),
                              bool(nesterov))
     return param
 
@@ -666,7 +671,7 @@ def adam_update(param, grad, first_moment, second_moment, step_size, beta_1, bet
     m2 = _in_place("second_moment", second_moment, like=param)
     grad = _gradient_for(param, grad)
     _check_finite(step_size=step_size, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
-    _kernels.adam_update(flat, grad, m1, m2, float(step_size), float(beta_1), float(beta_2),
+    _compiled().adam_update(flat, grad, m1, m2, float(step_size), float(beta_1), float(beta_2),
                          float(epsilon))
     return param
 
@@ -701,5 +706,5 @@ def dropout_mask(shape, rate, counter, dtype=np.float64):
     out = np.empty(shape, dtype=dtype)
     if out.size == 0:
         raise ValueError(f"shape {out.shape} is empty")
-    _kernels.dropout_mask(out.reshape(-1), float(rate), int(counter))
+    _compiled().dropout_mask(out.reshape(-1), float(rate), int(counter))
     return out

@@ -480,8 +480,12 @@ def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, ste
 
 
 def forward(params, layers, activation, output, X, out):
-    """Write the network's outputs (after the output activation), samples x outputs, into out."""
+    """Write the network's outputs (after the output activation), samples x outputs, into out.
+
+    A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
     weights, biases = unpack(params, layers)
     _, logits = forward_pass(weights, biases, activation, X)
     out_activation, _, _ = OUTPUTS[output]
     out[...] = out_activation(logits).T
+    # Samples whose logits overflowed get NaN outputs, whatever the activation makes of them.
+    out[~np.isfinite(logits).all(axis=0)] = np.nan

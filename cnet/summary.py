@@ -1,7 +1,7 @@
 """``summary()``: a model's layers as a table, with the matmul path each layer takes."""
 import numpy as np
 
-from cnet import _kernels
+from cnet import _cpu, _kernels
 
 
 def summarize(name, layers, activation, output, dtype, backend, batch_size):
@@ -42,7 +42,8 @@ def summarize(name, layers, activation, output, dtype, backend, batch_size):
     line = "  ".join("{:<%d}" % w for w in widths)
     out = [f"{name}: {len(layers) - 1} layers, {total} parameters, "
            f"dtype {np.dtype(dtype).name if dtype is not None else 'set by the data'}, "
-           f"backend {backend}" + (f", batch {batch_size}" if batch_size else ""),
+           f"backend {backend}" + (f" ({_cpu.active()} build)" if backend == "cython" else "")
+           + (f", batch {batch_size}" if batch_size else ""),
            line.format(*header), line.format(*["-" * w for w in widths])]
     out += [line.format(*map(str, r)) for r in rows]
     return "\n".join(row.rstrip() for row in out)

@@ -21,6 +21,35 @@ cimport _sparse
 cimport _updates
 
 
+cdef extern from *:
+    """
+    /* The x86-64 microarchitecture level this CPU and its operating system support: 4 for
+       x86-64-v4 (AVX-512), 3 for x86-64-v3 (AVX2, FMA), else 1. The compilers' builtins read
+       CPUID and check that the OS saves the wide registers (XGETBV). Other architectures
+       and compilers answer 1: only the baseline is built there. */
+    #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
+    static int cnet_cpu_level(void) {
+        __builtin_cpu_init();
+        int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+                 && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
+        int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+                 && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")
+                 && __builtin_cpu_supports("avx512vl");
+        return v4 ? 4 : (v3 ? 3 : 1);
+    }
+    #else
+    static int cnet_cpu_level(void) { return 1; }
+    #endif
+    """
+    int cnet_cpu_level() nogil
+
+
+def cpu_level():
+    """The x86-64 level of this CPU: 4 (x86-64-v4, AVX-512), 3 (x86-64-v3, AVX2 and FMA) or 1
+    (anything else, other architectures included)."""
+    return cnet_cpu_level()
+
+
 cdef _check_same_size(Py_ssize_t got, Py_ssize_t expected, str name):
     if got != expected:
         raise ValueError(f"{name} has {got} elements, expected {expected}")

@@ -395,8 +395,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     # along samples: a features x samples copy of X (small, since the layer is) makes those
     # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
     cdef bint by_feature = not sparse and not gemm_uses_blas(layers[1], m_max, n_features)
-    cdef floating[:, ::1] XT = (np.ascontiguousarray(np.asarray(X).T) if by_feature and not shuffling
-                                else np.empty((1, 1), dtype=dtype))
+    cdef const floating[:, ::1] XT = (
+        np.ascontiguousarray(np.asarray(X).T) if by_feature and not shuffling
+        else np.empty((1, 1), dtype=dtype))
     batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
     cdef floating[:, ::1] x_batch = np.empty(
         batch_shape if shuffling and not sparse else (1, 1), dtype=dtype)
@@ -620,7 +621,8 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
             str output, X, floating[:, ::1] out):
     """Write the network's outputs (after the output activation), samples x outputs, into out.
 
-    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params."""
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params. A sample
+    whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
     cdef Activation act = _activation_code(activation)
     cdef Output out_kind = _output_code(output)
     dtype = np.float32 if floating is float else np.float64
@@ -643,6 +645,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     widest = max(layers[1:])
     cdef floating[:, ::1] buffers = np.empty((2, widest * chunk), dtype=dtype)
     cdef floating[::1] work = np.empty(2 * chunk, dtype=dtype)
+    cdef floating[::1] logit_check = np.empty(chunk, dtype=dtype)
     cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
     cdef floating* z = NULL
     cdef const floating* w
@@ -671,8 +674,16 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                     z, w + n_in * n_out, n_out, m,
                     act if k < n_layers - 2 else _activations.IDENTITY)
                 off += n_in * n_out + n_out
+            # A logit that overflowed (parameters too large for X) may still map to a finite
+            # probability, or not, depending on the order of the sums (FMA or not): the
+            # sample's outputs become NaN either way, so the caller sees the overflow.
+            for j in range(m):
+                logit_check[j] = 0
+            for o in range(n_out):
+                for j in range(m):
+                    logit_check[j] += z[o * m + j] - z[o * m + j]
             output_activation(out_kind, z, n_out, m, &work[0])
             for j in range(m):
                 for o in range(n_out):
-                    out[start + j, o] = z[o * m + j]
+                    out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
             start += m

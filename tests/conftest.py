@@ -21,6 +21,14 @@ def moons():
     return train_test_split(X, y, random_state=0, test_size=0.2)
 
 
+@pytest.fixture(params=cnet._cpu.supported())
+def cpu_variant(request):
+    """Each compiled build this machine can run (baseline, avx2, avx512), made the active one
+    for the test: modules that use it run their tables on every variant."""
+    with cnet._cpu.using(request.param):
+        yield request.param
+
+
 @pytest.fixture(params=["kernels", "reference"])
 def backend(request):
     """The compiled kernels and their numpy twin, behind the same names and signatures."""

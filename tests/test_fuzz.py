@@ -6,7 +6,8 @@ fails. A crash of the compiled code kills the interpreter, which pytest's faulth
 reports with a traceback, failing the run.
 
 The number of examples per test comes from CNET_FUZZ_EXAMPLES (default 150: about 2,700 cases
-over the 18 tests below in CI); ``scripts/fuzz.sh`` runs 20,000 per kernel family on demand.
+over the 18 tests below in CI, on each compiled build the CPU supports); ``scripts/fuzz.sh``
+runs 20,000 per kernel family on demand.
 """
 import os
 import warnings
@@ -21,8 +22,14 @@ import cnet
 from cnet import kernels, reference
 
 EXAMPLES = int(os.environ.get("CNET_FUZZ_EXAMPLES", "150"))
+# The cpu_variant fixture only selects a compiled build; nothing in it needs resetting between
+# examples, so hypothesis's warning about function-scoped fixtures does not apply.
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                       HealthCheck.function_scoped_fixture])
+
+# Every property runs on each compiled build this CPU supports (conftest.cpu_variant).
+pytestmark = pytest.mark.usefixtures("cpu_variant")
 
 DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.float16, np.float32,
           np.float64, np.complex128, np.object_, np.str_]

@@ -5,6 +5,9 @@ import pytest
 from cnet import engine
 from cnet._layout import n_parameters
 
+# Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
+pytestmark = pytest.mark.usefixtures("cpu_variant")
+
 ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 3]]
 ACTIVATIONS = ["relu", "sigmoid", "tanh", "leaky_relu", "identity"]
 OUTPUTS = ["logistic", "softmax", "identity", "exp"]

@@ -11,6 +11,9 @@ import cnet
 from cnet import _kernels, kernels, reference
 from conftest import ATOL, RTOL
 
+# Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
+pytestmark = pytest.mark.usefixtures("cpu_variant")
+
 DTYPES = [np.float32, np.float64]
 # 1x1, a row, a column, odd sizes, and sizes on both sides of the matmul BLAS crossover.
 SHAPES = [(1, 1), (1, 7), (7, 1), (3, 5), (13, 31), (64, 65), (129, 70)]

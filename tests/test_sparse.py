@@ -16,6 +16,9 @@ import cnet
 from cnet import _train, engine
 from cnet._layout import n_parameters
 
+# Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
+pytestmark = pytest.mark.usefixtures("cpu_variant")
+
 # Sparse against dense copy: the same arithmetic in another order (the sparse products sum
 # only stored entries, four at a time), so a few ulps in float64, more in float32.
 RTOL = {np.float64: 1e-10, np.float32: 1e-4}

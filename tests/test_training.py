@@ -6,6 +6,9 @@ import cnet
 from cnet import _train, engine, reference
 from cnet._layout import n_parameters
 
+# Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
+pytestmark = pytest.mark.usefixtures("cpu_variant")
+
 # Relative agreement of the two backends after 500 epochs (the bar).
 TRAIN_RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 

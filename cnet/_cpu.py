@@ -1,0 +1,81 @@
+"""Which build of the compiled kernels and training loop runs: the best this CPU supports.
+
+``pip install .`` on x86-64 builds the compiled modules three times (see setup.py): for the
+baseline x86-64, for x86-64-v3 (AVX2 and FMA) and for x86-64-v4 (AVX-512). At import, cnet
+asks the CPU which it can run and uses the best, as numpy and OpenBLAS choose their kernels;
+``CNET_CPU=baseline|avx2|avx512`` forces one. Every variant computes the same functions; the
+tests run the twin-equivalence and gradient tables on each variant the machine supports.
+"""
+import importlib
+import os
+from contextlib import contextmanager
+
+from cnet import _kernels
+
+# Each variant: the package holding its modules and the x86-64 level it needs.
+VARIANTS = {"baseline": ("cnet", 1), "avx2": ("cnet._avx2", 3), "avx512": ("cnet._avx512", 4)}
+_MODULES = ("_kernels", "_train")
+
+
+def _built(variant):
+    try:
+        for name in _MODULES:
+            importlib.import_module(f"{VARIANTS[variant][0]}.{name}")
+    except ImportError:
+        return False
+    return True
+
+
+def supported():
+    """The variants that are built and that this CPU can run, best last.
+
+    Returns
+    -------
+    list of str
+    """
+    level = _kernels.cpu_level()
+    return [name for name, (_, needs) in VARIANTS.items() if needs <= level and _built(name)]
+
+
+def _choose():
+    available = supported()
+    forced = os.environ.get("CNET_CPU")
+    if not forced:
+        return available[-1]
+    if forced not in VARIANTS:
+        raise ValueError(f"CNET_CPU must be one of {list(VARIANTS)}, got {forced!r}")
+    if forced not in available:
+        # Running code for instructions the CPU lacks would kill the process: refuse.
+        raise ImportError(f"CNET_CPU={forced}: this CPU or this build does not provide it; "
+                          f"available here: {available}")
+    return forced
+
+
+_active = _choose()
+_cache = {}
+
+
+def active():
+    """The variant in use: ``"baseline"``, ``"avx2"`` or ``"avx512"``."""
+    return _active
+
+
+def module(name):
+    """The compiled module ``name`` (``"_kernels"`` or ``"_train"``) of the active variant."""
+    key = (_active, name)
+    if key not in _cache:
+        _cache[key] = importlib.import_module(f"{VARIANTS[_active][0]}.{name}")
+    return _cache[key]
+
+
+@contextmanager
+def using(variant):
+    """Run the enclosed code on ``variant`` (for tests and benchmarks); not thread-safe."""
+    global _active
+    if variant not in supported():
+        raise ValueError(f"variant {variant!r} is not available here: {supported()}")
+    previous, _active = _active, variant
+    try:
+        yield
+    finally:
+        _active = previous
