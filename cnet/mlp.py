@@ -171,6 +171,24 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         n = len(layers) - 1
         self.coefs_ = [views[f"W{k}"] for k in range(1, n + 1)]
         self.intercepts_ = [views[f"b{k}"] for k in range(1, n + 1)]
+        self._exposed = (flat, self.coefs_, self.intercepts_, tuple(self.coefs_),
+                         tuple(self.intercepts_))
+
+    def _prediction_params(self):
+        """The flat vector behind ``coefs_`` and ``intercepts_`` while they are still its views
+        (no copy: predictions need not repack), else a vector packed from them."""
+        exposed = getattr(self, "_exposed", None)
+        if exposed is not None:
+            flat, coefs, intercepts, coef_arrays, intercept_arrays = exposed
+            # Assigned lists or arrays (user code, scikit-learn's tests) and unpickled copies
+            # (whose base is no longer flat) fall through to packing.
+            if (self.coefs_ is coefs and self.intercepts_ is intercepts
+                    and len(coefs) == len(coef_arrays) and len(intercepts) == len(intercept_arrays)
+                    and all(a is b and a.base is flat for a, b in zip(coefs, coef_arrays))
+                    and all(a is b and a.base is flat
+                            for a, b in zip(intercepts, intercept_arrays))):
+                return flat
+        return self._packed()
 
     def _sklearn_order(self):
         """Index of each entry of scikit-learn's packed vector (all weights, then all
@@ -523,10 +541,18 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _outputs(self, X):
         check_is_fitted(self, "coefs_")
-        X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS,
-                          dtype=self.coefs_[0].dtype, order="C")
-        X = as_training_input(X, X.dtype)
-        return engine.predict(self.backend, self._packed(), self._layers,
+        dtype = self.coefs_[0].dtype
+        # The fast path: an array already in the form validation would give (C-contiguous,
+        # the parameters' dtype, the fitted width, finite, no feature names to compare) skips
+        # scikit-learn's validate_data, which costs more than the network on a few samples.
+        if not (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype
+                and X.flags.c_contiguous and X.shape[0] > 0
+                and X.shape[1] == self.n_features_in_
+                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+            X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
+                              order="C")
+            X = as_training_input(X, X.dtype)
+        return engine.predict(self.backend, self._prediction_params(), self._layers,
                               ACTIVATIONS[self.activation], self.out_activation_, X)
 
     def summary(self):
@@ -646,6 +672,13 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return np.ascontiguousarray(self._label_binarizer.transform(y), dtype=dtype)
 
     def _decode(self, Y):
+        # The label binarizer's own decisions (argmax; > 0.5 for two classes), without its
+        # validation, which costs more than the network on one sample.
+        kind = self._label_binarizer.y_type_
+        if kind == "multiclass":
+            return self.classes_[np.argmax(Y, axis=1)]
+        if kind == "binary" and len(self.classes_) == 2:
+            return self.classes_[(Y[:, 0] > 0.5).astype(np.intp)]
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
     def _score_outputs(self, out, y, sample_weight):

@@ -32,7 +32,7 @@ from cpython.exc cimport PyErr_CheckSignals
 cimport _activations
 from _activations cimport Activation
 from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
-from _gemm cimport fill_zero, gemm, gemm_uses_blas
+from _gemm cimport fill_zero, gemm, gemm_small, gemm_uses_blas
 from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
@@ -214,11 +214,21 @@ cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
             raise ValueError(f"layers[{k}] = {layers[k]}: every layer needs at least one unit")
         if layers[k] >= 2 ** 31:
             raise ValueError(f"layers[{k}] = {layers[k]} is too large for BLAS")
-    # Python integers: the product of two large layer sizes must not wrap around.
-    sizes = [int(u) for u in layers]
-    expected = sum(a * b + b for a, b in zip(sizes[:len(sizes) - 1], sizes[1:]))
-    if n_params != expected:
-        raise ValueError(f"params has {n_params} elements, layers {sizes} need {expected}")
+    # Each layer is below 2**31, so each term is below 2**62; the sum is computed in C while
+    # it stays below 2**62 (the common case, cheap for one-sample predictions) and in Python
+    # integers otherwise, where it must not wrap around.
+    cdef Py_ssize_t expected = 0
+    cdef bint fits = True
+    for k in range(layers.shape[0] - 1):
+        expected += layers[k] * layers[k + 1] + layers[k + 1]
+        if expected >= (<Py_ssize_t>1) << 62:
+            fits = False
+            break
+    if not fits or n_params != expected:
+        sizes = [int(u) for u in layers]
+        total = sum(a * b + b for a, b in zip(sizes[:len(sizes) - 1], sizes[1:]))
+        if n_params != total:
+            raise ValueError(f"params has {n_params} elements, layers {sizes} need {total}")
     if n_features != layers[0]:
         raise ValueError(f"X has {n_features} features, but layers[0] is {layers[0]}")
     if n_outputs != layers[layers.shape[0] - 1]:
@@ -640,50 +650,112 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
     if n == 0:
         return
-    # Rows go through in chunks so that the workspace stays small whatever n is.
-    cdef Py_ssize_t chunk = min(n, 1024)
-    widest = max(layers[1:])
-    cdef floating[:, ::1] buffers = np.empty((2, widest * chunk), dtype=dtype)
-    cdef floating[::1] work = np.empty(2 * chunk, dtype=dtype)
-    cdef floating[::1] logit_check = np.empty(chunk, dtype=dtype)
+    # Rows go through in chunks so that the workspace stays small whatever n is. It is one
+    # malloc: numpy arrays would cost more than the network on a single sample.
+    cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k
+    for k in range(1, n_layers):
+        widest = max(widest, layers[k])
+    cdef floating* workspace = <floating*>malloc((2 * widest + 3) * chunk * sizeof(floating))
+    if workspace == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            _forward_chunks(&params[0], &layers[0], n_layers, act, out_kind, sparse,
+                            &Xd[0, 0] if not sparse else NULL,
+                            &x_data[0] if sparse else NULL,
+                            &x_indices[0] if sparse else NULL,
+                            &x_indptr[0] if sparse else NULL, n, chunk, widest, workspace,
+                            out)
+    finally:
+        free(workspace)
+
+
+# Below this many samples, forward takes them one at a time: for one sample, a layer's values
+# laid out (units, samples) and (samples, units) are the same vector, so each layer is one
+# row times the weights, a contiguous vectorized loop; BLAS's call costs more than that.
+cdef enum:
+    FEW_SAMPLES = 4
+
+
+cdef void _forward_one(const floating* params, const Py_ssize_t* layers, Py_ssize_t n_layers,
+                       Activation act, Output out_kind, const floating* x, floating** buffers,
+                       floating* work, floating* out) noexcept nogil:
+    """forward for the one sample x (layers[0] values), its outputs written to out."""
+    cdef Py_ssize_t k, o, n_in, n_out = 0, off = 0
+    cdef const floating* a = x
+    cdef floating* z = NULL
+    cdef floating check = 0
+    for k in range(n_layers - 1):
+        n_in = layers[k]
+        n_out = layers[k + 1]
+        z = buffers[k % 2]
+        gemm_small(False, False, 1, n_out, n_in, 1, a, n_in, params + off, n_out, False, z,
+                   n_out)
+        _activations.bias_activation(z, params + off + n_in * n_out, n_out, 1,
+                                     act if k < n_layers - 2 else _activations.IDENTITY)
+        off += n_in * n_out + n_out
+        a = z
+    for o in range(n_out):
+        check += z[o] - z[o]      # NaN if a logit is not finite, as in _forward_chunks
+    output_activation(out_kind, z, n_out, 1, work)
+    for o in range(n_out):
+        out[o] = z[o] if check == 0 else NAN
+
+
+cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
+                          Py_ssize_t n_layers, Activation act, Output out_kind, bint sparse,
+                          const floating* x, const floating* x_data,
+                          const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
+                          Py_ssize_t n, Py_ssize_t chunk, Py_ssize_t widest,
+                          floating* workspace, floating[:, ::1] out) noexcept nogil:
+    """forward's loop over chunks of rows; workspace holds (2 * widest + 3) * chunk values."""
+    cdef floating* buffers[2]
+    buffers[0] = workspace
+    buffers[1] = workspace + widest * chunk
+    cdef floating* work = workspace + 2 * widest * chunk
+    cdef floating* logit_check = work + 2 * chunk
     cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
     cdef floating* z = NULL
     cdef const floating* w
-    with nogil:
-        start = 0
-        while start < n:
-            m = min(chunk, n - start)
-            off = 0
-            for k in range(n_layers - 1):
-                n_in = layers[k]
-                n_out = layers[k + 1]
-                w = &params[off]
-                z = &buffers[k % 2, 0]
-                if k == 0 and sparse:
-                    # Samples x units in the other buffer, then transposed into this one.
-                    csr_matmul(&x_data[0], &x_indices[0], &x_indptr[0], NULL, start, m, w,
-                               n_out, &buffers[1, 0])
-                    transpose(&buffers[1, 0], m, n_out, z)
-                elif k == 0:
-                    gemm(True, True, n_out, m, n_in, 1, w, n_out, &Xd[start, 0], n_in, False, z,
-                         m)
-                else:
-                    gemm(True, False, n_out, m, n_in, 1, w, n_out, &buffers[(k + 1) % 2, 0], m,
-                         False, z, m)
-                _activations.bias_activation(
-                    z, w + n_in * n_out, n_out, m,
-                    act if k < n_layers - 2 else _activations.IDENTITY)
-                off += n_in * n_out + n_out
-            # A logit that overflowed (parameters too large for X) may still map to a finite
-            # probability, or not, depending on the order of the sums (FMA or not): the
-            # sample's outputs become NaN either way, so the caller sees the overflow.
+    if not sparse and n < FEW_SAMPLES:
+        for j in range(n):
+            _forward_one(params, layers, n_layers, act, out_kind, x + j * layers[0], buffers,
+                         work, &out[j, 0])
+        return
+    start = 0
+    while start < n:
+        m = min(chunk, n - start)
+        off = 0
+        for k in range(n_layers - 1):
+            n_in = layers[k]
+            n_out = layers[k + 1]
+            w = params + off
+            z = buffers[k % 2]
+            if k == 0 and sparse:
+                # Samples x units in the other buffer, then transposed into this one.
+                csr_matmul(x_data, x_indices, x_indptr, NULL, start, m, w, n_out,
+                           buffers[1])
+                transpose(buffers[1], m, n_out, z)
+            elif k == 0:
+                gemm(True, True, n_out, m, n_in, 1, w, n_out, x + start * n_in, n_in, False,
+                     z, m)
+            else:
+                gemm(True, False, n_out, m, n_in, 1, w, n_out, buffers[(k + 1) % 2], m,
+                     False, z, m)
+            _activations.bias_activation(
+                z, w + n_in * n_out, n_out, m,
+                act if k < n_layers - 2 else _activations.IDENTITY)
+            off += n_in * n_out + n_out
+        # A logit that overflowed (parameters too large for X) may still map to a finite
+        # probability, or not, depending on the order of the sums (FMA or not): the
+        # sample's outputs become NaN either way, so the caller sees the overflow.
+        for j in range(m):
+            logit_check[j] = 0
+        for o in range(n_out):
             for j in range(m):
-                logit_check[j] = 0
+                logit_check[j] += z[o * m + j] - z[o * m + j]
+        output_activation(out_kind, z, n_out, m, work)
+        for j in range(m):
             for o in range(n_out):
-                for j in range(m):
-                    logit_check[j] += z[o * m + j] - z[o * m + j]
-            output_activation(out_kind, z, n_out, m, &work[0])
-            for j in range(m):
-                for o in range(n_out):
-                    out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
-            start += m
+                out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
+        start += m
