@@ -21,6 +21,7 @@ class TrainResult(NamedTuple):
     step_count: int         # Adam's step counter after training
     epochs_done: int        # whole epochs trained; fewer than asked if training stopped
     interrupted: bool       # a KeyboardInterrupt stopped it
+    stopped: bool = False   # the epoch rules stopped it (no improvement for too long)
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -44,7 +45,7 @@ def get_backend(name):
 def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
           shuffle, seed, first_epoch, n_epochs, loss_every, solver="sgd", momentum=0.0,
           nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-          step_count=0, sample_weight=None, dropout=0.0):
+          step_count=0, sample_weight=None, dropout=0.0, rules=None):
     """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
 
     Parameters
@@ -93,6 +94,9 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         Non-negative weights, dtype of ``params``; each batch's loss is their weighted mean.
     dropout : float in [0, 1)
         Inverted dropout on the hidden layers' outputs (masks derived from ``seed``).
+    rules : cnet.epoch_rules.EpochRules, optional
+        Schedules, validation and stopping applied after every epoch inside the loop; their
+        state is carried in ``rules.progress``. ``learning_rate`` is then the first epoch's.
 
     Returns
     -------
@@ -103,15 +107,16 @@ def train(backend, params, layers, activation, output, X, Y, *, learning_rate, b
         epoch (``epochs_done < n_epochs``).
     """
     losses = np.empty(n_epochs, dtype=np.float64)
-    step_count, epochs_done, interrupted = get_backend(backend).train_epochs(
+    step_count, epochs_done, interrupted, stopped = get_backend(backend).train_epochs(
         params, layers, activation, output, X, Y, float(learning_rate), int(batch_size),
         bool(shuffle), int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses,
         solver, float(momentum), bool(nesterov), float(beta_1), float(beta_2), float(epsilon),
-        float(alpha), state, int(step_count), sample_weight, float(dropout))
+        float(alpha), state, int(step_count), sample_weight, float(dropout), rules)
     done = losses[:epochs_done]
     recorded = [] if loss_every == 0 else [
         float(v) for v in done[(first_epoch + np.arange(epochs_done)) % loss_every == 0]]
-    return TrainResult(recorded, int(step_count), int(epochs_done), bool(interrupted))
+    return TrainResult(recorded, int(step_count), int(epochs_done), bool(interrupted),
+                       bool(stopped))
 
 
 def predict(backend, params, layers, activation, output, X):

@@ -19,7 +19,6 @@ import warnings
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
@@ -32,7 +31,8 @@ from cnet import engine, lbfgs
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.neural_net import _warn_if_stopped
-from cnet.optimizer import StochasticOptimizer
+from cnet.epoch_rules import EpochRules, new_progress
+from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
 from cnet.persistence import SaveMixin
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
@@ -157,13 +157,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _packed(self):
         """The flat parameter vector built from ``coefs_`` and ``intercepts_``."""
-        layers = self._layers
-        flat = np.empty(n_parameters(layers), dtype=self.coefs_[0].dtype)
-        views = parameter_views(flat, layers)
-        for k, (W, b) in enumerate(zip(self.coefs_, self.intercepts_), start=1):
-            views[f"W{k}"][...] = W
-            views[f"b{k}"][...] = b
-        return flat
+        return self._packed_from(self.coefs_, self.intercepts_)
 
     def _expose(self, flat, layers):
         """Make ``coefs_`` and ``intercepts_`` views into the flat vector."""
@@ -363,10 +357,10 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                                                   self.power_t)
         optimizer = self._optimizer
         X_train, Y_train, w_train = X, Y, weights
-        X_val = y_val = Y_val = w_val = None
+        X_val = Y_val = w_val = None
         user_set = self._validation_set(eval_set)
         if user_set is not None:
-            X_val, y_val, Y_val, w_val = user_set
+            X_val, _, Y_val, w_val = user_set
         elif self.early_stopping:
             # As scikit-learn: binary targets are split stratified by their 0/1 column.
             stratify = (Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1
@@ -380,7 +374,6 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             if X_val.shape[0] < 2:
                 raise ValueError("The validation set is too small. Increase "
                                  "'validation_fraction' or the size of your dataset.")
-            y_val = self._decode(Y_val)
         n = X_train.shape[0]
         batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
         if batch_size > n and self.batch_size != "auto":
@@ -390,94 +383,114 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         self._batch_size = batch_size
 
         flat = self._packed()
-        activation = ACTIVATIONS[self.activation]
+        best_params = self._packed_from(self._best_coefs, self._best_intercepts)
+        progress = new_progress(
+            optimizer.learning_rate, np.inf if self.best_loss_ is None else self.best_loss_,
+            (-np.inf if self.best_validation_score_ is None else self.best_validation_score_),
+            self._no_improvement_count, self.t_)
+        max_epochs = 1 if incremental else self.max_iter
+        # A verbose fit goes an epoch per call so that it prints as it goes; any other runs
+        # every epoch in one compiled call, the rules applied inside the loop.
+        chunk = 1 if self.verbose else max_epochs
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
+        stopped = ended = False
+        while self.n_iter_ < max_epochs and not (stopped or ended):
+            count = min(chunk, max_epochs - self.n_iter_)
+            val_losses = np.full(count, np.nan)
+            val_scores = np.full(count, np.nan)
+            rules = EpochRules(
+                progress, schedule=optimizer.schedule,
+                learning_rate_init=optimizer.learning_rate_init, power_t=optimizer.power_t,
+                lr_floor=ADAPTIVE_FLOOR, stop_on="score" if self.early_stopping else "loss",
+                tol=float(self.tol), n_iter_no_change=float(self.n_iter_no_change),
+                X_val=X_val, Y_val=Y_val, w_val=w_val, score=self._score_kind(),
+                ss_tot=_total_sum_of_squares(Y_val, w_val) if X_val is not None else None,
+                val_losses=val_losses if X_val is not None else None,
+                val_scores=val_scores if self.early_stopping else None,
+                best_params=best_params if self.early_stopping else None)
+            rate = optimizer.learning_rate
             result = engine.train(
-                self.backend, flat, layers, activation, self.out_activation_, X_train, Y_train,
-                learning_rate=optimizer.learning_rate, batch_size=batch_size,
+                self.backend, flat, layers, ACTIVATIONS[self.activation], self.out_activation_,
+                X_train, Y_train, learning_rate=rate, batch_size=batch_size,
                 shuffle=self.shuffle, seed=self._seed, first_epoch=self._epochs_seen,
-                n_epochs=1, loss_every=1, state=optimizer.state,
-                step_count=optimizer.step_count, sample_weight=w_train,
+                n_epochs=count, loss_every=1, state=optimizer.state,
+                step_count=optimizer.step_count, sample_weight=w_train, rules=rules,
                 **self._training_options())
+            done = result.epochs_done
             optimizer.step_count = result.step_count
-            if result.epochs_done == 0:
-                # Interrupted or diverged: flat holds the previous epoch's parameters.
-                _warn_if_stopped(result, 1, self.n_iter_, optimizer.learning_rate)
-                if result.interrupted:
-                    break
-                if not self.early_stopping:
-                    raise ValueError(NON_FINITE_PARAMETERS)
-                # The diverged epoch scores NaN on the validation set, as in scikit-learn,
-                # and the best epoch's weights are restored below.
-                self.validation_scores_.append(float("nan"))
-                break
-            self._expose(flat, layers)
-            self._epochs_seen += 1
-            self.n_iter_ += 1
-            self.t_ += n
-            self.loss_ = result.losses[0]
-            self.loss_curve_.append(self.loss_)
+            optimizer.learning_rate = float(progress[0])
+            self._epochs_seen += done
+            self.n_iter_ += done
+            self.t_ = int(progress[4])
+            self._no_improvement_count = int(progress[3])
+            self.loss_curve_ += result.losses
+            if done:
+                self._expose(flat, layers)
+                self.loss_ = self.loss_curve_[-1]
             if X_val is not None:
-                # The validation loss is the training objective's data term on held-out
-                # samples (no L2 term), so the two curves can be read side by side.
-                val_loss, _ = engine.loss_and_gradient(
-                    self.backend, flat, layers, activation, self.out_activation_, X_val,
-                    Y_val, sample_weight=w_val)
-                self.validation_loss_curve_.append(val_loss)
-            if self.verbose:
-                extra = (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
-                         if X_val is not None else "")
-                print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}{extra}")
+                self.validation_loss_curve_ += val_losses[:done].tolist()
             if self.early_stopping:
-                self._update_validation_score(flat, X_val, y_val, w_val)
+                self.validation_scores_ += val_scores[:done].tolist()
+                self.best_validation_score_ = float(progress[2])
             else:
-                self._update_best_loss()
-            optimizer.iteration_ends(self.t_)
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if self.early_stopping else "Training loss"
-                message = (f"{what} did not improve more than tol={self.tol:f} for "
-                           f"{self.n_iter_no_change} consecutive epochs.")
-                if optimizer.trigger_stopping(message, self.verbose):
-                    break
-                self._no_improvement_count = 0
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                              f"reached and the optimization hasn't converged yet.",
-                              ConvergenceWarning)
+                self.best_loss_ = float(progress[1])
+            stopped = result.stopped
+            if self.verbose:
+                self._report(done, rate, result)
+            if done < count and not stopped:
+                # Interrupted or diverged: flat holds the last whole epoch's parameters.
+                _warn_if_stopped(result, count, self.n_iter_, optimizer.learning_rate)
+                ended = True
+                if not result.interrupted:
+                    if not self.early_stopping:
+                        raise ValueError(NON_FINITE_PARAMETERS)
+                    # The diverged epoch scores NaN on the validation set, as in
+                    # scikit-learn, and the best epoch's weights are restored below.
+                    self.validation_scores_.append(float("nan"))
+        if not (incremental or stopped or ended) and self.n_iter_ == self.max_iter:
+            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
+                          f"reached and the optimization hasn't converged yet.",
+                          ConvergenceWarning)
         if self.early_stopping:
-            self.coefs_, self.intercepts_ = self._best_coefs, self._best_intercepts
+            views = parameter_views(best_params, layers)
+            n = len(layers) - 1
+            self._best_coefs = [views[f"W{k}"].copy() for k in range(1, n + 1)]
+            self._best_intercepts = [views[f"b{k}"].copy() for k in range(1, n + 1)]
+            self._expose(best_params, layers)
 
-    def _update_best_loss(self):
-        last = self.loss_curve_[-1]
-        self._no_improvement_count = (self._no_improvement_count + 1
-                                      if last > self.best_loss_ - self.tol else 0)
-        self.best_loss_ = min(self.best_loss_, last)
+    def _report(self, done, rate, result):
+        """Print what the verbose fit's last epoch did, as scikit-learn's MLP prints it."""
+        if not done:
+            return
+        extra = (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
+                 if self.validation_loss_curve_ else "")
+        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}{extra}")
+        if self.early_stopping:
+            print(f"Validation score: {self.validation_scores_[-1]:f}")
+        lowered = self._optimizer.learning_rate < rate and self._optimizer.schedule == "adaptive"
+        if lowered or result.stopped:
+            what = "Validation score" if self.early_stopping else "Training loss"
+            message = (f"{what} did not improve more than tol={self.tol:f} for "
+                       f"{self.n_iter_no_change} consecutive epochs.")
+            print(f"{message} Setting learning rate to {self._optimizer.learning_rate:f}"
+                  if lowered else f"{message} Stopping.")
 
-    def _update_validation_score(self, flat, X_val, y_val, w_val):
-        score = self._validation_score(flat, X_val, y_val, w_val)
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print(f"Validation score: {score:f}")
-        # A NaN score is neither an improvement nor a failure to improve, as in scikit-learn.
-        self._no_improvement_count = (self._no_improvement_count + 1
-                                      if score < self.best_validation_score_ + self.tol else 0)
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            self._best_coefs = [c.copy() for c in self.coefs_]
-            self._best_intercepts = [b.copy() for b in self.intercepts_]
+    def _score_kind(self):
+        """How the rules score a validation set (cnet.epoch_rules.SCORES)."""
+        if not is_classifier(self):
+            return "r2"
+        if len(self.classes_) == 1:
+            return "accuracy_one_class"
+        return "accuracy_argmax" if self.out_activation_ == "softmax" else "accuracy_threshold"
 
-    def _validation_score(self, flat, X_val, y_val, w_val):
-        """Accuracy or R² on the validation set; NaN where the network's outputs are not
-        finite (training is diverging)."""
-        try:
-            out = engine.predict(self.backend, flat, self._layers,
-                                 ACTIVATIONS[self.activation], self.out_activation_, X_val)
-        except engine.NonFiniteOutputError:
-            return float("nan")
-        return float(self._score_outputs(out, y_val, w_val))
+    def _packed_from(self, coefs, intercepts):
+        """A flat parameter vector holding the given weights and biases."""
+        flat = np.empty(n_parameters(self._layers), dtype=self.coefs_[0].dtype)
+        views = parameter_views(flat, self._layers)
+        for k, (W, b) in enumerate(zip(coefs, intercepts), start=1):
+            views[f"W{k}"][...] = W
+            views[f"b{k}"][...] = b
+        return flat
 
     def _fit_lbfgs(self, X, Y, weights, eval_set):
         layers = self._layers
@@ -681,9 +694,6 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return self.classes_[(Y[:, 0] > 0.5).astype(np.intp)]
         return self._label_binarizer.inverse_transform(Y.ravel() if Y.shape[1] == 1 else Y)
 
-    def _score_outputs(self, out, y, sample_weight):
-        return accuracy_score(y, self._decode(out), sample_weight=sample_weight)
-
     def predict_proba(self, X):
         """Class probabilities, one column per class (binary: ``[1 - p, p]``).
 
@@ -845,9 +855,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _decode(self, Y):
         return Y.ravel() if Y.shape[1] == 1 else Y
 
-    def _score_outputs(self, out, y, sample_weight):
-        return r2_score(y, self._decode(out), sample_weight=sample_weight)
-
     def predict(self, X):
         """Predicted values.
 
@@ -876,6 +883,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self : MLPRegressor
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+
+
+def _total_sum_of_squares(Y, weights):
+    """Each output's weighted sum of squared deviations from its weighted mean: R²'s
+    denominator, as scikit-learn's r2_score computes it."""
+    Y = np.asarray(Y, dtype=np.float64)
+    w = np.ones(len(Y)) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = np.average(Y, axis=0, weights=w)
+    return np.ascontiguousarray((w[:, None] * (Y - mean) ** 2).sum(axis=0))
 
 
 def _number(value):

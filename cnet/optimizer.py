@@ -1,14 +1,16 @@
 """The state a stochastic solver carries from epoch to epoch.
 
-The compiled loop takes a step with the learning rate and the running state it is given (the
-velocity, or Adam's two moments, and Adam's step count) and updates that state in place.
-What changes *between* epochs (the ``invscaling`` decay, the ``adaptive`` rate's division by
-5, the decision to stop) lives here, with the meaning scikit-learn's ``SGDOptimizer`` and
-``AdamOptimizer`` give it, so that ``model._optimizer.learning_rate`` reads as it does there.
+The compiled loop takes its steps with the learning rate and the running state kept here (the
+velocity, or Adam's two moments, and Adam's step count) and updates them in place; what
+changes between epochs (the ``invscaling`` decay, the ``adaptive`` rate's division by 5, the
+decision to stop) it decides itself, by the rules of cnet.epoch_rules. The object keeps the
+meaning scikit-learn's ``SGDOptimizer`` and ``AdamOptimizer`` give it, so that
+``model._optimizer.learning_rate`` reads as it does there.
 """
 import numpy as np
 
-# Below this the adaptive schedule stops lowering the rate and training stops instead.
+# Below this the adaptive schedule stops lowering the rate and training stops instead (passed
+# to the loop's rules as lr_floor).
 ADAPTIVE_FLOOR = 1e-6
 
 
@@ -48,25 +50,3 @@ class StochasticOptimizer:
         self.power_t = power_t
         self.state = np.zeros((2, n_parameters), dtype=dtype)
         self.step_count = 0
-
-    def iteration_ends(self, time_step):
-        """Apply the schedule after an epoch; ``time_step`` is the samples seen so far."""
-        if self.schedule == "invscaling":
-            self.learning_rate = self.learning_rate_init / (time_step + 1) ** self.power_t
-
-    def trigger_stopping(self, message, verbose):
-        """No improvement for too long: lower the adaptive rate, or stop.
-
-        Returns
-        -------
-        bool
-            Whether training stops.
-        """
-        if self.schedule == "adaptive" and self.learning_rate > ADAPTIVE_FLOOR:
-            self.learning_rate /= 5
-            if verbose:
-                print(f"{message} Setting learning rate to {self.learning_rate:f}")
-            return False
-        if verbose:
-            print(f"{message} Stopping.")
-        return True

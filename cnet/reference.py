@@ -387,7 +387,7 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_wei
 def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
                  seed, first_epoch, n_epochs, loss_every, losses, solver="sgd", momentum=0.0,
                  nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-                 step_count=0, sample_weight=None, dropout=0.0):
+                 step_count=0, sample_weight=None, dropout=0.0, rules=None):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
     Each batch: forward, backward, the L2 penalty's gradient ``alpha * W / batch_size`` added
@@ -398,15 +398,18 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     With ``sample_weight``, a batch's loss, gradient and L2 term divide by the batch's weight
     sum instead of its size.
 
-    Returns ``(step_count, epochs_done, interrupted)``. An epoch that leaves a parameter NaN
-    or infinite, or a KeyboardInterrupt, stops training with the parameters and optimizer
-    state of the last whole epoch.
+    Returns ``(step_count, epochs_done, interrupted, stopped)``. An epoch that leaves a
+    parameter NaN or infinite, or a KeyboardInterrupt, stops training with the parameters and
+    optimizer state of the last whole epoch. ``rules`` (:class:`cnet.epoch_rules.EpochRules`)
+    are applied after every whole epoch, and ``stopped`` says whether they ended training.
     """
     weights, biases = unpack(params, layers)
     n = X.shape[0]
     step = min(batch_size, n)
     shuffling = shuffle and step < n
     epochs_done = 0
+    if rules is not None and rules.stop_on == "loss" and loss_every != 1:
+        raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
@@ -416,15 +419,88 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
                 beta_1, beta_2, epsilon, alpha, state, step_count, sample_weight, dropout)
         except KeyboardInterrupt:
             _restore(params, state, saved)
-            return saved[2], epochs_done, True
+            return saved[2], epochs_done, True, False
         epoch = first_epoch + e
         recorded = loss_every > 0 and epoch % loss_every == 0
         if not np.isfinite(params).all() or (recorded and not np.isfinite(total)):
             _restore(params, state, saved)
-            return saved[2], epochs_done, False
+            return saved[2], epochs_done, False, False
         losses[e] = total / n if recorded else np.nan
         epochs_done += 1
-    return step_count, epochs_done, False
+        if rules is not None:
+            learning_rate, stop = _apply_rules(rules, e, losses[e], n, weights, biases, params,
+                                               activation, output, learning_rate)
+            if stop:
+                return step_count, epochs_done, False, True
+    return step_count, epochs_done, False, False
+
+
+def _apply_rules(rules, e, loss, n, weights, biases, params, activation, output,
+                 learning_rate):
+    """The epoch rules after epoch e (see cnet.epoch_rules); returns the next epoch's rate and
+    whether training stops. ``rules.progress`` is updated in place."""
+    progress = rules.progress
+    progress[4] += n
+    if rules.X_val is not None:
+        val_loss, score = evaluate(weights, biases, activation, output, rules.X_val,
+                                   rules.Y_val, rules.w_val,
+                                   rules.score if rules.stop_on == "score" else "none",
+                                   rules.ss_tot)
+        if rules.val_losses is not None:
+            rules.val_losses[e] = val_loss
+    if rules.stop_on == "score":
+        rules.val_scores[e] = score
+        # A NaN score is neither an improvement nor a failure to improve (NaN < x is False).
+        progress[3] = progress[3] + 1 if score < progress[2] + rules.tol else 0
+        if score > progress[2]:
+            progress[2] = score
+            rules.best_params[...] = params
+    elif rules.stop_on == "loss":
+        progress[3] = progress[3] + 1 if loss > progress[1] - rules.tol else 0
+        progress[1] = min(progress[1], loss)
+    if rules.schedule == "invscaling":
+        learning_rate = rules.learning_rate_init / (progress[4] + 1) ** rules.power_t
+    stop = False
+    if rules.stop_on != "none" and progress[3] > rules.n_iter_no_change:
+        if rules.schedule == "adaptive" and learning_rate > rules.lr_floor:
+            learning_rate /= 5
+            progress[3] = 0
+        else:
+            stop = True
+    progress[0] = learning_rate
+    return learning_rate, stop
+
+
+def evaluate(weights, biases, activation, output, X, Y, sample_weight, score, ss_tot):
+    """Mean loss (weighted, no L2 term) and score (cnet.epoch_rules.SCORES) on a validation
+    set, as the compiled loop's rules compute them; the score is NaN where an output is not
+    finite."""
+    _, logits = forward_pass(weights, biases, activation, X)
+    _, loss, _ = OUTPUTS[output]
+    if sample_weight is None:
+        val_loss = loss(logits, Y.T)
+    else:
+        val_loss = float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
+    if score == "none":
+        return val_loss, np.nan
+    out_activation, _, _ = OUTPUTS[output]
+    with np.errstate(all="ignore"):
+        out = out_activation(logits).T
+    w = np.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
+    if not np.isfinite(out).all():
+        return val_loss, np.nan
+    if score == "r2":
+        ss_res = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)
+        r2 = np.where((ss_tot != 0) & (ss_res != 0), 1 - ss_res / np.where(ss_tot, ss_tot, 1),
+                      np.where(ss_res == 0, 1.0, 0.0))
+        return val_loss, float(r2.mean())
+    if score == "accuracy_argmax":
+        right = np.argmax(out, axis=1) == np.argmax(Y, axis=1)
+    elif score == "accuracy_threshold":
+        right = ((out > 0.5) == (Y > 0.5)).all(axis=1)
+    else:
+        right = np.ones(X.shape[0], dtype=bool)
+    return val_loss, float((w * right).sum() / w.sum())
 
 
 def _restore(params, state, saved):

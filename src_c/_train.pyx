@@ -21,7 +21,7 @@ import numpy as np
 from scipy.sparse import issparse
 
 from cython cimport floating
-from libc.math cimport NAN
+from libc.math cimport INFINITY, NAN
 from libc.stdint cimport uint64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdlib cimport free, malloc, qsort
@@ -320,17 +320,23 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
 
 
 def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                 str output, X, const floating[:, ::1] Y, double learning_rate, Py_ssize_t batch_size, bint shuffle, uint64_t seed,
-                 Py_ssize_t first_epoch, Py_ssize_t n_epochs, Py_ssize_t loss_every,
-                 double[::1] losses, str solver="sgd", double momentum=0, bint nesterov=False,
-                 double beta_1=0.9, double beta_2=0.999, double epsilon=1e-8, double alpha=0,
-                 state=None, Py_ssize_t step_count=0, sample_weight=None, double dropout=0):
+                 str output, X, const floating[:, ::1] Y, double learning_rate,
+                 Py_ssize_t batch_size, bint shuffle, uint64_t seed, Py_ssize_t first_epoch,
+                 Py_ssize_t n_epochs, Py_ssize_t loss_every, double[::1] losses,
+                 str solver="sgd", double momentum=0, bint nesterov=False, double beta_1=0.9,
+                 double beta_2=0.999, double epsilon=1e-8, double alpha=0, state=None,
+                 Py_ssize_t step_count=0, sample_weight=None, double dropout=0, rules=None):
     """Train for n_epochs epochs, updating params in place.
 
-    Returns (step_count, epochs_done, interrupted): Adam's step counter, the number of whole
-    epochs trained, and whether a KeyboardInterrupt stopped training. Training also stops
-    early when an epoch leaves a parameter NaN or infinite (divergence). Either way the
-    parameters (and optimizer state) are those at the end of the last whole epoch.
+    Returns (step_count, epochs_done, interrupted, stopped): Adam's step counter, the number
+    of whole epochs trained, whether a KeyboardInterrupt stopped training, and whether the
+    rules did. Training also stops early when an epoch leaves a parameter NaN or infinite
+    (divergence). Either way the parameters (and optimizer state) are those at the end of the
+    last whole epoch.
+
+    rules (a cnet.epoch_rules.EpochRules, or None for none) are applied after every epoch:
+    the learning-rate schedule, the validation loss and score, and stopping when there has
+    been no improvement for too long; rules.progress carries their state in and out.
 
     Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
     its batches, each taken before that batch's update, when e % loss_every == 0, and NaN
@@ -450,6 +456,88 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef const floating* wp = NULL
     cdef floating weight_sum, batch_loss
     cdef floating lr = <floating>learning_rate
+
+    # The epoch rules and the validation set they may score.
+    cdef bint ruled = rules is not None, stopped = False, has_val = False, want_val_loss = False
+    cdef bint val_sparse = False
+    cdef int schedule = SCHEDULE_CONSTANT, stop_on = STOP_NONE, score_kind = SCORE_NONE
+    cdef double lr_init = learning_rate, power_t = 0.5, lr_floor = 0, tol = 0
+    cdef double patience = INFINITY, best_loss = INFINITY, best_score = -INFINITY
+    cdef double no_improvement = 0, samples_seen = 0, vloss = 0, vscore = 0
+    cdef double[::1] progress, val_losses, val_scores, ss_tot, ss_res
+    cdef floating[::1] best_params
+    cdef const floating[:, ::1] Xv
+    cdef const floating[:, ::1] Yv
+    cdef const floating[::1] wv, xv_data
+    cdef const Py_ssize_t[::1] xv_indices, xv_indptr
+    cdef Py_ssize_t n_val = 0, chunk_v = 1, widest = 0, n_out_units = layers[layers.shape[0] - 1]
+    cdef floating* vworkspace = NULL
+    cdef floating* vbuffers[2]
+    cdef const floating* wvp = NULL
+    if ruled:
+        progress = rules.progress
+        if progress.shape[0] != 5:
+            raise ValueError("rules.progress must hold 5 values (see cnet.epoch_rules)")
+        schedule = _code(SCHEDULE_CODES, rules.schedule, "rules.schedule")
+        stop_on = _code(STOP_CODES, rules.stop_on, "rules.stop_on")
+        score_kind = _code(SCORE_CODES, rules.score, "rules.score")
+        lr_init = rules.learning_rate_init
+        power_t = rules.power_t
+        lr_floor = rules.lr_floor
+        tol = rules.tol
+        patience = rules.n_iter_no_change
+        best_loss, best_score = progress[1], progress[2]
+        no_improvement, samples_seen = progress[3], progress[4]
+        if stop_on == STOP_ON_LOSS and loss_every != 1:
+            raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
+        has_val = rules.X_val is not None
+        if has_val:
+            val_sparse = issparse(rules.X_val)
+            if val_sparse:
+                xv_data, xv_indices, xv_indptr = _csr_arrays(rules.X_val, dtype)
+            else:
+                Xv = _dense_input(rules.X_val, dtype)
+            n_val = rules.X_val.shape[0]
+            _check_network(layers, params.shape[0], rules.X_val.shape[1], n_outputs)
+            Yv = rules.Y_val
+            if Yv.shape[0] != n_val or Yv.shape[1] != n_outputs or n_val == 0:
+                raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), "
+                                 f"got ({Yv.shape[0]}, {Yv.shape[1]})")
+            if rules.w_val is not None:
+                wv = rules.w_val
+                if wv.shape[0] != n_val:
+                    raise ValueError(f"rules.w_val has {wv.shape[0]} entries, X_val "
+                                     f"{n_val} rows")
+                wvp = &wv[0]
+            want_val_loss = rules.val_losses is not None
+            if want_val_loss:
+                val_losses = rules.val_losses
+                if val_losses.shape[0] < n_epochs:
+                    raise ValueError("rules.val_losses has room for fewer epochs than asked")
+            ss_res = np.empty(n_outputs, dtype=np.float64)
+            ss_tot = (np.zeros(n_outputs, dtype=np.float64) if rules.ss_tot is None
+                      else rules.ss_tot)
+            if ss_tot.shape[0] != n_outputs:
+                raise ValueError(f"rules.ss_tot must hold {n_outputs} values")
+            chunk_v = min(n_val, 1024)
+            for k in range(1, layers.shape[0]):
+                widest = max(widest, layers[k])
+        if stop_on == STOP_ON_SCORE:
+            if not has_val or score_kind == SCORE_NONE:
+                raise ValueError("rules.stop_on='score' needs rules.X_val and rules.score")
+            val_scores = rules.val_scores
+            best_params = rules.best_params
+            if val_scores.shape[0] < n_epochs or best_params.shape[0] != params.shape[0]:
+                raise ValueError("rules.val_scores needs room for the epochs and "
+                                 "rules.best_params the size of params")
+        if has_val:
+            # Two layer buffers, a copy of the logits for the loss, and the losses' work rows.
+            vworkspace = <floating*>malloc((2 * widest + n_out_units + 3) * chunk_v
+                                           * sizeof(floating))
+            if vworkspace == NULL:
+                raise MemoryError()
+            vbuffers[0] = vworkspace
+            vbuffers[1] = vworkspace + widest * chunk_v
     cdef floating step_size
     cdef Py_ssize_t n_params = params.shape[0]
     try:
@@ -553,13 +641,67 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                     break
                 losses[e] = total / n if want_loss else NAN
                 epochs_done += 1
+                if not ruled:
+                    continue
+                samples_seen += n
+                if has_val:
+                    _evaluate(&params[0], &layers[0], layers.shape[0], act, out_kind,
+                              val_sparse, &Xv[0, 0] if not val_sparse else NULL,
+                              &xv_data[0] if val_sparse else NULL,
+                              &xv_indices[0] if val_sparse else NULL,
+                              &xv_indptr[0] if val_sparse else NULL, n_val, chunk_v,
+                              vbuffers, vworkspace + 2 * widest * chunk_v,
+                              vworkspace + (2 * widest + n_out_units) * chunk_v, &Yv[0, 0],
+                              wvp, want_val_loss,
+                              score_kind if stop_on == STOP_ON_SCORE else SCORE_NONE,
+                              &ss_tot[0], &ss_res[0], &vloss, &vscore)
+                    if want_val_loss:
+                        val_losses[e] = vloss
+                if stop_on == STOP_ON_SCORE:
+                    val_scores[e] = vscore
+                    # A NaN score (diverging outputs) is neither an improvement nor a
+                    # failure to improve, as in scikit-learn.
+                    no_improvement = no_improvement + 1 if vscore < best_score + tol else 0
+                    if vscore > best_score:
+                        best_score = vscore
+                        memcpy(&best_params[0], &params[0], n_params * sizeof(floating))
+                elif stop_on == STOP_ON_LOSS:
+                    no_improvement = (no_improvement + 1 if losses[e] > best_loss - tol
+                                      else 0)
+                    if losses[e] < best_loss:
+                        best_loss = losses[e]
+                if schedule == SCHEDULE_INVSCALING:
+                    learning_rate = lr_init / pow(samples_seen + 1, power_t)
+                    lr = <floating>learning_rate
+                if stop_on != STOP_NONE and no_improvement > patience:
+                    if schedule == SCHEDULE_ADAPTIVE and learning_rate > lr_floor:
+                        learning_rate = learning_rate / 5
+                        lr = <floating>learning_rate
+                        no_improvement = 0
+                    else:
+                        stopped = True
+                        break
     finally:
+        free(vworkspace)
         if checking:
             # A signal handler raised something other than KeyboardInterrupt: that error
             # propagates, and the model still holds whole epochs only.
             memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
         free(order)
-    return step_count, epochs_done, interrupted
+    if ruled:
+        progress[0] = learning_rate
+        progress[1] = best_loss
+        progress[2] = best_score
+        progress[3] = no_improvement
+        progress[4] = samples_seen
+    return step_count, epochs_done, interrupted, stopped
+
+
+cdef int _code(dict codes, name, str what) except -1:
+    try:
+        return codes[name]
+    except KeyError:
+        raise ValueError(f"{what} must be one of {sorted(codes)}, got {name!r}") from None
 
 
 def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
@@ -702,6 +844,35 @@ cdef void _forward_one(const floating* params, const Py_ssize_t* layers, Py_ssiz
         out[o] = z[o] if check == 0 else NAN
 
 
+cdef floating* _chunk_logits(const floating* params, const Py_ssize_t* layers,
+                             Py_ssize_t n_layers, Activation act, bint sparse,
+                             const floating* x, const floating* x_data,
+                             const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
+                             Py_ssize_t start, Py_ssize_t m, floating** buffers) noexcept nogil:
+    """The logits (outputs x m) of rows start .. start + m of X, in one of the two buffers."""
+    cdef Py_ssize_t k, n_in, n_out, off = 0
+    cdef floating* z = NULL
+    cdef const floating* w
+    for k in range(n_layers - 1):
+        n_in = layers[k]
+        n_out = layers[k + 1]
+        w = params + off
+        z = buffers[k % 2]
+        if k == 0 and sparse:
+            # Samples x units in the other buffer, then transposed into this one.
+            csr_matmul(x_data, x_indices, x_indptr, NULL, start, m, w, n_out, buffers[1])
+            transpose(buffers[1], m, n_out, z)
+        elif k == 0:
+            gemm(True, True, n_out, m, n_in, 1, w, n_out, x + start * n_in, n_in, False, z, m)
+        else:
+            gemm(True, False, n_out, m, n_in, 1, w, n_out, buffers[(k + 1) % 2], m, False, z,
+                 m)
+        _activations.bias_activation(z, w + n_in * n_out, n_out, m,
+                                     act if k < n_layers - 2 else _activations.IDENTITY)
+        off += n_in * n_out + n_out
+    return z
+
+
 cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
                           Py_ssize_t n_layers, Activation act, Output out_kind, bint sparse,
                           const floating* x, const floating* x_data,
@@ -714,9 +885,8 @@ cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
     buffers[1] = workspace + widest * chunk
     cdef floating* work = workspace + 2 * widest * chunk
     cdef floating* logit_check = work + 2 * chunk
-    cdef Py_ssize_t start, m, k, j, o, n_in, n_out = 0, off
-    cdef floating* z = NULL
-    cdef const floating* w
+    cdef Py_ssize_t start, m, j, o, n_out = layers[n_layers - 1]
+    cdef floating* z
     if not sparse and n < FEW_SAMPLES:
         for j in range(n):
             _forward_one(params, layers, n_layers, act, out_kind, x + j * layers[0], buffers,
@@ -725,27 +895,8 @@ cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
     start = 0
     while start < n:
         m = min(chunk, n - start)
-        off = 0
-        for k in range(n_layers - 1):
-            n_in = layers[k]
-            n_out = layers[k + 1]
-            w = params + off
-            z = buffers[k % 2]
-            if k == 0 and sparse:
-                # Samples x units in the other buffer, then transposed into this one.
-                csr_matmul(x_data, x_indices, x_indptr, NULL, start, m, w, n_out,
-                           buffers[1])
-                transpose(buffers[1], m, n_out, z)
-            elif k == 0:
-                gemm(True, True, n_out, m, n_in, 1, w, n_out, x + start * n_in, n_in, False,
-                     z, m)
-            else:
-                gemm(True, False, n_out, m, n_in, 1, w, n_out, buffers[(k + 1) % 2], m,
-                     False, z, m)
-            _activations.bias_activation(
-                z, w + n_in * n_out, n_out, m,
-                act if k < n_layers - 2 else _activations.IDENTITY)
-            off += n_in * n_out + n_out
+        z = _chunk_logits(params, layers, n_layers, act, sparse, x, x_data, x_indices,
+                          x_indptr, start, m, buffers)
         # A logit that overflowed (parameters too large for X) may still map to a finite
         # probability, or not, depending on the order of the sums (FMA or not): the
         # sample's outputs become NaN either way, so the caller sees the overflow.
@@ -759,3 +910,109 @@ cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
             for o in range(n_out):
                 out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
         start += m
+
+# The epoch rules (cnet/epoch_rules.py), by code inside the loop.
+cdef enum:
+    SCHEDULE_CONSTANT = 0
+    SCHEDULE_INVSCALING = 1
+    SCHEDULE_ADAPTIVE = 2
+    STOP_NONE = 0
+    STOP_ON_LOSS = 1
+    STOP_ON_SCORE = 2
+    SCORE_NONE = 0
+    SCORE_ARGMAX = 1
+    SCORE_THRESHOLD = 2
+    SCORE_ONE_CLASS = 3
+    SCORE_R2 = 4
+
+SCHEDULE_CODES = {"constant": SCHEDULE_CONSTANT, "invscaling": SCHEDULE_INVSCALING,
+                  "adaptive": SCHEDULE_ADAPTIVE}
+STOP_CODES = {"none": STOP_NONE, "loss": STOP_ON_LOSS, "score": STOP_ON_SCORE}
+SCORE_CODES = {"none": SCORE_NONE, "accuracy_argmax": SCORE_ARGMAX,
+               "accuracy_threshold": SCORE_THRESHOLD, "accuracy_one_class": SCORE_ONE_CLASS,
+               "r2": SCORE_R2}
+
+
+cdef void _evaluate(const floating* params, const Py_ssize_t* layers, Py_ssize_t n_layers,
+                    Activation act, Output out_kind, bint sparse, const floating* x,
+                    const floating* x_data, const Py_ssize_t* x_indices,
+                    const Py_ssize_t* x_indptr, Py_ssize_t n, Py_ssize_t chunk,
+                    floating** buffers, floating* copy, floating* work, const floating* y,
+                    const floating* w, bint want_loss, int score_kind, const double* ss_tot,
+                    double* ss_res, double* loss, double* score) noexcept nogil:
+    """The mean loss (weighted, no L2 term) and the score of the network on a validation set.
+
+    The score is accuracy (weighted) or R² averaged over outputs, as scikit-learn's score
+    methods compute them from predict; NaN if an output is not finite. ss_tot holds R²'s
+    weighted total sum of squares of each output, ss_res room for as many sums.
+    """
+    cdef Py_ssize_t n_out = layers[n_layers - 1], start, m, j, o, best, truth
+    cdef double total = 0, correct = 0, weight_sum = 0, wj, d, r2
+    cdef bint finite = True, right
+    cdef floating* z
+    cdef const floating* yrow
+    for o in range(n_out):
+        ss_res[o] = 0
+    start = 0
+    while start < n:
+        m = min(chunk, n - start)
+        z = _chunk_logits(params, layers, n_layers, act, sparse, x, x_data, x_indices,
+                          x_indptr, start, m, buffers)
+        if want_loss:
+            memcpy(copy, z, n_out * m * sizeof(floating))
+            total += output_gradient(out_kind, copy, y + start * n_out, n_out, m, 1, n_out, 1,
+                                     True, work, w + start if w != NULL else NULL)
+        if score_kind != SCORE_NONE:
+            output_activation(out_kind, z, n_out, m, work)
+            for j in range(m):
+                wj = w[start + j] if w != NULL else 1
+                weight_sum += wj
+                yrow = y + (start + j) * n_out
+                for o in range(n_out):
+                    if not (z[o * m + j] - z[o * m + j] == 0):
+                        finite = False
+                if score_kind == SCORE_ARGMAX:
+                    # The first largest, as numpy's argmax picks.
+                    best = 0
+                    truth = 0
+                    for o in range(1, n_out):
+                        if z[o * m + j] > z[best * m + j]:
+                            best = o
+                        if yrow[o] > yrow[truth]:
+                            truth = o
+                    correct += wj if best == truth else 0
+                elif score_kind == SCORE_THRESHOLD:
+                    right = True
+                    for o in range(n_out):
+                        if (z[o * m + j] > 0.5) != (yrow[o] > 0.5):
+                            right = False
+                    correct += wj if right else 0
+                elif score_kind == SCORE_ONE_CLASS:
+                    correct += wj
+                else:
+                    for o in range(n_out):
+                        d = yrow[o] - z[o * m + j]
+                        ss_res[o] += wj * d * d
+        start += m
+    if w == NULL:
+        weight_sum = n
+    elif score_kind == SCORE_NONE:
+        for j in range(n):
+            weight_sum += w[j]
+    loss[0] = total / weight_sum
+    if score_kind == SCORE_NONE:
+        score[0] = NAN
+    elif not finite:
+        score[0] = NAN
+    elif score_kind == SCORE_R2:
+        # scikit-learn's r2_score with force_finite: a constant target scores 1 where it is
+        # predicted exactly and 0 otherwise.
+        r2 = 0
+        for o in range(n_out):
+            if ss_tot[o] != 0 and ss_res[o] != 0:
+                r2 += 1 - ss_res[o] / ss_tot[o]
+            elif ss_res[o] == 0:
+                r2 += 1
+        score[0] = r2 / n_out
+    else:
+        score[0] = correct / weight_sum
