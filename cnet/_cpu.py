@@ -9,6 +9,7 @@ tests run the twin-equivalence and gradient tables on each variant the machine s
 import importlib
 import os
 from contextlib import contextmanager
+from contextvars import ContextVar
 
 from cnet import _kernels
 
@@ -51,31 +52,32 @@ def _choose():
     return forced
 
 
-_active = _choose()
+_default = _choose()
+# A context variable: `using` in one thread (or task) leaves every other one on its own build.
+_active = ContextVar("cnet_cpu_variant", default=_default)
 _cache = {}
 
 
 def active():
     """The variant in use: ``"baseline"``, ``"avx2"`` or ``"avx512"``."""
-    return _active
+    return _active.get()
 
 
 def module(name):
     """The compiled module ``name`` (``"_kernels"`` or ``"_train"``) of the active variant."""
-    key = (_active, name)
+    key = (_active.get(), name)
     if key not in _cache:
-        _cache[key] = importlib.import_module(f"{VARIANTS[_active][0]}.{name}")
+        _cache[key] = importlib.import_module(f"{VARIANTS[key[0]][0]}.{name}")
     return _cache[key]
 
 
 @contextmanager
 def using(variant):
-    """Run the enclosed code on ``variant`` (for tests and benchmarks); not thread-safe."""
-    global _active
+    """Run the enclosed code, in this thread, on ``variant`` (for tests and benchmarks)."""
     if variant not in supported():
         raise ValueError(f"variant {variant!r} is not available here: {supported()}")
-    previous, _active = _active, variant
+    token = _active.set(variant)
     try:
         yield
     finally:
-        _active = previous
+        _active.reset(token)

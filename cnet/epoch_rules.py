@@ -61,3 +61,43 @@ def new_progress(learning_rate, best_loss=np.inf, best_score=-np.inf, no_improve
     """A progress array for :class:`EpochRules`."""
     return np.array([learning_rate, best_loss, best_score, no_improvement, samples_seen],
                     dtype=np.float64)
+
+
+def check(rules, n_epochs, n_features, n_outputs, loss_every, n_parameters):
+    """Raise ValueError if ``rules`` cannot be applied to this training call; the compiled
+    loop makes the same checks, in the same words, before it trains."""
+    progress = np.asarray(rules.progress)
+    if progress.shape != (5,):
+        raise ValueError("rules.progress must hold 5 values (see cnet.epoch_rules)")
+    for name, value, allowed in [("rules.schedule", rules.schedule, SCHEDULES),
+                                 ("rules.stop_on", rules.stop_on, STOP_ON),
+                                 ("rules.score", rules.score, SCORES)]:
+        if value not in allowed:
+            raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
+    if rules.stop_on == "loss" and loss_every != 1:
+        raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
+    if rules.X_val is not None:
+        n_val = rules.X_val.shape[0]
+        if n_val == 0:
+            raise ValueError("rules.X_val has no rows")
+        if rules.X_val.shape[1] != n_features:
+            raise ValueError(f"X has {rules.X_val.shape[1]} features, but layers[0] is "
+                             f"{n_features}")
+        if rules.Y_val is None or rules.Y_val.shape != (n_val, n_outputs):
+            got = None if rules.Y_val is None else rules.Y_val.shape
+            raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), got {got}")
+        if rules.w_val is not None and len(rules.w_val) != n_val:
+            raise ValueError(f"rules.w_val has {len(rules.w_val)} entries, X_val {n_val} rows")
+        if rules.val_losses is not None and len(rules.val_losses) < n_epochs:
+            raise ValueError("rules.val_losses has room for fewer epochs than asked")
+        if rules.score == "r2" and rules.ss_tot is None:
+            raise ValueError("rules.score='r2' needs rules.ss_tot")
+        if rules.ss_tot is not None and len(rules.ss_tot) != n_outputs:
+            raise ValueError(f"rules.ss_tot must hold {n_outputs} values")
+    if rules.stop_on == "score":
+        if rules.X_val is None or rules.score == "none":
+            raise ValueError("rules.stop_on='score' needs rules.X_val and rules.score")
+        if (rules.val_scores is None or len(rules.val_scores) < n_epochs
+                or rules.best_params is None or len(rules.best_params) != n_parameters):
+            raise ValueError("rules.val_scores needs room for the epochs and "
+                             "rules.best_params the size of params")

@@ -560,7 +560,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         # scikit-learn's validate_data, which costs more than the network on a few samples.
         if not (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype
                 and X.flags.c_contiguous and X.shape[0] > 0
-                and X.shape[1] == self.n_features_in_
+                and X.shape[1] == getattr(self, "n_features_in_", None)
                 and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
             X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
                               order="C")

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from cnet._layout import unpack
+from cnet.epoch_rules import check as check_rules
 
 
 def _into(out, value):
@@ -408,8 +409,8 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     step = min(batch_size, n)
     shuffling = shuffle and step < n
     epochs_done = 0
-    if rules is not None and rules.stop_on == "loss" and loss_every != 1:
-        raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
+    if rules is not None:
+        check_rules(rules, n_epochs, X.shape[1], Y.shape[1], loss_every, params.size)
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
@@ -450,7 +451,8 @@ def _apply_rules(rules, e, loss, n, weights, biases, params, activation, output,
             rules.val_losses[e] = val_loss
     if rules.stop_on == "score":
         rules.val_scores[e] = score
-        # A NaN score is neither an improvement nor a failure to improve (NaN < x is False).
+        # A NaN score fails "score < best + tol", so it resets the count, and never becomes
+        # the best: as in scikit-learn.
         progress[3] = progress[3] + 1 if score < progress[2] + rules.tol else 0
         if score > progress[2]:
             progress[2] = score
@@ -487,7 +489,8 @@ def evaluate(weights, biases, activation, output, X, Y, sample_weight, score, ss
     with np.errstate(all="ignore"):
         out = out_activation(logits).T
     w = np.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
-    if not np.isfinite(out).all():
+    # An overflowed logit scores NaN, as forward gives NaN outputs for it.
+    if not (np.isfinite(out).all() and np.isfinite(logits).all()):
         return val_loss, np.nan
     if score == "r2":
         ss_res = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)

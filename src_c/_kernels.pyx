@@ -31,7 +31,8 @@ cdef extern from *:
     #if (defined(__x86_64__) || defined(_M_X64)) && defined(__GNUC__)
     static int cnet_cpu_level(void) {
         __builtin_cpu_init();
-        int v3 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")
+        int v3 = __builtin_cpu_supports("avx") && __builtin_cpu_supports("avx2")
+                 && __builtin_cpu_supports("fma")
                  && __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2");
         int v4 = v3 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
                  && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512dq")

@@ -435,10 +435,6 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         if sw.shape[0] != n:
             raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
     cdef SortKey* order = NULL
-    if shuffling:
-        order = <SortKey*>malloc(n * sizeof(SortKey))
-        if order == NULL:
-            raise MemoryError()
 
     # The state at the start of the epoch under way: restored if the epoch ends with
     # non-finite parameters or is interrupted, so the model keeps the last whole epoch.
@@ -498,9 +494,11 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
             else:
                 Xv = _dense_input(rules.X_val, dtype)
             n_val = rules.X_val.shape[0]
+            if n_val == 0:
+                raise ValueError("rules.X_val has no rows")
             _check_network(layers, params.shape[0], rules.X_val.shape[1], n_outputs)
             Yv = rules.Y_val
-            if Yv.shape[0] != n_val or Yv.shape[1] != n_outputs or n_val == 0:
+            if Yv.shape[0] != n_val or Yv.shape[1] != n_outputs:
                 raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), "
                                  f"got ({Yv.shape[0]}, {Yv.shape[1]})")
             if rules.w_val is not None:
@@ -515,6 +513,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                 if val_losses.shape[0] < n_epochs:
                     raise ValueError("rules.val_losses has room for fewer epochs than asked")
             ss_res = np.empty(n_outputs, dtype=np.float64)
+            if score_kind == SCORE_R2 and rules.ss_tot is None:
+                raise ValueError("rules.score='r2' needs rules.ss_tot")
             ss_tot = (np.zeros(n_outputs, dtype=np.float64) if rules.ss_tot is None
                       else rules.ss_tot)
             if ss_tot.shape[0] != n_outputs:
@@ -530,6 +530,14 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
             if val_scores.shape[0] < n_epochs or best_params.shape[0] != params.shape[0]:
                 raise ValueError("rules.val_scores needs room for the epochs and "
                                  "rules.best_params the size of params")
+    cdef floating step_size
+    cdef Py_ssize_t n_params = params.shape[0]
+    try:
+        # Allocated inside the try, after every check: a rejected call leaks nothing.
+        if shuffling:
+            order = <SortKey*>malloc(n * sizeof(SortKey))
+            if order == NULL:
+                raise MemoryError()
         if has_val:
             # Two layer buffers, a copy of the logits for the loss, and the losses' work rows.
             vworkspace = <floating*>malloc((2 * widest + n_out_units + 3) * chunk_v
@@ -538,9 +546,6 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                 raise MemoryError()
             vbuffers[0] = vworkspace
             vbuffers[1] = vworkspace + widest * chunk_v
-    cdef floating step_size
-    cdef Py_ssize_t n_params = params.shape[0]
-    try:
         with nogil:
             for e in range(n_epochs):
                 memcpy(&saved_params[0], &params[0], n_params * sizeof(floating))
@@ -659,8 +664,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         val_losses[e] = vloss
                 if stop_on == STOP_ON_SCORE:
                     val_scores[e] = vscore
-                    # A NaN score (diverging outputs) is neither an improvement nor a
-                    # failure to improve, as in scikit-learn.
+                    # A NaN score (diverging outputs) fails "score < best + tol", so it
+                    # resets the count, and never becomes the best: as in scikit-learn.
                     no_improvement = no_improvement + 1 if vscore < best_score + tol else 0
                     if vscore > best_score:
                         best_score = vscore
@@ -963,6 +968,11 @@ cdef void _evaluate(const floating* params, const Py_ssize_t* layers, Py_ssize_t
             total += output_gradient(out_kind, copy, y + start * n_out, n_out, m, 1, n_out, 1,
                                      True, work, w + start if w != NULL else NULL)
         if score_kind != SCORE_NONE:
+            # An overflowed logit makes the score NaN, as it makes forward's outputs NaN:
+            # early stopping never keeps a model that predict would refuse.
+            for j in range(n_out * m):
+                if not (z[j] - z[j] == 0):
+                    finite = False
             output_activation(out_kind, z, n_out, m, work)
             for j in range(m):
                 wj = w[start + j] if w != NULL else 1

@@ -143,11 +143,19 @@ def test_rules_reject_what_they_cannot_apply():
     X, Y, X_val, Y_val = _problem("logistic")
     layers = np.array([6, 4, 3], np.intp)
     params = np.zeros(n_parameters(layers))
-    for kw, match in [(dict(schedule="cyclic"), "rules.schedule"),
+    for kw, match in [(dict(schedule="cyclic"), "rules.schedule must be one of"),
                       (dict(stop_on="score"), "needs rules.X_val"),
                       (dict(X_val=X_val, Y_val=np.ascontiguousarray(Y_val[:, :2])),
-                       "Y_val must have shape")]:
-        with pytest.raises(ValueError, match=match):
-            engine.train("cython", params, layers, "relu", "logistic", X, Y, learning_rate=0.1,
-                         batch_size=10, shuffle=False, seed=0, first_epoch=0, n_epochs=2,
-                         loss_every=1, rules=EpochRules(new_progress(0.1), **kw))
+                       "Y_val must have shape"),
+                      (dict(X_val=X_val[:0], Y_val=Y_val[:0]), "X_val has no rows"),
+                      (dict(X_val=X_val, Y_val=Y_val, score="r2", stop_on="score",
+                            val_scores=np.zeros(2), best_params=np.zeros(params.size)),
+                       "needs rules.ss_tot")]:
+        for backend in ("cython", "numpy"):
+            start = params.copy()
+            with pytest.raises(ValueError, match=match):
+                engine.train(backend, start, layers, "relu", "logistic", X, Y,
+                             learning_rate=0.1, batch_size=10, shuffle=True, seed=0,
+                             first_epoch=0, n_epochs=2, loss_every=1,
+                             rules=EpochRules(new_progress(0.1), **kw))
+            assert np.array_equal(start, params)     # refused before any training

@@ -115,3 +115,13 @@ def test_few_sample_forward_equals_the_twin(layers, activation, output, dtype, n
     expected = engine.predict("numpy", params, layers, activation, output, X)
     np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 2e-5,
                                atol=1e-12 if dtype == np.float64 else 1e-5)
+
+
+def test_weights_set_by_hand_without_n_features_in_still_predict(digits_model):
+    # A model assembled from coefs_/intercepts_ (as scikit-learn's tests do) has no
+    # n_features_in_: validation then skips the width check, and so must the fast path.
+    model, X, _ = digits_model
+    model = pickle.loads(pickle.dumps(model))
+    del model.n_features_in_
+    x = np.ascontiguousarray(X[:3])
+    assert np.array_equal(model.predict_proba(x), model.predict_proba(x.tolist()))

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 import cnet
-from cnet import _train, engine
+from cnet import _cpu, engine
 from cnet._layout import n_parameters
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
@@ -191,6 +191,7 @@ def test_fit_memory_follows_the_stored_entries_not_the_dense_size():
 
 
 def test_raw_entry_points_check_sparse_input():
+    _train = _cpu.module("_train")       # the build under test (cpu_variant)
     layers, params, X, Y = _sparse_problem([40, 5, 1], "logistic")
     out = np.empty((X.shape[0], 1))
     with pytest.raises(TypeError, match="must be CSR"):
