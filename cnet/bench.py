@@ -4,7 +4,8 @@ Every peer trains the same network (architecture, activation, batch size, learni
 dtype, optimizer: plain SGD, or Adam in one row, without shuffling) on the same data in this
 one process; the tables show the median cost of one training epoch and each peer's cost
 relative to cnet's compiled loop. Binary rows train ``cnet.NeuralNet``; the 10-class rows
-train ``cnet.MLPClassifier``.
+train ``cnet.MLPClassifier``. Before its time counts, each peer must pass a correctness gate:
+from cnet's initial weights, the same epochs must reach cnet's loss (``cnet._bench.gate``).
 
 Run it as ``cnet bench [--quick]`` (installed) or ``python benchmarks/compare.py`` (in the
 source tree); ``--help`` lists the options and ``benchmarks/README.md`` says what the columns
@@ -13,24 +14,17 @@ mean. Nothing here asserts anything about speed: it only measures.
 import argparse
 import json
 import math
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import sklearn
 from sklearn.datasets import load_digits, make_moons
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
-from sklearn.neural_network import MLPClassifier
-from threadpoolctl import threadpool_info, threadpool_limits
+from threadpoolctl import threadpool_limits
 
 try:
     import cnet
@@ -39,10 +33,10 @@ except ImportError as exc:  # pragma: no cover - only reached on a broken setup
     sys.exit(f"cannot import cnet ({exc}): install it (pip install -e .) or run with "
              f"PYTHONPATH set to the repository root")
 
-try:
-    import torch
-except ImportError:
-    torch = None
+from cnet._bench import gate
+from cnet._bench.machine import load_average, machine_info, print_header
+from cnet._bench.peers import (cnet_mlp_peer, failure, neural_net_peer, sklearn_peer, torch,
+                               torch_peer)
 
 # Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then scaling.
 BINARY = ("seed", "digits", "wide")
@@ -60,8 +54,6 @@ SETTLE_S = 0.3
 # (OpenBLAS's default timeout, 2**28 TSC ticks), so this still outlasts them, with less margin.
 SETTLE_QUICK_S = 0.15
 DEFAULT_JSON = Path("cnet-bench.json")   # benchmarks/compare.py passes its own default
-# Adam's parameters, scikit-learn's (and PyTorch's) defaults, passed explicitly to every peer.
-ADAM = {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8}
 
 
 @dataclass
@@ -84,11 +76,13 @@ class Workload:
     max_epochs : int
         Upper bound on the epochs of one timing.
     solver : {"sgd", "adam"}
-        Plain SGD (no momentum) or Adam with :data:`ADAM`'s parameters.
+        Plain SGD (no momentum) or Adam with :data:`cnet._bench.peers.ADAM`'s parameters.
     multiclass : bool
         True: cnet's columns train ``cnet.MLPClassifier`` (softmax output, categorical
         cross-entropy) and PyTorch uses ``CrossEntropyLoss``. False: cnet's columns train
         ``cnet.NeuralNet`` (one logistic unit, binary cross-entropy).
+    gate_epochs : int
+        Epochs every peer trains from cnet's initial weights in the correctness gate.
     """
 
     name: str
@@ -101,6 +95,7 @@ class Workload:
     max_epochs: int
     solver: str = "sgd"
     multiclass: bool = False
+    gate_epochs: int = 1
 
     @property
     def step(self):
@@ -115,7 +110,8 @@ def seed_workload():
     """The tutorials' problem: make_moons, [2, 5, 1], full batch, 240 training rows."""
     X, y = make_moons(300, noise=0.2, random_state=0)
     X, _, y, _ = train_test_split(X, y, random_state=0, test_size=0.2)
-    return Workload("seed", X, y, [2, 5, 1], 0.003, None, loss_every=1000, max_epochs=100000)
+    return Workload("seed", X, y, [2, 5, 1], 0.003, None, loss_every=1000, max_epochs=100000,
+                    gate_epochs=500)
 
 
 def moons_workload(n_samples, hidden=5):
@@ -129,7 +125,7 @@ def digits_workload():
     """load_digits scaled to [0, 1], [64, 128, 1], batch 64; binary target (digit >= 5)."""
     X, digit = load_digits(return_X_y=True)
     return Workload("digits", X / 16.0, (digit >= 5).astype(np.int64), [64, 128, 1], 0.01, 64,
-                    loss_every=1, max_epochs=2000)
+                    loss_every=1, max_epochs=2000, gate_epochs=2)
 
 
 def wide_workload(n_samples=8192, n_features=784, layers=(784, 256, 128, 1)):
@@ -149,7 +145,7 @@ def digits10_workload(solver="sgd", quick=False):
     name, lr = ("digits10", 0.01) if solver == "sgd" else ("digits10-adam", 0.001)
     return Workload(name, X / 16.0, digit.astype(np.int64), [64, 128, 10], lr, 64,
                     loss_every=1, max_epochs=20 if quick else 2000, solver=solver,
-                    multiclass=True)
+                    multiclass=True, gate_epochs=2)
 
 
 def wide10_workload(n_classes=10, quick=False):
@@ -164,107 +160,54 @@ def wide10_workload(n_classes=10, quick=False):
                     loss_every=1, max_epochs=1 if quick else 5, multiclass=True)
 
 
-# --- the peers: each returns train(epochs) -> epochs trained, one full fit per call --------
+# --- the peers: each a Peer (cnet._bench.peers), checked by the gate before it is timed -------
 
-def cnet_trainer(wl, X, backend):
-    """``NeuralNet(backend=backend).fit`` on X (its dtype is the training dtype)."""
-    def train(epochs):
-        net = cnet.NeuralNet(layers=wl.layers, learning_rate=wl.learning_rate,
-                             iterations=epochs, activation="relu", batch_size=wl.batch_size,
-                             shuffle=False, loss_every=wl.loss_every, random_state=0,
-                             backend=backend)
-        net.fit(X, wl.y)
-        return net.n_iter_
-    return train
+def build_peers(wl, X, chosen=PEERS):
+    """The peers that run on ``wl``, and a note for each that does not.
 
+    Parameters
+    ----------
+    wl : Workload
+    X : ndarray
+        ``wl.X`` in the training dtype.
+    chosen : sequence of str
+        The peers asked for (``--peers``); cnet always runs, as everything is relative to it.
 
-def mlp_params(wl, epochs):
-    """The keyword arguments that set up scikit-learn's ``MLPClassifier`` (and cnet's) as
-    ``wl``'s optimizer, with no L2 penalty, no shuffling, and no early stop."""
-    params = dict(hidden_layer_sizes=tuple(wl.layers[1:-1]), activation="relu",
-                  solver=wl.solver, alpha=0, shuffle=False, learning_rate="constant",
-                  learning_rate_init=wl.learning_rate, batch_size=wl.step, max_iter=epochs,
-                  tol=0, n_iter_no_change=10**9, random_state=0)
-    if wl.solver == "sgd":
-        params.update(momentum=0, nesterovs_momentum=False)
-    else:
-        params.update(ADAM)
-    return params
-
-
-def _fit_quietly(clf, X, y):
-    """``clf.fit(X, y)``; returns ``clf.n_iter_``."""
-    # It warns that it did not converge because max_iter is what ends every fit here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
-    return clf.n_iter_
-
-
-def cnet_mlp_trainer(wl, X, backend):
-    """``cnet.MLPClassifier(backend=backend).fit``, set up as scikit-learn's is."""
-    def train(epochs):
-        return _fit_quietly(cnet.MLPClassifier(**mlp_params(wl, epochs), backend=backend),
-                            X, wl.y)
-    return train
-
-
-def sklearn_trainer(wl, X):
-    """``MLPClassifier`` set up as plain SGD (or Adam) that never stops early."""
-    def train(epochs):
-        return _fit_quietly(MLPClassifier(**mlp_params(wl, epochs)), X, wl.y)
-    return train
-
-
-def torch_trainer(wl, X):
-    """An ``nn.Sequential`` of Linear/ReLU trained by ``torch.optim.SGD`` (or ``Adam``) on
-    ``BCEWithLogitsLoss`` (binary) or ``CrossEntropyLoss`` (multi-class)."""
-    nn = torch.nn
-    Xt = torch.from_numpy(X)
-    if wl.multiclass:
-        Yt = torch.from_numpy(wl.y.astype(np.int64))
-    else:
-        Yt = torch.from_numpy(wl.y.astype(X.dtype).reshape(-1, 1))
-    n, step = len(X), wl.step
-
-    def train(epochs):
-        # Building the model is part of the fit, as initialising the weights is for the others.
-        torch.manual_seed(0)
-        modules = []
-        for k, (n_in, n_out) in enumerate(zip(wl.layers[:-1], wl.layers[1:])):
-            modules.append(nn.Linear(n_in, n_out, dtype=Xt.dtype))
-            if k < len(wl.layers) - 2:
-                modules.append(nn.ReLU())
-        model = nn.Sequential(*modules)
-        if wl.solver == "adam":
-            optimizer = torch.optim.Adam(model.parameters(), lr=wl.learning_rate,
-                                         betas=(ADAM["beta_1"], ADAM["beta_2"]),
-                                         eps=ADAM["epsilon"])
-        else:
-            optimizer = torch.optim.SGD(model.parameters(), lr=wl.learning_rate)
-        loss_fn = nn.CrossEntropyLoss() if wl.multiclass else nn.BCEWithLogitsLoss()
-        for _ in range(epochs):
-            for start in range(0, n, step):
-                optimizer.zero_grad()
-                loss = loss_fn(model(Xt[start:start + step]), Yt[start:start + step])
-                loss.backward()
-                optimizer.step()
-        return epochs
-    return train
-
-
-def trainers(wl, X):
-    """The trainers of every available peer, cnet's compiled loop first.
-
-    cnet's two columns train ``NeuralNet`` on binary workloads, ``MLPClassifier`` on
-    multi-class ones.
+    Returns
+    -------
+    start : tuple of (list of ndarray, list of ndarray)
+        The initial weights and biases cnet's fit starts from.
+    peers : dict of str to Peer
+    notes : dict of str to str
+        For the peers not built: ``"n/a"`` (not made for this workload), ``"not installed"``,
+        or ``"failed: <reason>"``.
     """
-    cnet_fit = cnet_mlp_trainer if wl.multiclass else cnet_trainer
-    out = {"cnet": cnet_fit(wl, X, "cython"), "numpy": cnet_fit(wl, X, "numpy"),
-           "sklearn": sklearn_trainer(wl, X)}
-    if torch is not None:
-        out["torch"] = torch_trainer(wl, X)
-    return out
+    start = (gate.glorot_uniform_weights if wl.multiclass else gate.he_normal_weights)(
+        wl.layers, X.dtype)
+    cnet_peer = cnet_mlp_peer if wl.multiclass else neural_net_peer
+    builders = {"cnet": lambda: {"cnet": cnet_peer(wl, X, "cython")},
+                "numpy": lambda: {"numpy": cnet_peer(wl, X, "numpy")},
+                "sklearn": lambda: {"sklearn": sklearn_peer(wl, X)},
+                "torch": lambda: {"torch": torch_peer(wl, X)}}
+    installed = {"torch": torch is not None}
+    names = {"cnet": ("cnet",), "numpy": ("numpy",), "sklearn": ("sklearn",),
+             "torch": ("torch",)}
+    peers, notes = {}, {}
+    for family, build in builders.items():
+        wanted = [p for p in names[family] if p == "cnet" or p in chosen]
+        if not wanted:
+            continue
+        if not installed.get(family, True):
+            notes.update(dict.fromkeys(wanted, "not installed"))
+        else:
+            try:
+                built = build()
+            except Exception as exc:   # a peer that cannot be set up is a result, too
+                notes.update(dict.fromkeys(wanted, failure(exc)))
+                continue
+            peers.update((p, built[p]) for p in wanted if p in built)
+            notes.update((p, "n/a") for p in wanted if p not in built)
+    return start, peers, notes
 
 
 # --- timing -----------------------------------------------------------------------------------
@@ -426,70 +369,6 @@ def peak_fit_memory(wl):
             "extra_over_base": peak / base, "total_over_base": (base + peak) / base}
 
 
-# --- machine ----------------------------------------------------------------------------------
-
-def cpu_model():
-    """The CPU's model name from lscpu, else what platform knows."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
-        for line in out.splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _load_average():
-    """The 1-minute load average, or None where the OS has none."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
-def machine_info():
-    """What the numbers depend on: CPU, cores, library versions, BLAS and their threads."""
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = os.cpu_count()
-    pools = [{"user_api": p.get("user_api"), "internal_api": p.get("internal_api"),
-              "version": p.get("version"), "num_threads": p.get("num_threads"),
-              "file": os.path.basename(p.get("filepath", ""))} for p in threadpool_info()]
-    return {
-        "cpu": cpu_model(), "cores": os.cpu_count(), "usable_cores": usable,
-        "load_average_at_start": _load_average(),
-        "platform": platform.platform(), "python": platform.python_version(),
-        "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-        "cnet": getattr(cnet, "__version__", "?"),
-        "torch": torch.__version__ if torch is not None else None,
-        "torch_threads": torch.get_num_threads() if torch is not None else None,
-        "threadpools": pools,
-    }
-
-
-def print_header(info):
-    """Print the machine description."""
-    print(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
-          f"{info['platform']}")
-    print(f"python {info['python']}, numpy {info['numpy']}, scikit-learn "
-          f"{info['scikit-learn']}, cnet {info['cnet']}, torch "
-          f"{info['torch'] or 'not installed'}"
-          + (f" ({info['torch_threads']} threads)" if info["torch"] else ""))
-    for p in info["threadpools"]:
-        print(f"  {p['internal_api']:<9} {p['version'] or '-':<14} {p['num_threads']:>3} threads"
-              f"  {p['file']}")
-    load = info["load_average_at_start"]
-    if load is not None:
-        # Other processes make the times noisy; on a few cores they can swamp them.
-        print(f"load average (1 min) at start: {load:.2f} on {info['usable_cores']} cores")
-    if torch is None:
-        print("torch is not installed: the torch column is skipped "
-              "(install it with: pip install cnet[bench])")
-    print()
-
-
 # --- tables -----------------------------------------------------------------------------------
 
 def _us(seconds):
@@ -498,42 +377,66 @@ def _us(seconds):
 
 
 def compare_row(wl, dtype_name, opts):
-    """Time every peer on ``wl`` in one dtype; return the row (a dict)."""
+    """Gate and time every peer on ``wl`` in one dtype; return the row (a dict)."""
     X = wl.X.astype(DTYPES[dtype_name])
-    results = time_per_epoch(trainers(wl, X), opts.target_s, wl.max_epochs, opts.repeats,
+    start, peers, notes = build_peers(wl, X, opts.peers)
+    gates = gate.gate_peers(peers, start, wl.gate_epochs, X, wl.y, wl.multiclass, dtype_name)
+    for name, outcome in gates.items():
+        if not outcome["passed"]:
+            notes[name] = outcome.get("failed", "gate failed")
+    timed = {name: peer.train for name, peer in peers.items() if name not in notes}
+    results = time_per_epoch(timed, opts.target_s, wl.max_epochs, opts.repeats,
                              opts.settle_s)
     base = results["cnet"]["seconds_per_epoch"]
     return {"workload": wl.name, "dtype": dtype_name, "n_samples": len(X),
             "layers": wl.layers, "batch_size": wl.step, "learning_rate": wl.learning_rate,
-            "cnet_loss_every": wl.loss_every, "solver": wl.solver,
+            "loss_every": wl.loss_every, "solver": wl.solver,
             "n_classes": int(wl.layers[-1]) if wl.multiclass else 2,
             "cnet_model": "MLPClassifier" if wl.multiclass else "NeuralNet",
+            "gate_epochs": wl.gate_epochs, "gate": gates, "not_timed": notes,
             "peers": results,
             "ratio_to_cnet": {p: r["seconds_per_epoch"] / base for p, r in results.items()}}
 
 
-def print_compare_header(width=8):
+CELL = 17   # width of a peer's cell: "12,520 (5.9x)"
+
+
+def _ratio(r):
+    return f"{r:.2f}x" if r < 1 else f"{r:.1f}x"
+
+
+def print_compare_header(peers, width=8):
     """The table's header; ``width`` is that of the workload column."""
-    cols = "".join(f"{p + ' µs':>11}{p + '/cnet':>14}" for p in PEERS[1:])
-    print(f"{'workload':<{width}} {'dtype':<8}{'cnet µs':>10}{cols}   epochs per fit "
-          f"({'/'.join(PEERS)})")
+    cols = "".join(f"{p:>{CELL}}" for p in peers[1:])
+    print(f"{'workload':<{width}} {'dtype':<8}{'cnet µs':>10}{cols}   epochs per fit")
+    print(f"{'':<{width}} {'':<8}{'':>10}{'µs (/cnet)':>{CELL}}")
 
 
-def print_compare_row(row, width=8):
-    """Print one row of the comparison table."""
-    peers = row["peers"]
+def print_compare_row(row, peers, width=8):
+    """Print one row of the comparison table, then why any peer was not timed."""
+    timed, notes = row["peers"], row["not_timed"]
     cells = (f"{row['workload']:<{width}} {row['dtype']:<8}"
-             f"{_us(peers['cnet']['seconds_per_epoch']):>10}")
-    for p in PEERS[1:]:
-        if p in peers:
-            cells += (f"{_us(peers[p]['seconds_per_epoch']):>11}"
-                      f"{row['ratio_to_cnet'][p]:>13.1f}x")
+             f"{_us(timed['cnet']['seconds_per_epoch']):>10}")
+    for p in peers[1:]:
+        if p in timed:
+            text = f"{_us(timed[p]['seconds_per_epoch'])} ({_ratio(row['ratio_to_cnet'][p])})"
         else:
-            cells += f"{'-':>11}{'-':>14}"
-    epochs = "/".join(str(peers[p]["epochs"]) for p in PEERS if p in peers)
-    noisy = _noisy(peers)
+            text = notes.get(p, "-")
+            text = "failed" if text.startswith("failed") else text
+        cells += f"{text:>{CELL}}"
+    epochs = "/".join(str(timed[p]["epochs"]) for p in peers if p in timed)
+    noisy = _noisy(timed)
     print(f"{cells}   {epochs}" + (f"   noisy: {', '.join(noisy)}" if noisy else ""),
           flush=True)
+    for p, note in notes.items():
+        outcome = row["gate"].get(p, {})
+        if note.startswith("failed"):
+            print(f"    {p}: {note}")
+        elif note == "gate failed":
+            print(f"    {p}: gate failed, not timed: loss {outcome['loss']:.10g} against "
+                  f"cnet's {outcome['reference_loss']:.10g} after {row['gate_epochs']} "
+                  f"epochs from the same weights (relative difference "
+                  f"{outcome['rel_diff']:.1e} > {outcome['rtol']:.0e})")
 
 
 def _thinned(values, quick):
@@ -567,7 +470,8 @@ def scaling_rows(opts, dtype_name):
     rows = []
     for kind, value, wl in scaling_cases(opts.quick):
         X = wl.X.astype(DTYPES[dtype_name])
-        timed = time_per_epoch({b: cnet_trainer(wl, X, b) for b in ("cython", "numpy")},
+        timed = time_per_epoch({b: neural_net_peer(wl, X, b).train
+                                for b in ("cython", "numpy")},
                                opts.scaling_target_s, wl.max_epochs, opts.repeats,
                                opts.settle_s)
         c, n = timed["cython"]["seconds_per_epoch"], timed["numpy"]["seconds_per_epoch"]
@@ -599,6 +503,9 @@ def parse_args(argv=None, default_json=DEFAULT_JSON, prog=None):
                              "every other scaling point (about a minute or less)")
     parser.add_argument("--workloads", default=",".join(WORKLOADS),
                         help=f"comma-separated subset of {','.join(WORKLOADS)}")
+    parser.add_argument("--peers", default=",".join(PEERS),
+                        help=f"comma-separated subset of {','.join(PEERS)} for the per-epoch "
+                             f"tables (cnet always runs)")
     parser.add_argument("--dtypes", default="float64,float32",
                         help="comma-separated subset of float64,float32 (scaling uses the first)")
     parser.add_argument("--json", type=Path, default=default_json,
@@ -608,8 +515,10 @@ def parse_args(argv=None, default_json=DEFAULT_JSON, prog=None):
     opts = parser.parse_args(argv)
     opts.workloads = [w.strip() for w in opts.workloads.split(",") if w.strip()]
     opts.dtypes = [d.strip() for d in opts.dtypes.split(",") if d.strip()]
+    opts.peers = ["cnet"] + [p.strip() for p in opts.peers.split(",")
+                             if p.strip() and p.strip() != "cnet"]
     for name, chosen, allowed in (("workload", opts.workloads, WORKLOADS),
-                                  ("dtype", opts.dtypes, DTYPES)):
+                                  ("dtype", opts.dtypes, DTYPES), ("peer", opts.peers, PEERS)):
         unknown = [c for c in chosen if c not in allowed]
         if unknown or not chosen:
             parser.error(f"unknown or missing {name}s {unknown}; choose from {list(allowed)}")
@@ -650,20 +559,26 @@ def run(opts):
     out = {"machine": info, "options": {"quick": opts.quick, "repeats": opts.repeats,
                                         "target_s": opts.target_s, "threads": opts.threads,
                                         "settle_s": opts.settle_s,
-                                        "workloads": opts.workloads, "dtypes": opts.dtypes},
-           "rows": [], "wide_matmul_floor": [], "memory": None, "scaling": []}
+                                        "workloads": opts.workloads, "dtypes": opts.dtypes,
+                                        "peers": opts.peers},
+           "gate_rtol": gate.RTOL, "rows": [], "wide_matmul_floor": [], "memory": None,
+           "scaling": []}
     builders = {"seed": seed_workload, "digits": digits_workload, "wide": wide_workload,
                 "digits10": lambda: digits10_workload("sgd", opts.quick),
                 "wide10": lambda: wide10_workload(quick=opts.quick),
                 "digits10-adam": lambda: digits10_workload("adam", opts.quick)}
     chosen = [w for w in BINARY + MULTICLASS if w in opts.workloads]
     width = max([8] + [len(w) for w in chosen])
+    peers = [p for p in PEERS if p in opts.peers]
     if chosen:
         print(f"µs per training epoch, median of {opts.repeats} timed fits after a warm-up; "
-              f"peer/cnet is the peer's time over cnet's (cnet = compiled loop, "
+              f"(/cnet) is the peer's time over cnet's (cnet = compiled loop, "
               f"numpy = its numpy twin); 'noisy' flags peers whose timed fits differ by "
-              f"more than {NOISY_SPREAD}x")
-        print_compare_header(width)
+              f"more than {NOISY_SPREAD}x. Gate: from cnet's initial weights, each peer's "
+              f"loss after the same epochs must equal cnet's within a relative "
+              f"{gate.RTOL['float64']:.0e} (float64) or {gate.RTOL['float32']:.0e} (float32), "
+              f"else it is not timed. n/a: the peer is not made for that workload")
+        print_compare_header(peers, width)
     for name in chosen:
         if name == next((w for w in chosen if w in MULTICLASS), None):
             print(f"10 classes, softmax output: cnet = cnet.MLPClassifier(backend=\"cython\"), "
@@ -673,7 +588,7 @@ def run(opts):
         for dtype_name in opts.dtypes:
             row = compare_row(wl, dtype_name, opts)
             out["rows"].append(row)
-            print_compare_row(row, width)
+            print_compare_row(row, peers, width)
 
     if "wide" in chosen:
         matmul_floor_rows(out, wide_workload(), opts)
@@ -717,7 +632,7 @@ def main(argv=None, default_json=DEFAULT_JSON, prog=None):
     with threadpool_limits(limits=opts.threads):
         out = run(opts)
     out["elapsed_s"] = time.perf_counter() - start
-    out["machine"]["load_average_at_end"] = _load_average()
+    out["machine"]["load_average_at_end"] = load_average()
     opts.json.parent.mkdir(parents=True, exist_ok=True)
     opts.json.write_text(json.dumps(out, indent=1, default=float))
     print(f"\nwrote {opts.json} ({out['elapsed_s']:.0f} s)")

@@ -1,0 +1,86 @@
+"""cnet bench's peers and correctness gate: same start as cnet, same loss, failures reported.
+
+Nothing here times anything; speed is what the benchmark prints, never an assertion.
+"""
+import dataclasses
+
+import numpy as np
+import pytest
+
+import cnet
+from cnet import bench
+from cnet._bench import gate
+from cnet._bench.peers import Peer, neural_net_peer
+
+DTYPES = ["float64", "float32"]
+
+
+def _small(wl, n=60, gate_epochs=40):
+    """``wl`` on its first n rows, so each gate runs in milliseconds (plus compilation)."""
+    return dataclasses.replace(wl, X=wl.X[:n], y=wl.y[:n], gate_epochs=gate_epochs)
+
+
+def test_initial_weights_are_cnets():
+    wl = bench.seed_workload()
+    net = cnet.NeuralNet(layers=wl.layers, iterations=0, random_state=0).fit(wl.X, wl.y)
+    weights, biases = gate.he_normal_weights(wl.layers, np.float64)
+    for k, (W, b) in enumerate(zip(weights, biases), start=1):
+        np.testing.assert_array_equal(net.params[f"W{k}"], W)
+        np.testing.assert_array_equal(net.params[f"b{k}"], b)
+
+    wl = bench.digits10_workload()
+    # A step of 1e-300 leaves every weight where it started: the fit shows its initial ones.
+    clf = cnet.MLPClassifier(hidden_layer_sizes=(128,), solver="sgd", momentum=0,
+                             learning_rate_init=1e-300, max_iter=1, random_state=0)
+    with pytest.warns(Warning):
+        clf.fit(wl.X, wl.y)
+    weights, biases = gate.glorot_uniform_weights(wl.layers, np.float64)
+    for got, want in zip(clf.coefs_ + clf.intercepts_, weights + biases):
+        np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype_name", DTYPES)
+@pytest.mark.parametrize("make", [
+    lambda: bench.seed_workload(), lambda: bench.digits10_workload("adam")],
+    ids=["seed", "digits10-adam"])
+def test_every_installed_peer_passes_the_gate(make, dtype_name):
+    wl = _small(make(), n=100 if make().multiclass else 60,
+                gate_epochs=2 if make().multiclass else 40)
+    X = wl.X.astype(dtype_name)
+    start, peers, notes = bench.build_peers(wl, X)
+    # torch's Adam adds epsilon after the bias correction, scikit-learn's and cnet's before:
+    # a different optimizer, which the float64 gate tells apart.
+    expected_to_fail = {"torch"} if wl.solver == "adam" and dtype_name == "float64" else set()
+    outcomes = gate.gate_peers(peers, start, wl.gate_epochs, X, wl.y, wl.multiclass,
+                               dtype_name)
+    assert {p for p, o in outcomes.items() if not o["passed"]} == expected_to_fail
+    assert not any(n.startswith("failed") for n in notes.values())
+
+
+def test_the_gate_fails_a_peer_that_trains_something_else():
+    wl = _small(bench.seed_workload())
+    X = wl.X.astype(np.float64)
+    start, peers, _ = bench.build_peers(wl, X, chosen=["cnet"])
+    # The same network with a 1 % larger learning rate: plausible, fast and wrong.
+    peers["other"] = neural_net_peer(dataclasses.replace(wl, learning_rate=0.00303), X, "numpy")
+    peers["untrained"] = Peer(train=None, run_from=lambda W, b, epochs: (W, b))
+    peers["broken"] = Peer(train=None, run_from=lambda W, b, epochs: 1 / 0)
+    outcomes = gate.gate_peers(peers, start, wl.gate_epochs, X, wl.y, False, "float64")
+    assert not outcomes["other"]["passed"] and outcomes["other"]["rel_diff"] > 1e-6
+    assert not outcomes["untrained"]["passed"]
+    assert outcomes["broken"]["failed"] == "failed: ZeroDivisionError: division by zero"
+
+
+def test_compare_row_prints_why_a_peer_was_not_timed(capsys):
+    peers = ["cnet", "numpy", "sklearn", "torch"]
+    row = {"workload": "seed", "dtype": "float64", "gate_epochs": 40,
+           "peers": {"cnet": {"seconds_per_epoch": 4e-6, "epochs": 10, "spread": 1.0},
+                     "numpy": {"seconds_per_epoch": 4e-5, "epochs": 10, "spread": 1.0}},
+           "ratio_to_cnet": {"cnet": 1.0, "numpy": 10.0},
+           "not_timed": {"torch": "gate failed", "sklearn": "failed: RuntimeError: boom"},
+           "gate": {"torch": {"loss": 0.5, "reference_loss": 0.6, "rel_diff": 0.17,
+                              "rtol": 1e-6}}}
+    bench.print_compare_row(row, peers)
+    out = capsys.readouterr().out
+    assert "40.0 (10.0x)" in out and "gate failed" in out
+    assert "sklearn: failed: RuntimeError: boom" in out
