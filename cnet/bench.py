@@ -1,4 +1,4 @@
-"""Time cnet against its numpy twin, scikit-learn and PyTorch, epoch for epoch.
+"""Time cnet against its numpy twin, scikit-learn, PyTorch, JAX and numba, epoch for epoch.
 
 Every peer trains the same network (architecture, activation, batch size, learning rate,
 dtype, optimizer: plain SGD, or Adam in one row, without shuffling) on the same data in this
@@ -33,17 +33,17 @@ except ImportError as exc:  # pragma: no cover - only reached on a broken setup
     sys.exit(f"cannot import cnet ({exc}): install it (pip install -e .) or run with "
              f"PYTHONPATH set to the repository root")
 
-from cnet._bench import gate
+from cnet._bench import gate, jax_peer, numba_peer
 from cnet._bench.machine import load_average, machine_info, print_header
 from cnet._bench.peers import (cnet_mlp_peer, failure, neural_net_peer, sklearn_peer, torch,
                                torch_peer)
 
 # Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then scaling.
-BINARY = ("seed", "digits", "wide")
+BINARY = ("seed", "seed-loss1000", "seed-16-8", "digits", "wide")
 MULTICLASS = ("digits10", "wide10", "digits10-adam")
 WORKLOADS = BINARY + MULTICLASS + ("scaling",)
 DTYPES = {"float64": np.float64, "float32": np.float32}
-PEERS = ("cnet", "numpy", "sklearn", "torch")
+PEERS = ("cnet", "numpy", "sklearn", "torch") + jax_peer.FORMS + numba_peer.FORMS
 # Timed fits of one peer that differ by more than this factor get the row flagged as noisy.
 NOISY_SPREAD = 1.25
 # Seconds of rest before each timed run. OpenBLAS's worker threads spin for a while after a
@@ -72,7 +72,8 @@ class Workload:
     batch_size : int or None
         None is full batch.
     loss_every : int
-        cnet's ``loss_every``; the peers compute the loss of every batch whatever it is.
+        Record the loss every this many epochs: cnet's ``loss_every``, and the JAX and
+        numba peers' too; scikit-learn and PyTorch compute the loss of every batch anyway.
     max_epochs : int
         Upper bound on the epochs of one timing.
     solver : {"sgd", "adam"}
@@ -83,6 +84,8 @@ class Workload:
         ``cnet.NeuralNet`` (one logistic unit, binary cross-entropy).
     gate_epochs : int
         Epochs every peer trains from cnet's initial weights in the correctness gate.
+    numba : bool
+        Whether the numba peers (full-batch binary networks) run on it.
     """
 
     name: str
@@ -96,6 +99,7 @@ class Workload:
     solver: str = "sgd"
     multiclass: bool = False
     gate_epochs: int = 1
+    numba: bool = False
 
     @property
     def step(self):
@@ -106,12 +110,18 @@ class Workload:
 
 # --- workloads --------------------------------------------------------------------------------
 
-def seed_workload():
-    """The tutorials' problem: make_moons, [2, 5, 1], full batch, 240 training rows."""
+def seed_workload(loss_every=1, hidden=(5,)):
+    """The tutorials' problem: make_moons, [2, 5, 1], full batch, 240 training rows.
+
+    The tutorials record the loss every epoch (``loss_every=1``, "seed"); "seed-loss1000"
+    records it every 1000 epochs, "seed-16-8" has two hidden layers of 16 and 8 units.
+    """
     X, y = make_moons(300, noise=0.2, random_state=0)
     X, _, y, _ = train_test_split(X, y, random_state=0, test_size=0.2)
-    return Workload("seed", X, y, [2, 5, 1], 0.003, None, loss_every=1000, max_epochs=100000,
-                    gate_epochs=500)
+    name = ("seed" if loss_every == 1 else f"seed-loss{loss_every}") if hidden == (5,) else \
+        "seed-" + "-".join(map(str, hidden))
+    return Workload(name, X, y, [2, *hidden, 1], 0.003, None, loss_every=loss_every,
+                    max_epochs=100000, gate_epochs=500, numba=True)
 
 
 def moons_workload(n_samples, hidden=5):
@@ -188,16 +198,21 @@ def build_peers(wl, X, chosen=PEERS):
     builders = {"cnet": lambda: {"cnet": cnet_peer(wl, X, "cython")},
                 "numpy": lambda: {"numpy": cnet_peer(wl, X, "numpy")},
                 "sklearn": lambda: {"sklearn": sklearn_peer(wl, X)},
-                "torch": lambda: {"torch": torch_peer(wl, X)}}
-    installed = {"torch": torch is not None}
+                "torch": lambda: {"torch": torch_peer(wl, X)},
+                "jax": lambda: jax_peer.jax_peers(wl, X, start),
+                "numba": lambda: numba_peer.numba_peers(wl, X, start)}
+    installed = {"torch": torch is not None, "jax": jax_peer.version() is not None,
+                 "numba": numba_peer.version() is not None}
     names = {"cnet": ("cnet",), "numpy": ("numpy",), "sklearn": ("sklearn",),
-             "torch": ("torch",)}
+             "torch": ("torch",), "jax": jax_peer.FORMS, "numba": numba_peer.FORMS}
     peers, notes = {}, {}
     for family, build in builders.items():
         wanted = [p for p in names[family] if p == "cnet" or p in chosen]
         if not wanted:
             continue
-        if not installed.get(family, True):
+        if family == "numba" and not wl.numba:
+            notes.update(dict.fromkeys(wanted, "n/a"))
+        elif not installed.get(family, True):
             notes.update(dict.fromkeys(wanted, "not installed"))
         else:
             try:
@@ -563,7 +578,9 @@ def run(opts):
                                         "peers": opts.peers},
            "gate_rtol": gate.RTOL, "rows": [], "wide_matmul_floor": [], "memory": None,
            "scaling": []}
-    builders = {"seed": seed_workload, "digits": digits_workload, "wide": wide_workload,
+    builders = {"seed": seed_workload, "seed-loss1000": lambda: seed_workload(loss_every=1000),
+                "seed-16-8": lambda: seed_workload(hidden=(16, 8)),
+                "digits": digits_workload, "wide": wide_workload,
                 "digits10": lambda: digits10_workload("sgd", opts.quick),
                 "wide10": lambda: wide10_workload(quick=opts.quick),
                 "digits10-adam": lambda: digits10_workload("adam", opts.quick)}

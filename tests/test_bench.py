@@ -9,7 +9,7 @@ import pytest
 
 import cnet
 from cnet import bench
-from cnet._bench import gate
+from cnet._bench import gate, jax_peer, numba_peer
 from cnet._bench.peers import Peer, neural_net_peer
 
 DTYPES = ["float64", "float32"]
@@ -21,7 +21,7 @@ def _small(wl, n=60, gate_epochs=40):
 
 
 def test_initial_weights_are_cnets():
-    wl = bench.seed_workload()
+    wl = bench.seed_workload(hidden=(16, 8))
     net = cnet.NeuralNet(layers=wl.layers, iterations=0, random_state=0).fit(wl.X, wl.y)
     weights, biases = gate.he_normal_weights(wl.layers, np.float64)
     for k, (W, b) in enumerate(zip(weights, biases), start=1):
@@ -41,8 +41,8 @@ def test_initial_weights_are_cnets():
 
 @pytest.mark.parametrize("dtype_name", DTYPES)
 @pytest.mark.parametrize("make", [
-    lambda: bench.seed_workload(), lambda: bench.digits10_workload("adam")],
-    ids=["seed", "digits10-adam"])
+    lambda: bench.seed_workload(), lambda: bench.seed_workload(hidden=(16, 8)),
+    lambda: bench.digits10_workload("adam")], ids=["seed", "seed-16-8", "digits10-adam"])
 def test_every_installed_peer_passes_the_gate(make, dtype_name):
     wl = _small(make(), n=100 if make().multiclass else 60,
                 gate_epochs=2 if make().multiclass else 40)
@@ -71,16 +71,32 @@ def test_the_gate_fails_a_peer_that_trains_something_else():
     assert outcomes["broken"]["failed"] == "failed: ZeroDivisionError: division by zero"
 
 
+def test_peers_not_installed_say_so(monkeypatch):
+    monkeypatch.setattr(jax_peer, "version", lambda: None)
+    monkeypatch.setattr(numba_peer, "version", lambda: None)
+    wl = _small(bench.seed_workload())
+    _, peers, notes = bench.build_peers(wl, wl.X, chosen=["cnet", "numpy", "jax-fori",
+                                                          "numba-np"])
+    assert set(peers) == {"cnet", "numpy"}
+    assert notes == {"jax-fori": "not installed", "numba-np": "not installed"}
+
+
+def test_numba_peers_only_where_they_fit():
+    wl = _small(bench.digits10_workload())
+    _, peers, notes = bench.build_peers(wl, wl.X, chosen=["cnet", "numba-loops"])
+    assert notes == {"numba-loops": "n/a"}
+
+
 def test_compare_row_prints_why_a_peer_was_not_timed(capsys):
-    peers = ["cnet", "numpy", "sklearn", "torch"]
+    peers = ["cnet", "numpy", "torch", "jax-fori"]
     row = {"workload": "seed", "dtype": "float64", "gate_epochs": 40,
            "peers": {"cnet": {"seconds_per_epoch": 4e-6, "epochs": 10, "spread": 1.0},
                      "numpy": {"seconds_per_epoch": 4e-5, "epochs": 10, "spread": 1.0}},
            "ratio_to_cnet": {"cnet": 1.0, "numpy": 10.0},
-           "not_timed": {"torch": "gate failed", "sklearn": "failed: RuntimeError: boom"},
+           "not_timed": {"torch": "gate failed", "jax-fori": "failed: RuntimeError: boom"},
            "gate": {"torch": {"loss": 0.5, "reference_loss": 0.6, "rel_diff": 0.17,
                               "rtol": 1e-6}}}
     bench.print_compare_row(row, peers)
     out = capsys.readouterr().out
     assert "40.0 (10.0x)" in out and "gate failed" in out
-    assert "sklearn: failed: RuntimeError: boom" in out
+    assert "jax-fori: failed: RuntimeError: boom" in out

@@ -8,6 +8,7 @@ import sklearn
 from threadpoolctl import threadpool_info
 
 import cnet
+from cnet._bench import jax_peer, numba_peer
 from cnet._bench.peers import torch
 
 
@@ -48,6 +49,7 @@ def machine_info():
         "cnet": getattr(cnet, "__version__", "?"),
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
+        "jax": jax_peer.version(), "numba": numba_peer.version(),
         "threadpools": pools,
     }
 
@@ -59,7 +61,8 @@ def print_header(info):
     print(f"python {info['python']}, numpy {info['numpy']}, scikit-learn "
           f"{info['scikit-learn']}, cnet {info['cnet']}, torch "
           f"{info['torch'] or 'not installed'}"
-          + (f" ({info['torch_threads']} threads)" if info["torch"] else ""))
+          + (f" ({info['torch_threads']} threads)" if info["torch"] else "")
+          + f", jax {info['jax'] or 'not installed'}, numba {info['numba'] or 'not installed'}")
     for p in info["threadpools"]:
         print(f"  {p['internal_api']:<9} {p['version'] or '-':<14} {p['num_threads']:>3} threads"
               f"  {p['file']}")
@@ -67,7 +70,7 @@ def print_header(info):
     if load is not None:
         # Other processes make the times noisy; on a few cores they can swamp them.
         print(f"load average (1 min) at start: {load:.2f} on {info['usable_cores']} cores")
-    missing = [name for name in ("torch",) if info[name] is None]
+    missing = [name for name in ("torch", "jax", "numba") if info[name] is None]
     if missing:
         print(f"not installed: {', '.join(missing)}; their columns say so "
               f"(install them with: pip install cnet[bench])")
