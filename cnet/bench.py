@@ -6,6 +6,7 @@ one process; the tables show the median cost of one training epoch and each peer
 relative to cnet's compiled loop. Binary rows train ``cnet.NeuralNet``; the 10-class rows
 train ``cnet.MLPClassifier``. Before its time counts, each peer must pass a correctness gate:
 from cnet's initial weights, the same epochs must reach cnet's loss (``cnet._bench.gate``).
+Two more tables time whole fits: lbfgs on digits and sparse text-like input.
 
 Run it as ``cnet bench [--quick]`` (installed) or ``python benchmarks/compare.py`` (in the
 source tree); ``--help`` lists the options and ``benchmarks/README.md`` says what the columns
@@ -33,15 +34,17 @@ except ImportError as exc:  # pragma: no cover - only reached on a broken setup
     sys.exit(f"cannot import cnet ({exc}): install it (pip install -e .) or run with "
              f"PYTHONPATH set to the repository root")
 
-from cnet._bench import gate, jax_peer, numba_peer
+from cnet._bench import gate, jax_peer, numba_peer, whole_fit
 from cnet._bench.machine import load_average, machine_info, print_header
 from cnet._bench.peers import (cnet_mlp_peer, failure, neural_net_peer, sklearn_peer, torch,
                                torch_peer)
 
-# Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then scaling.
+# Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then the rows
+# timed as whole fits, then scaling.
 BINARY = ("seed", "seed-loss1000", "seed-16-8", "digits", "wide")
 MULTICLASS = ("digits10", "wide10", "digits10-adam")
-WORKLOADS = BINARY + MULTICLASS + ("scaling",)
+WHOLE_FIT = ("digits10-lbfgs", "sparse-text")
+WORKLOADS = BINARY + MULTICLASS + WHOLE_FIT + ("scaling",)
 DTYPES = {"float64": np.float64, "float32": np.float32}
 PEERS = ("cnet", "numpy", "sklearn", "torch") + jax_peer.FORMS + numba_peer.FORMS
 # Timed fits of one peer that differ by more than this factor get the row flagged as noisy.
@@ -577,7 +580,7 @@ def run(opts):
                                         "workloads": opts.workloads, "dtypes": opts.dtypes,
                                         "peers": opts.peers},
            "gate_rtol": gate.RTOL, "rows": [], "wide_matmul_floor": [], "memory": None,
-           "scaling": []}
+           "lbfgs": [], "sparse": [], "scaling": []}
     builders = {"seed": seed_workload, "seed-loss1000": lambda: seed_workload(loss_every=1000),
                 "seed-16-8": lambda: seed_workload(hidden=(16, 8)),
                 "digits": digits_workload, "wide": wide_workload,
@@ -619,6 +622,13 @@ def run(opts):
               f"(X + parameters = {(mem['X_bytes'] + mem['param_bytes']) / 2**20:.1f} MiB); "
               f"(X + parameters + extra) / (X + parameters) = {mem['total_over_base']:.2f}x, "
               f"target <= 1.5x")
+
+    if "digits10-lbfgs" in opts.workloads:
+        out["lbfgs"] = whole_fit.lbfgs_rows(opts.quick, opts.repeats, opts.settle_s)
+        whole_fit.print_lbfgs(out["lbfgs"])
+    if "sparse-text" in opts.workloads:
+        out["sparse"] = whole_fit.sparse_rows(opts.quick, min(3, opts.repeats), opts.settle_s)
+        whole_fit.print_sparse(out["sparse"])
 
     if "scaling" in opts.workloads:
         dtype_name = opts.dtypes[0]

@@ -9,7 +9,7 @@ import pytest
 
 import cnet
 from cnet import bench
-from cnet._bench import gate, jax_peer, numba_peer
+from cnet._bench import gate, jax_peer, numba_peer, whole_fit
 from cnet._bench.peers import Peer, neural_net_peer
 
 DTYPES = ["float64", "float32"]
@@ -87,6 +87,15 @@ def test_numba_peers_only_where_they_fit():
     assert notes == {"numba-loops": "n/a"}
 
 
+def test_a_failing_peer_is_reported_and_the_rest_still_run(capsys):
+    def broken():
+        raise TypeError("sparse input is not supported\nmore detail")
+    timed = whole_fit.time_fits({"ok": lambda: "model", "broken": broken}, repeats=2,
+                                settle_s=0)
+    assert timed["broken"]["failed"] == "failed: TypeError: sparse input is not supported"
+    assert len(timed["ok"]["runs_s"]) == 2 and timed["ok"]["model"] == "model"
+
+
 def test_compare_row_prints_why_a_peer_was_not_timed(capsys):
     peers = ["cnet", "numpy", "torch", "jax-fori"]
     row = {"workload": "seed", "dtype": "float64", "gate_epochs": 40,
@@ -100,3 +109,10 @@ def test_compare_row_prints_why_a_peer_was_not_timed(capsys):
     out = capsys.readouterr().out
     assert "40.0 (10.0x)" in out and "gate failed" in out
     assert "jax-fori: failed: RuntimeError: boom" in out
+
+
+def test_sparse_text_data_is_fixed_and_non_negative():
+    X, y = whole_fit.sparse_text_data(n_samples=200, n_features=500, density=0.01)
+    X2, y2 = whole_fit.sparse_text_data(n_samples=200, n_features=500, density=0.01)
+    assert X.format == "csr" and X.nnz == 1000 and X.data.min() >= 0
+    assert (X != X2).nnz == 0 and np.array_equal(y, y2) and 0.4 < y.mean() < 0.6

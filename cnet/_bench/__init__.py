@@ -2,5 +2,6 @@
 
 ``peers``: the trainers of cnet, its numpy twin, scikit-learn and PyTorch; ``jax_peer`` and
 ``numba_peer``: the optional compiled peers; ``gate``: the check that every peer computes what
-cnet computes before its time counts; ``machine``: what the numbers depend on.
+cnet computes before its time counts; ``whole_fit``: the rows timed as whole fits (lbfgs on
+digits, sparse text-like input); ``machine``: what the numbers depend on.
 """
