@@ -8,6 +8,7 @@ import sklearn
 from threadpoolctl import threadpool_info
 
 import cnet
+from cnet import _cpu
 from cnet._bench import jax_peer, numba_peer
 from cnet._bench.peers import torch
 
@@ -46,7 +47,7 @@ def machine_info():
         "load_average_at_start": load_average(),
         "platform": platform.platform(), "python": platform.python_version(),
         "numpy": np.__version__, "scikit-learn": sklearn.__version__,
-        "cnet": getattr(cnet, "__version__", "?"),
+        "cnet": getattr(cnet, "__version__", "?"), "cnet_build": _cpu.active(),
         "torch": torch.__version__ if torch is not None else None,
         "torch_threads": torch.get_num_threads() if torch is not None else None,
         "jax": jax_peer.version(), "numba": numba_peer.version(),
@@ -59,7 +60,7 @@ def print_header(info):
     print(f"machine: {info['cpu']}, {info['cores']} cores ({info['usable_cores']} usable), "
           f"{info['platform']}")
     print(f"python {info['python']}, numpy {info['numpy']}, scikit-learn "
-          f"{info['scikit-learn']}, cnet {info['cnet']}, torch "
+          f"{info['scikit-learn']}, cnet {info['cnet']} ({info['cnet_build']} build), torch "
           f"{info['torch'] or 'not installed'}"
           + (f" ({info['torch_threads']} threads)" if info["torch"] else "")
           + f", jax {info['jax'] or 'not installed'}, numba {info['numba'] or 'not installed'}")
