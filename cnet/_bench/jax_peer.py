@@ -110,10 +110,13 @@ def _batches(wl, X):
 
 
 def _initial_opt(wl, params):
+    """The optimizer's state at the start of a fit: () for SGD, (t, m, v) for Adam."""
     if wl.solver == "sgd":
         return ()
-    zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
-    return (jnp.asarray(0), zeros, jax.tree_util.tree_map(jnp.zeros_like, params))
+
+    def zeros():
+        return jax.tree_util.tree_map(jnp.zeros_like, params)
+    return (jnp.asarray(0), zeros(), zeros())
 
 
 def jax_peers(wl, X, start):

@@ -95,7 +95,7 @@ def lbfgs_rows(quick, repeats, settle_s):
         lambda: cls(**params), X, y_train)) for name, cls, dtype in PEERS}
     timed = time_fits(fits, repeats, settle_s)
     rows = []
-    for (name, _, dtype), (label, r) in zip(PEERS, timed.items()):
+    for (name, _, dtype), r in zip(PEERS, timed.values()):
         row = {"workload": "digits10-lbfgs", "peer": name, "dtype": dtype,
                "hidden_layer_sizes": [64], "max_iter": max_iter, "n_train": len(X_train)}
         if "failed" in r:
