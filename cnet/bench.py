@@ -15,6 +15,7 @@ mean. Nothing here asserts anything about speed: it only measures.
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -529,7 +530,8 @@ def parse_args(argv=None, default_json=DEFAULT_JSON, prog=None):
     parser.add_argument("--json", type=Path, default=default_json,
                         help=f"where to write the results (default {default_json})")
     parser.add_argument("--threads", type=int, default=None,
-                        help="limit BLAS/OpenMP and torch to this many threads")
+                        help="limit BLAS/OpenMP and torch to this many threads (XLA too, "
+                             "if 1)")
     opts = parser.parse_args(argv)
     opts.workloads = [w.strip() for w in opts.workloads.split(",") if w.strip()]
     opts.dtypes = [d.strip() for d in opts.dtypes.split(",") if d.strip()]
@@ -653,6 +655,11 @@ def main(argv=None, default_json=DEFAULT_JSON, prog=None):
         The program name in ``--help``.
     """
     opts = parse_args(argv, default_json, prog)
+    if opts.threads == 1:
+        # XLA reads these when its CPU backend starts, at the first JAX computation; they
+        # can make it single-threaded, not limit it to N > 1 threads.
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread"
+                                   "_eigen=false intra_op_parallelism_threads=1").strip()
     start = time.perf_counter()
     if opts.threads is not None and torch is not None:
         torch.set_num_threads(opts.threads)
