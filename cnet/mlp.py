@@ -389,6 +389,9 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             (-np.inf if self.best_validation_score_ is None else self.best_validation_score_),
             self._no_improvement_count, self.t_)
         max_epochs = 1 if incremental else self.max_iter
+        # What the rules need of the validation set is computed once per fit, not per call.
+        score = self._score_kind()
+        ss_tot = _total_sum_of_squares(Y_val, w_val) if X_val is not None else None
         # A verbose fit goes an epoch per call so that it prints as it goes; any other runs
         # every epoch in one compiled call, the rules applied inside the loop.
         chunk = 1 if self.verbose else max_epochs
@@ -403,8 +406,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                 learning_rate_init=optimizer.learning_rate_init, power_t=optimizer.power_t,
                 lr_floor=ADAPTIVE_FLOOR, stop_on="score" if self.early_stopping else "loss",
                 tol=float(self.tol), n_iter_no_change=float(self.n_iter_no_change),
-                X_val=X_val, Y_val=Y_val, w_val=w_val, score=self._score_kind(),
-                ss_tot=_total_sum_of_squares(Y_val, w_val) if X_val is not None else None,
+                X_val=X_val, Y_val=Y_val, w_val=w_val, score=score, ss_tot=ss_tot,
                 val_losses=val_losses if X_val is not None else None,
                 val_scores=val_scores if self.early_stopping else None,
                 best_params=best_params if self.early_stopping else None)
