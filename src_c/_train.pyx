@@ -24,7 +24,10 @@ from cython cimport floating
 from libc.math cimport INFINITY, NAN
 from libc.stdint cimport uint64_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
-from libc.stdlib cimport free, malloc, qsort
+# The raw allocator: safe without the GIL like malloc, and seen by tracemalloc, so the
+# benchmark's peak-memory report covers the loop's workspaces too.
+from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc
+from libc.stdlib cimport qsort
 from libc.string cimport memcpy
 from posix.time cimport CLOCK_MONOTONIC, clock_gettime, timespec
 from cpython.exc cimport PyErr_CheckSignals
@@ -83,14 +86,14 @@ def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
     """The order in which epoch `epoch` visits n samples when shuffling (for the tests)."""
     if n < 0 or n > PY_SSIZE_T_MAX // <Py_ssize_t>sizeof(SortKey):
         raise ValueError(f"n must be a non-negative sample count, got {n}")
-    cdef SortKey* keys = <SortKey*>malloc(max(n, 1) * sizeof(SortKey))
+    cdef SortKey* keys = <SortKey*>PyMem_RawMalloc(max(n, 1) * sizeof(SortKey))
     if keys == NULL:
         raise MemoryError()
     try:
         _epoch_order(keys, n, seed, epoch)
         return np.array([keys[i].index for i in range(n)], dtype=np.intp)
     finally:
-        free(keys)
+        PyMem_RawFree(keys)
 
 
 cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
@@ -535,12 +538,12 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     try:
         # Allocated inside the try, after every check: a rejected call leaks nothing.
         if shuffling:
-            order = <SortKey*>malloc(n * sizeof(SortKey))
+            order = <SortKey*>PyMem_RawMalloc(n * sizeof(SortKey))
             if order == NULL:
                 raise MemoryError()
         if has_val:
             # Two layer buffers, a copy of the logits for the loss, and the losses' work rows.
-            vworkspace = <floating*>malloc((2 * widest + n_out_units + 3) * chunk_v
+            vworkspace = <floating*>PyMem_RawMalloc((2 * widest + n_out_units + 3) * chunk_v
                                            * sizeof(floating))
             if vworkspace == NULL:
                 raise MemoryError()
@@ -687,12 +690,12 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         stopped = True
                         break
     finally:
-        free(vworkspace)
+        PyMem_RawFree(vworkspace)
         if checking:
             # A signal handler raised something other than KeyboardInterrupt: that error
             # propagates, and the model still holds whole epochs only.
             memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
-        free(order)
+        PyMem_RawFree(order)
     if ruled:
         progress[0] = learning_rate
         progress[1] = best_loss
@@ -802,7 +805,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k
     for k in range(1, n_layers):
         widest = max(widest, layers[k])
-    cdef floating* workspace = <floating*>malloc((2 * widest + 3) * chunk * sizeof(floating))
+    cdef floating* workspace = <floating*>PyMem_RawMalloc((2 * widest + 3) * chunk * sizeof(floating))
     if workspace == NULL:
         raise MemoryError()
     try:
@@ -814,7 +817,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                             &x_indptr[0] if sparse else NULL, n, chunk, widest, workspace,
                             out)
     finally:
-        free(workspace)
+        PyMem_RawFree(workspace)
 
 
 # Below this many samples, forward takes them one at a time: for one sample, a layer's values
