@@ -1,10 +1,12 @@
-"""Where BLAS starts beating cnet's hand-written matmul loops, on this machine.
+"""Where BLAS starts beating cnet's hand-written matmul loops, on this machine, per CPU variant.
 
-For products of growing size, in the forms the training loop uses (forward ``W.T @ A``: TN;
+For each build of the kernels the CPU can run (baseline, avx2, avx512; see ``cnet._cpu``) and
+for products of growing size, in the forms the training loop uses (forward ``W.T @ A``: TN;
 weight gradient ``A @ dZ.T``: NT; backward ``W @ dZ``: NN; the input layer's ``TT``), times the
 hand-written path (``cnet._kernels.matmul_small``) against BLAS (``matmul_blas``) and prints the
 ratio. ``GEMM_BLAS_MIN_WORK`` in ``src_c/_gemm.pxd`` is set from this table: the smallest work
-m*n*k at which BLAS wins.
+m*n*k at which BLAS wins. A second table times the products of one digits10 batch (the
+[64, 128, 10] network, batch 64) in the forms the loop uses them, where the choice matters most.
 
 Usage: ``python benchmarks/gemm_crossover.py [--quick]``
 """
@@ -14,9 +16,18 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from cnet import _kernels
+from cnet import _cpu
 
 FORMS = {"TN": (True, False), "NT": (False, True), "NN": (False, False), "TT": (True, True)}
+# The products of one digits10 batch (64 samples, layers 64 -> 128 -> 10), as _batch_step calls
+# them with the (units, samples) layout: (name, form, m, n, k).
+DIGITS_BATCH = [
+    ("forward 1", "TT", 128, 64, 64),
+    ("forward 2", "TN", 10, 64, 128),
+    ("error to 1", "NN", 128, 64, 10),
+    ("grad W2", "NT", 128, 10, 64),
+    ("grad W1", "NT", 64, 128, 64),
+]
 
 
 def best_time(func, args, repeats, min_seconds=0.02):
@@ -55,18 +66,35 @@ def main():
     blas = [f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
             for i in threadpool_info() if i.get("user_api") == "blas"]
     print("BLAS:", "; ".join(blas))
-    print(f"{'dtype':<8} {'form':<4} {'m=n=k':>6} {'work':>8} {'small µs':>9} {'BLAS µs':>9} "
-          f"{'small/BLAS':>10}  auto")
-    for dtype in (np.float64, np.float32):
-        for form, (ta, tb) in FORMS.items():
-            for side in sides:
-                a, b, out = operands(side, side, side, ta, tb, dtype, rng)
-                t_small = best_time(_kernels.matmul_small, (a, b, out, ta, tb), repeats)
-                t_blas = best_time(_kernels.matmul_blas, (a, b, out, ta, tb), repeats)
-                auto = "BLAS" if _kernels.matmul_uses_blas(side, side, side) else "small"
-                print(f"{np.dtype(dtype).name:<8} {form:<4} {side:>6} {side ** 3:>8} "
-                      f"{t_small * 1e6:>9.2f} {t_blas * 1e6:>9.2f} {t_small / t_blas:>10.2f}  {auto}")
+    for variant in _cpu.supported():
+        with _cpu.using(variant):
+            kernels = _cpu.module("_kernels")
+            print(f"\nvariant {variant}")
+            print(f"{'dtype':<8} {'form':<4} {'m=n=k':>6} {'work':>8} {'small µs':>9} "
+                  f"{'BLAS µs':>9} {'small/BLAS':>10}  auto")
+            for dtype in (np.float64, np.float32):
+                for form, (ta, tb) in FORMS.items():
+                    for side in sides:
+                        row = time_pair(kernels, side, side, side, ta, tb, dtype, rng, repeats)
+                        print(f"{np.dtype(dtype).name:<8} {form:<4} {side:>6} {side ** 3:>8} "
+                              f"{row}")
+            print(f"\n{'dtype':<8} {'digits10 batch':<14} {'m x n x k':>14} {'small µs':>9} "
+                  f"{'BLAS µs':>9} {'small/BLAS':>10}  auto")
+            for dtype in (np.float64, np.float32):
+                for name, form, m, n, k in DIGITS_BATCH:
+                    ta, tb = FORMS[form]
+                    row = time_pair(kernels, m, n, k, ta, tb, dtype, rng, repeats)
+                    print(f"{np.dtype(dtype).name:<8} {name + ' ' + form:<14} "
+                          f"{f'{m}x{n}x{k}':>14} {row}")
 
+
+def time_pair(kernels, m, n, k, ta, tb, dtype, rng, repeats):
+    """The table cells for one product: both paths' times, their ratio, the automatic pick."""
+    a, b, out = operands(m, n, k, ta, tb, dtype, rng)
+    t_small = best_time(kernels.matmul_small, (a, b, out, ta, tb), repeats)
+    t_blas = best_time(kernels.matmul_blas, (a, b, out, ta, tb), repeats)
+    auto = "BLAS" if kernels.matmul_uses_blas(m, n, k) else "small"
+    return f"{t_small * 1e6:>9.2f} {t_blas * 1e6:>9.2f} {t_small / t_blas:>10.2f}  {auto}"
 
 if __name__ == "__main__":
     main()
