@@ -33,7 +33,7 @@ from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
-from cnet.persistence import SaveMixin
+from cnet.persistence import SaveMixin, register_model
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -592,6 +592,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         return tags
 
 
+@register_model
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
@@ -776,6 +777,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
+@register_model
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 

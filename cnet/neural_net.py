@@ -12,12 +12,13 @@ from cnet import engine
 from cnet._fit_warnings import warn_if_stopped
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
-from cnet.persistence import SaveMixin
+from cnet.persistence import SaveMixin, register_model
 from cnet.progress import ProgressBar, train_in_chunks
 
 ACTIVATIONS = ("relu", "sigmoid")
 
 
+@register_model
 class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
