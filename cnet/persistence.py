@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 from sklearn.preprocessing import LabelBinarizer
 
+from cnet._atomic import atomic_write
 from cnet._layout import n_parameters
 from cnet.optimizer import StochasticOptimizer
 
@@ -57,6 +58,7 @@ class SaveMixin:
         ----------
         path : str or path-like
             The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
+            It is replaced whole or not at all; see :func:`cnet.persistence.save`.
         """
         save(self, path)
 
@@ -135,7 +137,20 @@ def save(model, path):
     model : NeuralNet, MLPClassifier or MLPRegressor
         A fitted model.
     path : str or path-like
-        Where to write, exactly this name (``.npz`` is customary).
+        Where to write, exactly this name (``.npz`` is customary). The file is written
+        beside it and renamed over it once complete, so ``path`` holds either its old
+        content or the whole new model, even if the process is killed while saving.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a cnet model, or ``path`` not a str or path-like.
+    ValueError
+        If the model is not fitted or holds something the file cannot (a ``RandomState``
+        as ``random_state``, object class labels); nothing is written then.
+    OSError
+        If the file cannot be written (disk full, no permission, ...); ``path`` is left
+        as it was and no temporary file remains.
     """
     if _MODEL_CLASSES.get(type(model).__name__) is not type(model):
         raise TypeError(f"cannot save a {type(model).__name__}; cnet saves "
@@ -151,7 +166,9 @@ def save(model, path):
         "fitted": scalars,
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    with open(path, "wb") as file:   # a file object: numpy would append .npz to a name
+    # Everything that can fail on the model's side has; now the file, whole or not at all.
+    # numpy is given a file object, as it would append .npz to a name.
+    with atomic_write(path) as file:
         np.savez(file, **arrays)
 
 
