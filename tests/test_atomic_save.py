@@ -95,8 +95,9 @@ def test_a_save_killed_at_any_moment_leaves_the_old_model_or_the_new_one(big, tm
     (tmp_path / "timing.npz").unlink()
     rng = random.Random(0)
     outcomes, leftovers = [], 0
+    # Up to 30 kills in about 15 s; at least 10 however slow the disk.
     deadline = time.monotonic() + 15
-    while len(outcomes) < 30 and time.monotonic() < deadline:
+    while len(outcomes) < 30 and (time.monotonic() < deadline or len(outcomes) < 10):
         on_disk = outcomes[-1] if outcomes else 0
         # Save the other model first, then alternate: every save changes the file.
         order = itertools.cycle([big[1 - on_disk], big[on_disk]])
@@ -114,7 +115,6 @@ def test_a_save_killed_at_any_moment_leaves_the_old_model_or_the_new_one(big, tm
     report = f"{len(outcomes)} kills, outcomes {counts}, {leftovers} temporary files left"
     print(report)
     assert all(isinstance(o, int) for o in outcomes), report
-    assert len(outcomes) >= 10, report
     # Kills landed both before and after a rename, or the test proved little.
     changed = sum(a != b for a, b in zip([0] + outcomes, outcomes))
     assert 0 < changed < len(outcomes), report
