@@ -14,6 +14,7 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
 
 from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CPU)
 from cnet import kernels, reference
+# Importing the front ends registers their classes with persistence, where load finds them.
 from cnet.mlp import MLPClassifier, MLPRegressor
 from cnet.neural_net import NeuralNet
 from cnet.persistence import load

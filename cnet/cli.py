@@ -6,6 +6,8 @@ import warnings
 
 import numpy as np
 
+from cnet._atomic import atomic_write
+
 
 class CommandError(Exception):
     """A user error on the command line: printed as one line, exit status 2."""
@@ -85,7 +87,10 @@ def train(args):
         warnings.simplefilter("ignore")   # the convergence warning of a short run
         model.fit(X, y)
     model.feature_names_ = features
-    model.save(args.out)
+    try:
+        model.save(args.out)
+    except OSError as exc:
+        raise CommandError(str(exc)) from None
     print(f"trained {Model.__name__} {[int(u) for u in model._layers]} on {len(X)} rows for "
           f"{model.n_iter_} epochs (final loss {model.loss_:.4g}); saved to {args.out}")
 
@@ -115,15 +120,23 @@ def predict(args):
         y = model.predict(X)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
-    out = open(args.out, "w", newline="") if args.out else sys.stdout
+    if not args.out:
+        write_predictions(sys.stdout, y)
+        return
     try:
-        writer = csv.writer(out)
-        writer.writerow(["prediction"])
-        for value in y:
-            writer.writerow([value.item() if hasattr(value, "item") else value])
-    finally:
-        if args.out:
-            out.close()
+        # Like a model file, an output file is replaced whole or left as it was.
+        with atomic_write(args.out, "w", newline="") as out:
+            write_predictions(out, y)
+    except OSError as exc:
+        raise CommandError(str(exc)) from None
+
+
+def write_predictions(out, y):
+    """The predictions as CSV, one column headed ``prediction``."""
+    writer = csv.writer(out)
+    writer.writerow(["prediction"])
+    for value in y:
+        writer.writerow([value.item() if hasattr(value, "item") else value])
 
 
 def main(argv=None):

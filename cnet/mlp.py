@@ -28,12 +28,12 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs
+from cnet._fit_warnings import warn_if_stopped
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
-from cnet.neural_net import _warn_if_stopped
 from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
-from cnet.persistence import SaveMixin
+from cnet.persistence import SaveMixin, register_model
 
 # scikit-learn's names for the hidden activations, and cnet's names for them.
 ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
@@ -441,7 +441,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                 self._report(done, rate, result)
             if done < count and not stopped:
                 # Interrupted or diverged: flat holds the last whole epoch's parameters.
-                _warn_if_stopped(result, count, self.n_iter_, optimizer.learning_rate)
+                warn_if_stopped(result, count, self.n_iter_, optimizer.learning_rate)
                 ended = True
                 if not result.interrupted:
                     if not self.early_stopping:
@@ -592,6 +592,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         return tags
 
 
+@register_model
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
@@ -776,6 +777,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return tags
 
 
+@register_model
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 

@@ -1,7 +1,6 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
 import numbers
 import sys
-import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -10,14 +9,16 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
+from cnet._fit_warnings import warn_if_stopped
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
-from cnet.persistence import SaveMixin
+from cnet.persistence import SaveMixin, register_model
 from cnet.progress import ProgressBar, train_in_chunks
 
 ACTIVATIONS = ("relu", "sigmoid")
 
 
+@register_model
 class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
@@ -250,8 +251,8 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
             done = run(0, self.iterations) if self.iterations else 0
         self.n_iter_ += done
         if outcome:
-            _warn_if_stopped(outcome[-1]._replace(epochs_done=done), self.iterations,
-                             self.n_iter_, self.learning_rate)
+            warn_if_stopped(outcome[-1]._replace(epochs_done=done), self.iterations,
+                            self.n_iter_, self.learning_rate)
         return self
 
     def summary(self):
@@ -306,19 +307,6 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         """
         positive = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[positive.astype(np.intp)]
-
-
-def _warn_if_stopped(result, asked, epochs_trained, learning_rate):
-    """Say why training stopped early, if it did; the parameters are the last whole epoch's."""
-    if result.interrupted:
-        warnings.warn(f"Training interrupted by user after {epochs_trained} whole epochs; "
-                      f"the model keeps their parameters.", UserWarning, stacklevel=3)
-    elif result.epochs_done < asked:
-        warnings.warn(
-            f"Training diverged at epoch {epochs_trained + 1}: the parameters became NaN or "
-            f"infinite (learning rate {learning_rate} may be too large, or the data need "
-            f"scaling). Stopped; the model keeps the parameters of epoch {epochs_trained}.",
-            engine.DivergenceWarning, stacklevel=3)
 
 
 def _same_view(a, b):

@@ -5,15 +5,47 @@ parameter vector, the optimizer's state, the class labels, and ``header``, a JSO
 stored as bytes with the format name and version, the model's class, its constructor
 parameters and its fitted scalars. It is read with ``allow_pickle=False``: no object arrays,
 no pickles, no code. Every array is checked against the header before a model is built.
+
+This module imports nothing of the models: each model class registers itself with
+:func:`register_model` where it is defined, and :func:`load` finds it by the name the file
+records. Importing ``cnet`` imports every model, so the registry is full whenever ``load`` runs.
 """
 import json
 import numbers
 import zipfile
 
 import numpy as np
+from sklearn.preprocessing import LabelBinarizer
+
+from cnet._atomic import atomic_write
+from cnet._layout import n_parameters
+from cnet.optimizer import StochasticOptimizer
 
 FORMAT = "cnet-model"
 FORMAT_VERSION = 1
+
+# Class name -> class, of every model a file may hold; filled by register_model.
+_MODEL_CLASSES = {}
+
+
+def register_model(cls):
+    """Class decorator: let :func:`save` write ``cls`` and :func:`load` rebuild it by name.
+
+    Only the decorated class is registered, not its subclasses: a file names a class, and
+    a subclass defined elsewhere may not be importable where the file is loaded.
+
+    Parameters
+    ----------
+    cls : type
+        A model class with ``get_params`` and a constructor taking those parameters.
+
+    Returns
+    -------
+    type
+        ``cls`` itself.
+    """
+    _MODEL_CLASSES[cls.__name__] = cls
+    return cls
 
 
 class SaveMixin:
@@ -26,14 +58,9 @@ class SaveMixin:
         ----------
         path : str or path-like
             The file to write (``.npz``: numeric arrays and a JSON header, no pickles).
+            It is replaced whole or not at all; see :func:`cnet.persistence.save`.
         """
         save(self, path)
-
-
-def _model_classes():
-    from cnet.mlp import MLPClassifier, MLPRegressor
-    from cnet.neural_net import NeuralNet
-    return {cls.__name__: cls for cls in (NeuralNet, MLPClassifier, MLPRegressor)}
 
 
 def _jsonable(name, value):
@@ -66,8 +93,7 @@ def _from_json(value):
 
 def _fitted_state(model):
     """Arrays and JSON scalars that make up a fitted model, by model kind."""
-    from cnet.neural_net import NeuralNet
-    if isinstance(model, NeuralNet):
+    if type(model).__name__ == "NeuralNet":   # the test load makes on the file's class name
         model._packed_params()
         arrays = {"params": model._params_flat}
         scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
@@ -111,12 +137,24 @@ def save(model, path):
     model : NeuralNet, MLPClassifier or MLPRegressor
         A fitted model.
     path : str or path-like
-        Where to write, exactly this name (``.npz`` is customary).
+        Where to write, exactly this name (``.npz`` is customary). The file is written
+        beside it and renamed over it once complete, so ``path`` holds either its old
+        content or the whole new model, even if the process is killed while saving.
+
+    Raises
+    ------
+    TypeError
+        If ``model`` is not a cnet model, or ``path`` not a str or path-like.
+    ValueError
+        If the model is not fitted or holds something the file cannot (a ``RandomState``
+        as ``random_state``, object class labels); nothing is written then.
+    OSError
+        If the file cannot be written (disk full, no permission, ...); ``path`` is left
+        as it was and no temporary file remains.
     """
-    classes = _model_classes()
-    if type(model).__name__ not in classes:
+    if _MODEL_CLASSES.get(type(model).__name__) is not type(model):
         raise TypeError(f"cannot save a {type(model).__name__}; cnet saves "
-                        f"{sorted(classes)}")
+                        f"{sorted(_MODEL_CLASSES)}")
     if not hasattr(model, "n_features_in_"):
         raise ValueError("the model is not fitted; fit it before saving")
     arrays, scalars = _fitted_state(model)
@@ -128,7 +166,9 @@ def save(model, path):
         "fitted": scalars,
     }
     arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
-    with open(path, "wb") as file:   # a file object: numpy would append .npz to a name
+    # Everything that can fail on the model's side has; now the file, whole or not at all.
+    # numpy is given a file object, as it would append .npz to a name.
+    with atomic_write(path) as file:
         np.savez(file, **arrays)
 
 
@@ -180,10 +220,8 @@ def load(path):
         If the file is truncated, damaged, not a cnet model, inconsistent with its header,
         or written by a newer cnet.
     """
-    from cnet._layout import n_parameters
     header, arrays = _read(path)
-    classes = _model_classes()
-    if header.get("class") not in classes:
+    if header.get("class") not in _MODEL_CLASSES:
         raise ValueError(f"{path}: unknown model class {header.get('class')!r}")
     fitted = header["fitted"]
     layers = np.asarray(fitted["layers"], dtype=np.intp)
@@ -194,8 +232,8 @@ def load(path):
     if not np.isfinite(params).all():
         raise ValueError(f"{path}: the parameters contain NaN or infinity")
     try:
-        model = classes[header["class"]](**{k: _from_json(v)
-                                            for k, v in header["params"].items()})
+        model = _MODEL_CLASSES[header["class"]](**{k: _from_json(v)
+                                                   for k, v in header["params"].items()})
     except TypeError as exc:
         raise ValueError(f"{path}: the saved parameters do not fit "
                          f"{header['class']}: {exc}") from None
@@ -218,9 +256,6 @@ def load(path):
 
 
 def _restore_mlp(model, layers, params, arrays, fitted):
-    from sklearn.preprocessing import LabelBinarizer
-
-    from cnet.optimizer import StochasticOptimizer
     model.n_layers_ = len(layers)
     model.n_outputs_ = int(layers[-1])
     model._expose(params.copy(), layers)

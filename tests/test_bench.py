@@ -9,8 +9,8 @@ import pytest
 
 import cnet
 from cnet import bench
-from cnet._bench import gate, jax_peer, numba_peer, whole_fit
-from cnet._bench.peers import Peer, neural_net_peer
+from cnet.bench import gate, jax_peer, numba_peer, whole_fit
+from cnet.bench.peers import Peer, neural_net_peer
 
 DTYPES = ["float64", "float32"]
 

@@ -131,3 +131,16 @@ def test_not_a_model_and_unfitted(tmp_path):
     np.savez(plain, W1=np.ones(3))
     with pytest.raises(ValueError, match="no header"):
         cnet.load(plain)
+
+
+def test_only_registered_model_classes_are_saved(tmp_path):
+    class Mine(cnet.MLPClassifier):   # a subclass may not be importable where it is loaded
+        pass
+    X, y = make_moons(50, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = Mine((4,), max_iter=2).fit(X, y)
+    with pytest.raises(TypeError, match=r"cannot save a Mine; cnet saves \['MLPClassifier', "
+                                        r"'MLPRegressor', 'NeuralNet'\]"):
+        model.save(tmp_path / "mine.npz")
+    assert not (tmp_path / "mine.npz").exists()

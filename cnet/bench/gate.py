@@ -9,7 +9,7 @@ in float64 numpy, for every peer alike, so no peer grades itself.
 import numpy as np
 from sklearn.utils import check_random_state
 
-from cnet._bench.peers import failure
+from cnet.bench.peers import failure
 
 # Relative tolerance on the loss after the gate's epochs. float64 peers differ from cnet
 # only by summation order (about 1e-14 relative after hundreds of epochs); float32 ones by

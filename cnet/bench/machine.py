@@ -9,8 +9,8 @@ from threadpoolctl import threadpool_info
 
 import cnet
 from cnet import _cpu
-from cnet._bench import jax_peer, numba_peer
-from cnet._bench.peers import torch
+from cnet.bench import jax_peer, numba_peer
+from cnet.bench.peers import torch
 
 
 def cpu_model():

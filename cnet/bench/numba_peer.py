@@ -9,11 +9,11 @@
 
 Both train full batches of mean binary cross-entropy with plain SGD in the data's dtype, and
 compute the loss on the epochs cnet records it. numba compiles on the first call; the gate
-(:mod:`cnet._bench.gate`) makes that call, so compile time is not in any timed fit.
+(:mod:`cnet.bench.gate`) makes that call, so compile time is not in any timed fit.
 """
 import numpy as np
 
-from cnet._bench.peers import Peer
+from cnet.bench.peers import Peer
 
 try:
     import numba

@@ -2,7 +2,7 @@
 
 Each peer is a :class:`Peer`: ``train(epochs)`` is one complete fit, the thing timed, and
 ``run_from(weights, biases, epochs)`` trains from given weights for the correctness gate
-(:mod:`cnet._bench.gate`). The optional compiled peers live in ``jax_peer`` and
+(:mod:`cnet.bench.gate`). The optional compiled peers live in ``jax_peer`` and
 ``numba_peer`` and build the same objects.
 """
 import warnings

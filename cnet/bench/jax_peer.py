@@ -16,7 +16,7 @@ from functools import partial
 
 import numpy as np
 
-from cnet._bench.peers import ADAM, Peer
+from cnet.bench.peers import ADAM, Peer
 
 try:
     import jax

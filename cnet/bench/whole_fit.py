@@ -18,7 +18,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 
 import cnet
-from cnet._bench.peers import failure
+from cnet.bench.peers import failure
 
 # cnet in both dtypes, then scikit-learn in both (it keeps float32 input in float32 since
 # version 1.2 where it can; the table says what its weights came out as).
@@ -42,7 +42,7 @@ def time_fits(fits, repeats, settle_s, warm_up=True):
         ``fit() -> fitted estimator``.
     repeats : int
     settle_s : float
-        Seconds of rest before each timed fit (see ``cnet.bench.SETTLE_S``).
+        Seconds of rest before each timed fit (see ``cnet.bench.timing.SETTLE_S``).
     warm_up : bool
         Run each fit once untimed first.
 
