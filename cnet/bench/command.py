@@ -131,14 +131,21 @@ def run(opts):
         matmul_floor_rows(out, wide_workload(), opts)
     if "wide10" in chosen:
         matmul_floor_rows(out, wide10_workload(quick=opts.quick), opts)
-    if "wide" in chosen:
-        mem = peak_fit_memory(wide_workload())
-        out["memory"] = mem
-        print(f"\nwide float32, one NeuralNet.fit: peak extra memory (tracemalloc) "
-              f"{mem['peak_extra_bytes'] / 2**20:.1f} MiB = {mem['extra_over_base']:.2f}x "
-              f"(X + parameters = {(mem['X_bytes'] + mem['param_bytes']) / 2**20:.1f} MiB); "
-              f"(X + parameters + extra) / (X + parameters) = {mem['total_over_base']:.2f}x, "
-              f"target <= 1.5x")
+    memory_rows = ([("wide", "cnet", wide_workload())] if "wide" in chosen else []) + (
+        [("wide10", fitter, wide10_workload()) for fitter in ("cnet", "scikit-learn")]
+        if "wide10" in chosen else [])
+    if memory_rows:
+        out["memory"] = []
+        print("\nfloat32, one epoch's fit: peak extra memory (tracemalloc), over X + parameters; "
+              "target (X + parameters + extra) / (X + parameters) <= 1.5x")
+    for name, fitter, wl in memory_rows:
+        mem = dict(peak_fit_memory(wl, fitter), workload=name, fitter=fitter)
+        out["memory"].append(mem)
+        front = "MLPClassifier" if wl.multiclass else "NeuralNet"
+        print(f"  {name:<7} {fitter + ' ' + front:<27} {mem['peak_extra_bytes'] / 2**20:7.1f} MiB"
+              f" = {mem['extra_over_base']:.2f}x (X + parameters = "
+              f"{(mem['X_bytes'] + mem['param_bytes']) / 2**20:.1f} MiB); total "
+              f"{mem['total_over_base']:.2f}x")
 
     if "digits10-lbfgs" in opts.workloads:
         out["lbfgs"] = whole_fit.lbfgs_rows(opts.quick, opts.repeats, opts.settle_s)

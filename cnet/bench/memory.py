@@ -1,24 +1,55 @@
-"""Peak memory of one ``NeuralNet.fit``, beside the data and parameters it must hold."""
+"""Peak memory of one fit, beside the data and parameters it must hold."""
 import tracemalloc
+import warnings
 
 import numpy as np
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.neural_network import MLPClassifier
 
 import cnet
+from cnet.bench.peers import mlp_params
+
+# The fits measured: a workload's own front end in cnet, and scikit-learn's on the same
+# multi-class work, so the extra memory has a point of comparison.
+FITTERS = ("cnet", "scikit-learn")
 
 
-def peak_fit_memory(wl):
-    """Peak memory ``NeuralNet.fit`` allocates on ``wl`` in float32, by tracemalloc.
+def _model(wl, fitter):
+    if fitter == "scikit-learn":
+        return MLPClassifier(**mlp_params(wl, 1))
+    if wl.multiclass:
+        return cnet.MLPClassifier(**mlp_params(wl, 1))
+    return cnet.NeuralNet(layers=wl.layers, learning_rate=wl.learning_rate, iterations=1,
+                          batch_size=wl.batch_size, shuffle=False, loss_every=wl.loss_every,
+                          random_state=0)
 
-    numpy reports its buffers to tracemalloc, so the peak covers the parameters, gradients
-    and workspaces cnet allocates with numpy; X itself exists before tracing starts.
+
+def peak_fit_memory(wl, fitter="cnet"):
+    """Peak memory one epoch's fit allocates on ``wl`` in float32, by tracemalloc.
+
+    cnet's front end is ``cnet.MLPClassifier`` for a multi-class workload and
+    ``cnet.NeuralNet`` otherwise; ``fitter="scikit-learn"`` fits scikit-learn's
+    ``MLPClassifier`` (multi-class workloads only). numpy reports its buffers to tracemalloc
+    and the compiled loop takes its workspaces from Python's raw allocator, which tracemalloc
+    also sees, so the peak covers parameters, gradients and workspaces; X itself exists before
+    tracing starts.
+
+    Returns
+    -------
+    dict
+        ``peak_extra_bytes``, ``X_bytes``, ``param_bytes``, ``extra_over_base`` (the peak over
+        X + parameters) and ``total_over_base``.
     """
+    if fitter not in FITTERS or (fitter == "scikit-learn" and not wl.multiclass):
+        raise ValueError(f"fitter must be one of {FITTERS} (scikit-learn: multi-class "
+                         f"workloads), got {fitter!r} for {wl.name}")
     X = wl.X.astype(np.float32)
-    net = cnet.NeuralNet(layers=wl.layers, learning_rate=wl.learning_rate, iterations=1,
-                         batch_size=wl.batch_size, shuffle=False, loss_every=wl.loss_every,
-                         random_state=0)
+    model = _model(wl, fitter)
     tracemalloc.start()
     try:
-        net.fit(X, wl.y)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            model.fit(X, wl.y)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
