@@ -11,20 +11,21 @@ import sys
 import time
 import warnings
 
+# Plain imports, not importorskip: the test extra installs dask, and a missing install
+# should fail CI rather than skip the module quietly.
+import cloudpickle
+import dask.array as da
+import distributed
+import joblib
 import numpy as np
 import pytest
+from dask_ml import wrappers
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import GridSearchCV, train_test_split
 from threadpoolctl import threadpool_limits
 
 import cnet
-
-da = pytest.importorskip("dask.array")
-distributed = pytest.importorskip("distributed")
-wrappers = pytest.importorskip("dask_ml.wrappers")
-cloudpickle = pytest.importorskip("cloudpickle")
-import joblib  # noqa: E402  (after the importorskips: joblib's dask backend needs them)
 
 TIMEOUT = 60          # seconds for any one wait on the cluster
 MODULE_WATCHDOG = 300  # seconds for the whole module, cluster start and stop included
