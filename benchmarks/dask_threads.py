@@ -23,12 +23,8 @@ from distributed import Client, LocalCluster
 from threadpoolctl import threadpool_limits
 
 import cnet
-
-WORKLOADS = {
-    # name: (layers, rows, batch size, epochs)
-    "seed-like [2,5,1], full batch": ([2, 5, 1], 240, None, 4000),
-    "digits-like [64,128,1], batch 64": ([64, 128, 1], 1797, 64, 20),
-}
+# threads.py's workloads, so that its ratios (plain threads) and these (dask) compare.
+from threads import WORKLOADS
 
 
 def fit(layers, rows, batch_size, epochs, seed, backend):
