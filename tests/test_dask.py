@@ -38,16 +38,14 @@ def client():
     # Functions defined here run on the workers, which cannot import this test module
     # (tests/ is not on their path): ship them by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                       death_timeout=TIMEOUT)
-    client = distributed.Client(cluster, timeout=TIMEOUT)
     try:
-        client.wait_for_workers(2, timeout=TIMEOUT)
-        yield client
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                      host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                                      death_timeout=TIMEOUT) as cluster, \
+                distributed.Client(cluster, timeout=TIMEOUT) as client:
+            client.wait_for_workers(2, timeout=TIMEOUT)
+            yield client
     finally:
-        client.close(timeout=TIMEOUT)
-        cluster.close(timeout=TIMEOUT)
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
         faulthandler.cancel_dump_traceback_later()
 
@@ -120,12 +118,14 @@ def test_incremental_is_partial_fit_block_by_block(client, data):
     # optimizer state travel between processes by pickle, and must lose nothing. The blocks
     # are sorted by class, so each holds one class only, as dask-ml may hand them over.
     X_train, _, y_train, _ = data
-    order = np.argsort(y_train, kind="stable")
-    X_sorted, y_sorted = X_train[order][:2000], y_train[order][:2000]
+    order = np.argsort(y_train[:2000], kind="stable")
+    X_sorted, y_sorted = X_train[:2000][order], y_train[:2000][order]
     settings = dict(hidden_layer_sizes=(8,), batch_size=100, random_state=0)
     X = da.from_array(X_sorted, chunks=(200, 20))
     y = da.from_array(y_sorted, chunks=200)
-    assert sum(len(np.unique(block)) == 1 for block in np.split(y_sorted, 10)) >= 9
+    blocks = np.split(y_sorted, 10)
+    assert sum(len(np.unique(block)) == 1 for block in blocks) >= 9
+    assert len(np.unique(y_sorted)) == 2
     incremental = wrappers.Incremental(cnet.MLPClassifier(**settings), shuffle_blocks=False)
     incremental.fit(X, y, classes=[0, 1])
     loop = cnet.MLPClassifier(**settings)
@@ -185,7 +185,7 @@ def _load_and_predict(path, X):
 
 
 def test_model_file_is_an_exchange_format_between_workers(client, data, tmp_path):
-    X_train, X_test, y_train, _ = data
+    X_train, _, y_train, _ = data
     first, second = sorted(client.scheduler_info()["workers"])
     path = str(tmp_path / "model.npz")
     saved = client.submit(_fit_and_save, X_train[:500], y_train[:500], path,
