@@ -29,6 +29,16 @@ def lazy_table(n_rows, seed, chunk_rows=20_000):
 
 
 def main():
+    """Run the three patterns on a two-worker LocalCluster and print what each got.
+
+    Returns
+    -------
+    dict
+        Test accuracy of the search's best model (``"search"``), of the Incremental model
+        (``"incremental"``) and of the model behind ParallelPostFit (``"post_fit"``), and
+        whether a block's labels equal ``predict`` of that block in memory
+        (``"post_fit_equal"``).
+    """
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                       dashboard_address="127.0.0.1:0") as cluster, Client(cluster):
         results = {}
