@@ -1,4 +1,5 @@
 """Every script in examples/ runs, quickly, and gets the result it describes."""
+import faulthandler
 import importlib.util
 from pathlib import Path
 
@@ -18,7 +19,8 @@ def _load(name):
 
 
 def test_every_example_is_tested():
-    tested = {"moons_tutorial", "thirteen_features", "digits", "regression", "speed"}
+    tested = {"moons_tutorial", "thirteen_features", "digits", "regression", "speed",
+              "dask_scaleout"}
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
@@ -47,3 +49,16 @@ def test_speed():
     times = _load("speed").main(epochs=200)
     assert set(times) == {"cnet (Cython)", "cnet (numpy twin)", "scikit-learn"}
     assert all(t > 0 for t in times.values())
+
+
+def test_dask_scaleout():
+    # A cluster that hangs must fail the run, not hold CI until its time limit.
+    faulthandler.dump_traceback_later(300, exit=True)
+    try:
+        results = _load("dask_scaleout").main()
+    finally:
+        faulthandler.cancel_dump_traceback_later()
+    assert results["search"] > 0.9
+    assert results["incremental"] > 0.95
+    assert results["post_fit"] > 0.95
+    assert results["post_fit_equal"]
