@@ -121,17 +121,17 @@ def predict(args):
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     if not args.out:
-        write_predictions(sys.stdout, y)
+        _write_predictions(sys.stdout, y)
         return
     try:
         # Like a model file, an output file is replaced whole or left as it was.
         with atomic_write(args.out, "w", newline="") as out:
-            write_predictions(out, y)
+            _write_predictions(out, y)
     except OSError as exc:
         raise CommandError(str(exc)) from None
 
 
-def write_predictions(out, y):
+def _write_predictions(out, y):
     """The predictions as CSV, one column headed ``prediction``."""
     writer = csv.writer(out)
     writer.writerow(["prediction"])

@@ -44,6 +44,11 @@ def register_model(cls):
     type
         ``cls`` itself.
     """
+    known = _MODEL_CLASSES.get(cls.__name__)
+    if known is not None and known is not cls:
+        # Files name the class only: two classes of one name would make load ambiguous.
+        raise ValueError(f"a model class named {cls.__name__!r} is already registered "
+                         f"({known.__module__}.{known.__qualname__})")
     _MODEL_CLASSES[cls.__name__] = cls
     return cls
 

@@ -827,11 +827,12 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     if n == 0:
         return
     # Rows go through in chunks so that the workspace stays small whatever n is. It is one
-    # malloc: numpy arrays would cost more than the network on a single sample.
+    # raw allocation: numpy arrays would cost more than the network on a single sample.
     cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k
     for k in range(1, n_layers):
         widest = max(widest, layers[k])
-    cdef floating* workspace = <floating*>PyMem_RawMalloc((2 * widest + 3) * chunk * sizeof(floating))
+    cdef floating* workspace = <floating*>PyMem_RawMalloc(
+        (2 * widest + 3) * chunk * sizeof(floating))
     if workspace == NULL:
         raise MemoryError()
     try:

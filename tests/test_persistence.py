@@ -144,3 +144,13 @@ def test_only_registered_model_classes_are_saved(tmp_path):
                                         r"'MLPRegressor', 'NeuralNet'\]"):
         model.save(tmp_path / "mine.npz")
     assert not (tmp_path / "mine.npz").exists()
+
+
+def test_a_second_class_of_a_registered_name_is_refused():
+    from cnet.persistence import register_model
+
+    class MLPClassifier(cnet.MLPClassifier):   # same name, another class: files would be ambiguous
+        pass
+    with pytest.raises(ValueError, match="'MLPClassifier' is already registered"):
+        register_model(MLPClassifier)
+    assert register_model(cnet.MLPClassifier) is cnet.MLPClassifier   # re-registering is fine

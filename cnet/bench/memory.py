@@ -34,6 +34,11 @@ def peak_fit_memory(wl, fitter="cnet"):
     also sees, so the peak covers parameters, gradients and workspaces; X itself exists before
     tracing starts.
 
+    Parameters
+    ----------
+    wl : Workload
+    fitter : {"cnet", "scikit-learn"}, default "cnet"
+
     Returns
     -------
     dict
@@ -45,14 +50,22 @@ def peak_fit_memory(wl, fitter="cnet"):
                          f"workloads), got {fitter!r} for {wl.name}")
     X = wl.X.astype(np.float32)
     model = _model(wl, fitter)
-    tracemalloc.start()
+    # Already tracing (a caller's own measurement): measure from here and leave it running.
+    was_tracing = tracemalloc.is_tracing()
+    if was_tracing:
+        start = tracemalloc.get_traced_memory()[0]
+        tracemalloc.reset_peak()
+    else:
+        start = 0
+        tracemalloc.start()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             model.fit(X, wl.y)
-        _, peak = tracemalloc.get_traced_memory()
+        peak = tracemalloc.get_traced_memory()[1] - start
     finally:
-        tracemalloc.stop()
+        if not was_tracing:
+            tracemalloc.stop()
     param_bytes = sum(a * b + b for a, b in zip(wl.layers[:-1], wl.layers[1:])) * X.itemsize
     base = X.nbytes + param_bytes
     return {"peak_extra_bytes": peak, "X_bytes": X.nbytes, "param_bytes": param_bytes,
