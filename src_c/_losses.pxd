@@ -66,6 +66,23 @@ cdef inline floating _bce_gradient_term(floating z, floating y, floating scale) 
     return ((<floating>1 if z >= 0 else e) / (<floating>1 + e) - y) * scale
 
 
+cdef inline void _bce_loss_and_gradient8(floating* z, const floating* y, Py_ssize_t y_stride,
+                                         const floating* w, floating scale,
+                                         double* s) noexcept nogil:
+    # Eight samples: s[k] += sample k's loss term, z[k] <- its gradient. One exp serves both
+    # (the loss's log(1 + e) and the gradient's sigmoid), and the eight lanes are independent,
+    # so the compiler keeps them in vector registers.
+    cdef Py_ssize_t k
+    cdef floating zk, yk, e, wk
+    for k in range(8):
+        zk = z[k]
+        yk = y[k * y_stride]
+        wk = w[k] if w != NULL else 1
+        e = exp_nonpositive(minus_abs(zk))
+        s[k] += (log1p_unit(e) + (zk if zk > 0 else 0) - yk * zk) * wk
+        z[k] = ((<floating>1 if zk >= 0 else e) / (<floating>1 + e) - yk) * (scale * wk)
+
+
 cdef inline double binary_cross_entropy_gradient(floating* z, const floating* y,
                                                  Py_ssize_t outputs, Py_ssize_t m,
                                                  Py_ssize_t y_output_stride,
@@ -74,25 +91,46 @@ cdef inline double binary_cross_entropy_gradient(floating* z, const floating* y,
                                                  const floating* weights) noexcept nogil:
     """Overwrite logits z with scale * w_j * (sigmoid(z) - y); return the summed loss if asked.
 
-    Without weights (NULL) every w_j is 1. The loss is summed before z is overwritten, in a
-    loop of its own: the gradient loop then has no branch or libm call left and vectorizes.
+    Without weights (NULL) every w_j is 1. With the loss, each block of eight samples adds
+    its terms to eight partial sums, in the order binary_cross_entropy_sum uses, and writes
+    their gradients in the same pass; without it, the gradient loop alone.
     """
-    cdef Py_ssize_t o, j
+    cdef Py_ssize_t o, j, m8 = m - m % 8
     cdef double total = 0
+    cdef double s[8]
     cdef floating* row
-    if want_loss:
-        total = binary_cross_entropy_sum(z, y, outputs, m, y_output_stride, y_sample_stride,
-                                         weights)
+    cdef const floating* yr
     for o in range(outputs):
         row = z + o * m
-        if weights == NULL:
+        yr = y + o * y_output_stride
+        if want_loss:
+            for j in range(8):
+                s[j] = 0
+            # Specialised on the common layouts: the loop body then has no branch left.
+            if weights == NULL and y_sample_stride == 1:
+                for j in range(0, m8, 8):
+                    _bce_loss_and_gradient8(row + j, yr + j, 1, NULL, scale, s)
+            elif weights == NULL:
+                for j in range(0, m8, 8):
+                    _bce_loss_and_gradient8(row + j, yr + j * y_sample_stride,
+                                            y_sample_stride, NULL, scale, s)
+            else:
+                for j in range(0, m8, 8):
+                    _bce_loss_and_gradient8(row + j, yr + j * y_sample_stride,
+                                            y_sample_stride, weights + j, scale, s)
+            for j in range(m8, m):
+                s[j - m8] += (_bce_term(row[j], yr[j * y_sample_stride])
+                              * (weights[j] if weights != NULL else 1))
+                row[j] = _bce_gradient_term(row[j], yr[j * y_sample_stride],
+                                            scale * (weights[j] if weights != NULL else 1))
+            total += ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]))
+        elif weights == NULL:
             for j in range(m):
-                row[j] = _bce_gradient_term(
-                    row[j], y[o * y_output_stride + j * y_sample_stride], scale)
+                row[j] = _bce_gradient_term(row[j], yr[j * y_sample_stride], scale)
         else:
             for j in range(m):
-                row[j] = _bce_gradient_term(
-                    row[j], y[o * y_output_stride + j * y_sample_stride], scale * weights[j])
+                row[j] = _bce_gradient_term(row[j], yr[j * y_sample_stride],
+                                            scale * weights[j])
     return total
 
 
