@@ -86,6 +86,30 @@ def kill(pid):
     return os.waitpid(pid, 0)[1]
 
 
+def read_to_end(fd, pid, timeout=60):
+    """All a forked child writes to ``fd`` until it exits, and its wait status.
+
+    A child that hangs (a deadlock after fork, a write that never returns) would hold a plain
+    read or waitpid forever: past ``timeout`` seconds it is killed and the test fails.
+    """
+    deadline = time.monotonic() + timeout
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                kill(pid)
+                pytest.fail(f"the forked saver neither finished nor exited in {timeout} s; "
+                            f"killed it after it wrote {b''.join(chunks)!r}")
+            chunk = os.read(fd, 4096)
+            if not chunk:   # end of file: the child has exited, and closed its end
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks), os.waitpid(pid, 0)[1]
+
+
 @needs_fork
 def test_a_save_killed_at_any_moment_leaves_the_old_model_or_the_new_one(big, tmp_path):
     path = tmp_path / "model.npz"
@@ -172,9 +196,10 @@ def test_a_disk_that_fills_up_mid_write_leaves_the_old_model(small, tmp_path):
 
     pid = fork_saver(save_on_a_small_disk)
     os.close(report_w)
-    _, status = os.waitpid(pid, 0)
-    report = os.read(report_r, 4096).decode()
-    os.close(report_r)
+    report, status = read_to_end(report_r, pid)
+    report = report.decode()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and report, (
+        f"the saver failed (wait status {status}, report {report!r})")
     code, kind, message = report.split("|")
     assert int(code) == errno.EFBIG and kind == "OSError"
     assert str(path) in message and "unchanged" in message
