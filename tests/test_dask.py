@@ -3,10 +3,9 @@ ParallelPostFit, models pickled to workers, model files exchanged between worker
 fits at once on a threaded worker.
 
 A two-process LocalCluster on 127.0.0.1 serves the module. Every wait on the cluster has a
-timeout, and a watchdog ends the run with a traceback if the module hangs anyway, so CI
-fails here rather than sitting until its own time limit.
+timeout, and every test has pytest-timeout's limit besides, so that a hang anyway fails that
+test, with a traceback, and the run goes on, rather than CI sitting until its own time limit.
 """
-import faulthandler
 import sys
 import time
 import warnings
@@ -19,6 +18,9 @@ import distributed
 import joblib
 import numpy as np
 import pytest
+# Imported, not just used through its marker: without the plugin the limits below would do
+# nothing but warn, and a hang would again hold CI.
+import pytest_timeout  # noqa: F401
 from dask_ml import wrappers
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -28,13 +30,16 @@ from threadpoolctl import threadpool_limits
 import cnet
 
 TIMEOUT = 60          # seconds for any one wait on the cluster
-MODULE_WATCHDOG = 300  # seconds for the whole module, cluster start and stop included
+# Seconds for any one test, its fixtures' setup and teardown included: the first test starts
+# the cluster and the last stops it. Each takes under 5 s on an idle 2-core machine; the rest
+# is for a loaded CI runner. pytest-timeout's default method on POSIX, SIGALRM, fails just
+# that test.
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def client():
     """A Client on two single-threaded worker processes, made the default scheduler."""
-    faulthandler.dump_traceback_later(MODULE_WATCHDOG, exit=True)
     # Functions defined here run on the workers, which cannot import this test module
     # (tests/ is not on their path): ship them by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -47,7 +52,6 @@ def client():
             yield client
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")
