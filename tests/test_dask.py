@@ -77,7 +77,10 @@ def test_grid_search_on_the_cluster_equals_the_search_in_memory(client, data):
     estimator = cnet.MLPClassifier(max_iter=15, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        in_memory = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
+        # The workers run BLAS on one thread; so does the search in memory, lest a matrix
+        # product split its sums differently and the scores differ in their last bits.
+        with threadpool_limits(1):
+            in_memory = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
         with distributed.get_task_stream(client) as stream:
             with joblib.parallel_backend("dask"):
                 on_dask = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
@@ -150,10 +153,12 @@ def test_parallel_post_fit_predicts_as_in_memory(client, data, fitted):
     model = wrappers.ParallelPostFit(fitted)
     labels = client.compute(model.predict(X)).result(timeout=TIMEOUT)
     proba = client.compute(model.predict_proba(X)).result(timeout=TIMEOUT)
-    np.testing.assert_array_equal(labels, fitted.predict(X_test))
-    # Each block is one predict_proba call on a worker: bitwise the same call in memory.
-    blockwise = np.vstack([fitted.predict_proba(X_test[i:i + 150])
-                           for i in range(0, len(X_test), 150)])
+    # Each block is one predict_proba call on a worker: bitwise the same call in memory, on
+    # one BLAS thread as on the worker.
+    with threadpool_limits(1):
+        np.testing.assert_array_equal(labels, fitted.predict(X_test))
+        blockwise = np.vstack([fitted.predict_proba(X_test[i:i + 150])
+                               for i in range(0, len(X_test), 150)])
     np.testing.assert_array_equal(proba, blockwise)
     # Against one call on all rows, the last bits may differ: how many rows a call holds
     # decides which matrix product (hand-written or BLAS, and BLAS's blocking) sums a row's
@@ -168,11 +173,12 @@ def _predict_proba(model, X):
 def test_a_model_pickled_to_a_worker_predicts_identically(client, data, fitted):
     _, X_test, _, _ = data
     model = client.scatter(fitted, broadcast=True)
+    with threadpool_limits(1):   # as on the workers
+        in_memory = fitted.predict_proba(X_test)
     for worker in client.scheduler_info()["workers"]:
         remote = client.submit(_predict_proba, model, X_test, workers=[worker],
                                allow_other_workers=False, pure=False)
-        np.testing.assert_array_equal(remote.result(timeout=TIMEOUT),
-                                      fitted.predict_proba(X_test))
+        np.testing.assert_array_equal(remote.result(timeout=TIMEOUT), in_memory)
 
 
 def _fit_and_save(X, y, path):
@@ -198,7 +204,8 @@ def test_model_file_is_an_exchange_format_between_workers(client, data, tmp_path
     loaded = client.submit(_load_and_predict, path, X_train[:500], workers=[second],
                            allow_other_workers=False)
     np.testing.assert_array_equal(loaded.result(timeout=TIMEOUT), on_first)
-    np.testing.assert_array_equal(cnet.load(path).predict_proba(X_train[:500]), on_first)
+    with threadpool_limits(1):   # as on the workers
+        np.testing.assert_array_equal(cnet.load(path).predict_proba(X_train[:500]), on_first)
     assert len(np.unique(on_first.round(6))) > 2    # a model that learnt something
 
 
