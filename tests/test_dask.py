@@ -7,7 +7,7 @@ timeout, and every test has pytest-timeout's limit besides, so that a hang anywa
 test, with a traceback, and the run goes on, rather than CI sitting until its own time limit.
 """
 import sys
-import time
+import threading
 import warnings
 
 # Plain imports, not importorskip: the test extra installs dask, and a missing install
@@ -30,6 +30,7 @@ from threadpoolctl import threadpool_limits
 import cnet
 
 TIMEOUT = 60          # seconds for any one wait on the cluster
+BARRIER_TIMEOUT = 30  # seconds; under TIMEOUT, so that a result carries the barrier's error
 # Seconds for any one test, its fixtures' setup and teardown included: the first test starts
 # the cluster and the last stops it. Each takes under 5 s on an idle 2-core machine; the rest
 # is for a loaded CI runner. pytest-timeout's default method on POSIX, SIGALRM, fails just
@@ -228,10 +229,19 @@ def test_partial_fit_takes_what_dask_ml_passes(dtype):
         cnet.MLPClassifier().partial_fit(X, y)
 
 
-def _timed_fit(seed):
-    start = time.perf_counter()
-    params = _seeded_fit(seed)
-    return start, time.perf_counter(), params
+# Set by the threaded test. With processes=False the worker's threads run the task in this
+# process and share this barrier: a task pickled by reference finds this module's, and one
+# pickled by value (see client) would fail on the lock rather than carry a copy of it.
+_both_started = None
+
+
+def _fit_once_both_started(seed):
+    try:
+        _both_started.wait()
+    except threading.BrokenBarrierError:
+        raise AssertionError("the two fits did not run at once: one waited "
+                             f"{BARRIER_TIMEOUT} s for the other to start") from None
+    return _seeded_fit(seed)
 
 
 def _seeded_fit(seed):
@@ -247,16 +257,20 @@ def _seeded_fit(seed):
 def test_two_fits_on_a_threaded_worker_run_at_once_and_equal_fits_in_sequence():
     # Throughput is measured by benchmarks/dask_threads.py, not asserted here: timings on a
     # shared machine make flaky tests. What must hold is that the two tasks really ran in
-    # the worker's two threads at the same time and that sharing the process changed nothing.
+    # the worker's two threads at the same time, each fitting only once the other had
+    # started, and that sharing the process changed nothing.
+    global _both_started
     sequential = [_seeded_fit(seed) for seed in (1, 2)]
-    # processes=False: the scheduler and worker live in this process and talk in memory.
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster, set_as_default=False, timeout=TIMEOUT) as threaded:
-        futures = threaded.map(_timed_fit, [1, 2], pure=False)
-        (start1, end1, params1), (start2, end2, params2) = [f.result(timeout=TIMEOUT)
-                                                            for f in futures]
-    assert start1 < end2 and start2 < end1, "the two fits did not overlap"
+    _both_started = threading.Barrier(2, timeout=BARRIER_TIMEOUT)
+    try:
+        # processes=False: the scheduler and worker live in this process and talk in memory.
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                      dashboard_address="127.0.0.1:0") as cluster, \
+                distributed.Client(cluster, set_as_default=False,
+                                   timeout=TIMEOUT) as threaded:
+            futures = threaded.map(_fit_once_both_started, [1, 2], pure=False)
+            params1, params2 = [f.result(timeout=TIMEOUT) for f in futures]
+    finally:
+        _both_started = None
     np.testing.assert_array_equal(params1, sequential[0])
     np.testing.assert_array_equal(params2, sequential[1])
-
