@@ -81,8 +81,33 @@ def fork_saver(save):
 
 
 def kill(pid):
+    """SIGKILL ``pid`` and reap it; its wait status."""
     os.kill(pid, signal.SIGKILL)
-    os.waitpid(pid, 0)
+    return os.waitpid(pid, 0)[1]
+
+
+def read_to_end(fd, pid, timeout=60):
+    """All a forked child writes to ``fd`` until it exits, and its wait status.
+
+    A child that hangs (a deadlock after fork, a write that never returns) would hold a plain
+    read or waitpid forever: past ``timeout`` seconds it is killed and the test fails.
+    """
+    deadline = time.monotonic() + timeout
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                kill(pid)
+                pytest.fail(f"the forked saver neither finished nor exited in {timeout} s; "
+                            f"killed it after it wrote {b''.join(chunks)!r}")
+            chunk = os.read(fd, 4096)
+            if not chunk:   # end of file: the child has exited, and closed its end
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    return b"".join(chunks), os.waitpid(pid, 0)[1]
 
 
 @needs_fork
@@ -94,17 +119,53 @@ def test_a_save_killed_at_any_moment_leaves_the_old_model_or_the_new_one(big, tm
     save_s = time.perf_counter() - start
     (tmp_path / "timing.npz").unlink()
     rng = random.Random(0)
-    outcomes, leftovers = [], 0
-    # Up to 30 kills in about 15 s; at least 10 however slow the disk.
-    deadline = time.monotonic() + 15
-    while len(outcomes) < 30 and (time.monotonic() < deadline or len(outcomes) < 10):
+    outcomes, renames, leftovers = [], [], 0
+    # The kills must land both before the saver's first rename and after one, or the test
+    # proves little. One timing of a save is a poor guide on a loaded machine, so the saver
+    # reports each rename down a pipe: to land after one, a kill waits for that report; to
+    # land before the first, it sleeps less than a save, halving the sleep while it is late.
+    # About 15 s, at least 10 kills, and never past 20 s whatever the disk.
+    soft, hard = time.monotonic() + 15, time.monotonic() + 20
+    while len(outcomes) < 30 and time.monotonic() < hard:
+        covered = 0 in renames and max(renames) > 0
+        if time.monotonic() > soft and covered and len(outcomes) >= 10:
+            break
         on_disk = outcomes[-1] if outcomes else 0
         # Save the other model first, then alternate: every save changes the file.
         order = itertools.cycle([big[1 - on_disk], big[on_disk]])
-        pid = fork_saver(lambda: [next(order).save(path) for _ in itertools.count()])
-        # From before the first save is under way to past its rename into the next ones.
-        time.sleep(rng.uniform(0, 2.5 * save_s))
-        kill(pid)
+        reports, report_w = os.pipe()
+
+        def save_and_report_each_rename():   # runs in the child only
+            real_replace = os.replace
+
+            def replace(*args, **kwargs):
+                real_replace(*args, **kwargs)
+                os.write(report_w, b"r")
+            os.replace = replace
+            os.close(reports)
+            for _ in itertools.count():
+                next(order).save(path)
+
+        pid = fork_saver(save_and_report_each_rename)
+        os.close(report_w)
+        if 0 in renames:
+            wait_for, sleep_s = rng.randrange(3), save_s
+        else:   # every kill so far came after the first rename
+            wait_for, sleep_s = 0, save_s / 2 ** len(renames)
+        for _ in range(wait_for):
+            ready, _, _ = select.select([reports], [], [], 30)
+            if not ready or os.read(reports, 1) != b"r":
+                status = kill(pid)
+                os.close(reports)
+                pytest.fail(f"the saver reported no rename in 30 s (wait status {status}): "
+                            f"save does not write beside and rename, or it failed")
+        # From just after the rename waited for (or the fork) into the save that follows.
+        time.sleep(rng.uniform(0, sleep_s))
+        status = kill(pid)
+        # The saver is dead and the parent holds no write end: the reads below end.
+        renames.append(wait_for + len(b"".join(iter(lambda: os.read(reports, 4096), b""))))
+        os.close(reports)
+        assert os.WIFSIGNALED(status), f"the saver died before it was killed ({status})"
         outcomes.append(which(path, big))
         for name in others(tmp_path, "model.npz"):   # the killed saver's temporary file
             (tmp_path / name).unlink()
@@ -112,12 +173,11 @@ def test_a_save_killed_at_any_moment_leaves_the_old_model_or_the_new_one(big, tm
         if not isinstance(outcomes[-1], int):
             break
     counts = {o: outcomes.count(o) for o in set(outcomes)}
-    report = f"{len(outcomes)} kills, outcomes {counts}, {leftovers} temporary files left"
+    report = (f"{len(outcomes)} kills, outcomes {counts}, renames before each kill {renames}, "
+              f"{leftovers} temporary files left")
     print(report)
     assert all(isinstance(o, int) for o in outcomes), report
-    # Kills landed both before and after a rename, or the test proved little.
-    changed = sum(a != b for a, b in zip([0] + outcomes, outcomes))
-    assert 0 < changed < len(outcomes), report
+    assert 0 in renames and max(renames) > 0, report
 
 
 @needs_fork
@@ -135,10 +195,14 @@ def test_a_save_killed_between_the_write_and_the_rename_leaves_the_old_model(big
 
     pid = fork_saver(save_but_stop_before_the_rename)
     os.close(signal_fd)
-    reached, _, _ = select.select([ready], [], [], 60)
-    kill(pid)
+    readable, _, _ = select.select([ready], [], [], 60)
+    # A saver that exits early closes the pipe, which select reports as readable too: only
+    # the byte says it reached the rename.
+    reached = bool(readable) and os.read(ready, 1) == b"x"
+    status = kill(pid)
     os.close(ready)
-    assert reached, "the saver never called os.replace: save does not write beside and rename"
+    assert reached, (f"the saver never called os.replace (wait status {status}): save does not "
+                     f"write beside and rename, or it failed first")
     assert which(path, big) == 0
     # The new model was whole in its temporary file: the kill came after the write.
     temporary, = others(tmp_path, "model.npz")
@@ -147,7 +211,7 @@ def test_a_save_killed_between_the_write_and_the_rename_leaves_the_old_model(big
 
 @needs_fork
 def test_a_disk_that_fills_up_mid_write_leaves_the_old_model(small, tmp_path):
-    resource = pytest.importorskip("resource")
+    import resource   # POSIX only, like os.fork, which needs_fork checks
     (old, new), _ = small
     path = tmp_path / "model.npz"
     old.save(path)
@@ -167,9 +231,10 @@ def test_a_disk_that_fills_up_mid_write_leaves_the_old_model(small, tmp_path):
 
     pid = fork_saver(save_on_a_small_disk)
     os.close(report_w)
-    _, status = os.waitpid(pid, 0)
-    report = os.read(report_r, 4096).decode()
-    os.close(report_r)
+    report, status = read_to_end(report_r, pid)
+    report = report.decode()
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0 and report, (
+        f"the saver failed (wait status {status}, report {report!r})")
     code, kind, message = report.split("|")
     assert int(code) == errno.EFBIG and kind == "OSError"
     assert str(path) in message and "unchanged" in message

@@ -3,12 +3,11 @@ ParallelPostFit, models pickled to workers, model files exchanged between worker
 fits at once on a threaded worker.
 
 A two-process LocalCluster on 127.0.0.1 serves the module. Every wait on the cluster has a
-timeout, and a watchdog ends the run with a traceback if the module hangs anyway, so CI
-fails here rather than sitting until its own time limit.
+timeout, and every test has pytest-timeout's limit besides, so that a hang anyway fails that
+test, with a traceback, and the run goes on, rather than CI sitting until its own time limit.
 """
-import faulthandler
 import sys
-import time
+import threading
 import warnings
 
 # Plain imports, not importorskip: the test extra installs dask, and a missing install
@@ -19,6 +18,9 @@ import distributed
 import joblib
 import numpy as np
 import pytest
+# Imported, not just used through its marker: without the plugin the limits below would do
+# nothing but warn, and a hang would again hold CI.
+import pytest_timeout  # noqa: F401
 from dask_ml import wrappers
 from sklearn.datasets import make_classification
 from sklearn.exceptions import ConvergenceWarning
@@ -28,13 +30,17 @@ from threadpoolctl import threadpool_limits
 import cnet
 
 TIMEOUT = 60          # seconds for any one wait on the cluster
-MODULE_WATCHDOG = 300  # seconds for the whole module, cluster start and stop included
+BARRIER_TIMEOUT = 30  # seconds; under TIMEOUT, so that a result carries the barrier's error
+# Seconds for any one test, its fixtures' setup and teardown included: the first test starts
+# the cluster and the last stops it. Each takes under 5 s on an idle 2-core machine; the rest
+# is for a loaded CI runner. pytest-timeout's default method on POSIX, SIGALRM, fails just
+# that test.
+pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
 def client():
     """A Client on two single-threaded worker processes, made the default scheduler."""
-    faulthandler.dump_traceback_later(MODULE_WATCHDOG, exit=True)
     # Functions defined here run on the workers, which cannot import this test module
     # (tests/ is not on their path): ship them by value.
     cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -47,7 +53,6 @@ def client():
             yield client
     finally:
         cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
-        faulthandler.cancel_dump_traceback_later()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +78,10 @@ def test_grid_search_on_the_cluster_equals_the_search_in_memory(client, data):
     estimator = cnet.MLPClassifier(max_iter=15, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        in_memory = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
+        # The workers run BLAS on one thread; so does the search in memory, lest a matrix
+        # product split its sums differently and the scores differ in their last bits.
+        with threadpool_limits(1):
+            in_memory = GridSearchCV(estimator, grid, cv=3, n_jobs=1).fit(X, y)
         with distributed.get_task_stream(client) as stream:
             with joblib.parallel_backend("dask"):
                 on_dask = GridSearchCV(estimator, grid, cv=3, n_jobs=-1).fit(X, y)
@@ -146,10 +154,12 @@ def test_parallel_post_fit_predicts_as_in_memory(client, data, fitted):
     model = wrappers.ParallelPostFit(fitted)
     labels = client.compute(model.predict(X)).result(timeout=TIMEOUT)
     proba = client.compute(model.predict_proba(X)).result(timeout=TIMEOUT)
-    np.testing.assert_array_equal(labels, fitted.predict(X_test))
-    # Each block is one predict_proba call on a worker: bitwise the same call in memory.
-    blockwise = np.vstack([fitted.predict_proba(X_test[i:i + 150])
-                           for i in range(0, len(X_test), 150)])
+    # Each block is one predict_proba call on a worker: bitwise the same call in memory, on
+    # one BLAS thread as on the worker.
+    with threadpool_limits(1):
+        np.testing.assert_array_equal(labels, fitted.predict(X_test))
+        blockwise = np.vstack([fitted.predict_proba(X_test[i:i + 150])
+                               for i in range(0, len(X_test), 150)])
     np.testing.assert_array_equal(proba, blockwise)
     # Against one call on all rows, the last bits may differ: how many rows a call holds
     # decides which matrix product (hand-written or BLAS, and BLAS's blocking) sums a row's
@@ -164,11 +174,12 @@ def _predict_proba(model, X):
 def test_a_model_pickled_to_a_worker_predicts_identically(client, data, fitted):
     _, X_test, _, _ = data
     model = client.scatter(fitted, broadcast=True)
+    with threadpool_limits(1):   # as on the workers
+        in_memory = fitted.predict_proba(X_test)
     for worker in client.scheduler_info()["workers"]:
         remote = client.submit(_predict_proba, model, X_test, workers=[worker],
                                allow_other_workers=False, pure=False)
-        np.testing.assert_array_equal(remote.result(timeout=TIMEOUT),
-                                      fitted.predict_proba(X_test))
+        np.testing.assert_array_equal(remote.result(timeout=TIMEOUT), in_memory)
 
 
 def _fit_and_save(X, y, path):
@@ -194,7 +205,8 @@ def test_model_file_is_an_exchange_format_between_workers(client, data, tmp_path
     loaded = client.submit(_load_and_predict, path, X_train[:500], workers=[second],
                            allow_other_workers=False)
     np.testing.assert_array_equal(loaded.result(timeout=TIMEOUT), on_first)
-    np.testing.assert_array_equal(cnet.load(path).predict_proba(X_train[:500]), on_first)
+    with threadpool_limits(1):   # as on the workers
+        np.testing.assert_array_equal(cnet.load(path).predict_proba(X_train[:500]), on_first)
     assert len(np.unique(on_first.round(6))) > 2    # a model that learnt something
 
 
@@ -217,10 +229,19 @@ def test_partial_fit_takes_what_dask_ml_passes(dtype):
         cnet.MLPClassifier().partial_fit(X, y)
 
 
-def _timed_fit(seed):
-    start = time.perf_counter()
-    params = _seeded_fit(seed)
-    return start, time.perf_counter(), params
+# Set by the threaded test. With processes=False the worker's threads run the task in this
+# process and share this barrier: a task pickled by reference finds this module's, and one
+# pickled by value (see client) would fail on the lock rather than carry a copy of it.
+_both_started = None
+
+
+def _fit_once_both_started(seed):
+    try:
+        _both_started.wait()
+    except threading.BrokenBarrierError:
+        raise AssertionError("the two fits did not run at once: one waited "
+                             f"{BARRIER_TIMEOUT} s for the other to start") from None
+    return _seeded_fit(seed)
 
 
 def _seeded_fit(seed):
@@ -236,16 +257,20 @@ def _seeded_fit(seed):
 def test_two_fits_on_a_threaded_worker_run_at_once_and_equal_fits_in_sequence():
     # Throughput is measured by benchmarks/dask_threads.py, not asserted here: timings on a
     # shared machine make flaky tests. What must hold is that the two tasks really ran in
-    # the worker's two threads at the same time and that sharing the process changed nothing.
+    # the worker's two threads at the same time, each fitting only once the other had
+    # started, and that sharing the process changed nothing.
+    global _both_started
     sequential = [_seeded_fit(seed) for seed in (1, 2)]
-    # processes=False: the scheduler and worker live in this process and talk in memory.
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address="127.0.0.1:0") as cluster, \
-            distributed.Client(cluster, set_as_default=False, timeout=TIMEOUT) as threaded:
-        futures = threaded.map(_timed_fit, [1, 2], pure=False)
-        (start1, end1, params1), (start2, end2, params2) = [f.result(timeout=TIMEOUT)
-                                                            for f in futures]
-    assert start1 < end2 and start2 < end1, "the two fits did not overlap"
+    _both_started = threading.Barrier(2, timeout=BARRIER_TIMEOUT)
+    try:
+        # processes=False: the scheduler and worker live in this process and talk in memory.
+        with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                      dashboard_address="127.0.0.1:0") as cluster, \
+                distributed.Client(cluster, set_as_default=False,
+                                   timeout=TIMEOUT) as threaded:
+            futures = threaded.map(_fit_once_both_started, [1, 2], pure=False)
+            params1, params2 = [f.result(timeout=TIMEOUT) for f in futures]
+    finally:
+        _both_started = None
     np.testing.assert_array_equal(params1, sequential[0])
     np.testing.assert_array_equal(params2, sequential[1])
-
