@@ -137,7 +137,8 @@ def run(opts):
     if memory_rows:
         out["memory"] = []
         print("\nfloat32, one epoch's fit: peak extra memory (tracemalloc), over X + parameters; "
-              "target (X + parameters + extra) / (X + parameters) <= 1.5x")
+              "cnet's target (X + parameters + extra) / (X + parameters) <= 1.5x; scikit-learn's "
+              "row is for comparison")
     for name, fitter, wl in memory_rows:
         mem = dict(peak_fit_memory(wl, fitter), workload=name, fitter=fitter)
         out["memory"].append(mem)
