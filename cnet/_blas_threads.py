@@ -21,9 +21,12 @@ loop ends. The thread count is
 process-wide in OpenBLAS (its ``openblas_set_num_threads_local`` sets the global count in
 the pthreads builds scipy ships), so a BLAS call from another thread of this process during
 the hold runs on one thread too: that is the price of the hold, and why it is held only while
-a loop that needs it runs. Thread counts never change results: OpenBLAS splits a product's
-rows and columns among its threads, never the inner sums.
+a loop that needs it runs. As with ``threadpool_limits``, OpenBLAS's thread count can change
+the last bits of some products (measured: float64, k = 300), so a held fit and a threaded one
+agree within rounding, not always bitwise.
 """
+import ctypes
+import itertools
 import os
 import threading
 from contextlib import contextmanager
@@ -39,8 +42,39 @@ _enabled = True       # False inside policy_off()
 _controllers = None
 
 
+class _OpenBLAS:
+    """The thread-count getter and setter of one loaded OpenBLAS, called directly.
+
+    threadpoolctl finds the libraries, but its setter lets only the first thread that used
+    it change a pthreads OpenBLAS's count (silently doing nothing in the others), and the
+    hold must be taken by whichever thread starts the second loop.
+    """
+
+    def __init__(self, path, threading_layer):
+        lib = ctypes.CDLL(path)
+        for prefix, suffix in itertools.product(("", "scipy_"), ("", "64_", "_64")):
+            if hasattr(lib, f"{prefix}openblas_set_num_threads{suffix}"):
+                self._get = getattr(lib, f"{prefix}openblas_get_num_threads{suffix}")
+                self._set = getattr(lib, f"{prefix}openblas_set_num_threads{suffix}")
+                break
+        else:
+            raise OSError(f"no openblas_set_num_threads in {path}")
+        self._get.restype = ctypes.c_int
+        self._set.argtypes = [ctypes.c_int]
+        self._set.restype = None
+        # With OpenMP the count is per calling thread: holding it from one thread would not
+        # reach the others' loops, so such a library is left alone.
+        self.openmp = threading_layer == "openmp"
+
+    def get_num_threads(self):
+        return self._get()
+
+    def set_num_threads(self, n):
+        self._set(n)
+
+
 def _openblas():
-    """threadpoolctl's controllers of the OpenBLAS libraries loaded in this process.
+    """The pthreads OpenBLAS libraries loaded in this process.
 
     All of them, not only scipy's: which one ``cython_blas`` binds cannot be asked, and
     numpy's is not called by the compiled loops, so holding it too changes nothing for cnet.
@@ -48,8 +82,16 @@ def _openblas():
     global _controllers
     if _controllers is None:
         import scipy.linalg.cython_blas  # noqa: F401  (make sure the library is loaded)
-        _controllers = [c for c in ThreadpoolController().lib_controllers
-                        if c.internal_api == "openblas"]
+        found = []
+        for c in ThreadpoolController().lib_controllers:
+            if c.internal_api == "openblas":
+                try:
+                    lib = _OpenBLAS(c.filepath, c.threading_layer)
+                except OSError:
+                    continue
+                if not lib.openmp:
+                    found.append(lib)
+        _controllers = found
     return _controllers
 
 

@@ -15,9 +15,10 @@
 # 3.6x longer). So products below GEMM_PARALLEL_MIN_WORK are split into blocks of rows (or
 # columns) of C, each within the bound: they stay on the calling thread without touching
 # OpenBLAS's thread count, which is process-wide. Only the rows or columns of C are split,
-# never the inner dimension, so every element of C is the same sum in the same order (in
-# float64 the result is bitwise that of one call; in float32 OpenBLAS's small-block kernels
-# may round the last bit differently). Larger products use the threads OpenBLAS is allowed
+# never the inner dimension; OpenBLAS may still compute small blocks with kernels that round
+# differently from those of the whole product (last bits; digits10's products in float64 are
+# bitwise one call). The split depends on the shape alone, so a fit stays reproducible.
+# Larger products use the threads OpenBLAS is allowed
 # (threadpoolctl's limits); cnet/_blas_threads.py holds it at one thread while several cnet
 # loops run or the machine is busy.
 #
@@ -228,10 +229,13 @@ cdef enum GemmPath:
     GEMM_BLAS_THREADS = 3    # one BLAS call with the threads OpenBLAS is allowed
 
 
-cdef inline Py_ssize_t split_rows(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    # Rows of C per block such that a block's work stays within OpenBLAS's one-thread bound;
-    # 0 if a single row exceeds it.
-    return min(m, OPENBLAS_ONE_THREAD_WORK // (n * k))
+cdef inline Py_ssize_t split_step(Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # Rows of C (of n columns, inner dimension k) per block such that a block's work stays within OpenBLAS's one-thread bound, a
+    # multiple of 16; 0 if 16 rows exceed it. Blocks that start on a multiple of every kernel
+    # unroll (OpenBLAS's are 2 to 16 rows) cut C where its own tiles do, so no element moves
+    # to an edge kernel that sums differently (blocks of 26 rows changed last bits in float64).
+    cdef Py_ssize_t rows = OPENBLAS_ONE_THREAD_WORK // (n * k)
+    return rows - rows % 16
 
 
 cdef inline GemmPath gemm_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -241,7 +245,7 @@ cdef inline GemmPath gemm_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcep
     if work <= OPENBLAS_ONE_THREAD_WORK:
         return GEMM_BLAS_ONE_CALL
     if (work < GEMM_PARALLEL_MIN_WORK and gemm_get_one_thread_split()
-            and (split_rows(m, n, k) > 0 or split_rows(n, m, k) > 0)):
+            and (split_step(n, k) > 0 or split_step(m, k) > 0)):
         return GEMM_BLAS_SPLIT
     return GEMM_BLAS_THREADS
 
@@ -256,7 +260,7 @@ cdef inline void gemm_blas_split(bint trans_a, bint trans_b, Py_ssize_t m, Py_ss
                                  bint accumulate, floating* c, Py_ssize_t ldc) noexcept nogil:
     # Blocks of rows of C (rows of op(A)) when a row fits the bound, else blocks of columns
     # (columns of op(B)); gemm_path guarantees one of them does.
-    cdef Py_ssize_t step = split_rows(m, n, k), start = 0
+    cdef Py_ssize_t step = split_step(n, k), start = 0
     if step > 0:
         while start < m:
             gemm_blas(trans_a, trans_b, min(step, m - start), n, k, alpha,
@@ -264,7 +268,7 @@ cdef inline void gemm_blas_split(bint trans_a, bint trans_b, Py_ssize_t m, Py_ss
                       c + start * ldc, ldc)
             start += step
     else:
-        step = split_rows(n, m, k)
+        step = split_step(m, k)
         while start < n:
             gemm_blas(trans_a, trans_b, m, min(step, n - start), k, alpha, a, lda,
                       b + (start * ldb if trans_b else start), ldb, accumulate, c + start, ldc)
