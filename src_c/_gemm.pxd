@@ -39,9 +39,11 @@ cdef enum:
     # OpenBLAS's own bound for running a product on the calling thread, in a default build
     # (scipy's 0.3.30 wheel keeps products up to 491520 on one thread; others may use 262144).
     OPENBLAS_ONE_THREAD_WORK = 262144
-    # At and above this work a product may use OpenBLAS's threads. Below it a second core gains
-    # little even on a quiet 2-core machine (benchmarks/gemm_crossover.py, threads table), and
-    # the split into blocks costs at most 16 BLAS calls.
+    # At and above this work a product may use OpenBLAS's threads; below it, the split into
+    # blocks costs at most 16 BLAS calls. Where a second core pays is to be measured on a quiet
+    # machine with benchmarks/gemm_crossover.py --threads: on the shared 2-core machine of
+    # 3 December 2026 (load average 7) two threads lost on every product up to 4M
+    # multiply-adds, by 30x to 300x, and won only now and then above (1.5x to 5x at 8M-17M).
     GEMM_PARALLEL_MIN_WORK = 4194304
 
 
