@@ -139,6 +139,30 @@ def test_a_busy_machine_holds_openblas_at_one_thread_for_the_fit(spy, monkeypatc
     assert not _blas_threads.holding() and _blas_threads.running_loops() == 0
 
 
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_every_compiled_loop_holds_and_gives_back(spy, monkeypatch, solver):
+    # train_epochs (sgd), loss_and_gradient (lbfgs) and forward (predict) each count their
+    # loop and give the count back, also when they end in an error.
+    monkeypatch.setattr(_blas_threads, "free_cores", lambda: 1)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((256, 300))
+    y = (X[:, 0] > 0).astype(int)
+    with threadpool_limits(limits=2, user_api="blas"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf = cnet.MLPClassifier(**LARGE, solver=solver, max_iter=2, random_state=0)
+            clf.fit(X, y)
+        fitted = len(spy)
+        assert fitted >= 1
+        clf.predict(X)
+        assert len(spy) == fitted + 1
+        with pytest.raises(ValueError):
+            clf.predict(X[:, :299])
+        assert all(threads == 1 for threads, _ in spy)
+        assert min(_openblas_threads()) == 2
+    assert _blas_threads.running_loops() == 0 and not _blas_threads.holding()
+
+
 def test_alone_on_a_quiet_machine_large_products_use_the_threads_allowed(spy, monkeypatch):
     monkeypatch.setattr(_blas_threads, "free_cores", lambda: 2)
     with threadpool_limits(limits=2, user_api="blas"):
