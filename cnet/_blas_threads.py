@@ -34,12 +34,13 @@ from contextlib import contextmanager
 from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
+_find_lock = threading.Lock()
 _running = 0          # threads running loops whose products may use BLAS threads
 _depth = threading.local()   # such loops nested in this thread (predict inside a fit's scorer)
 _held_from = None     # the thread counts before the hold, while cnet holds OpenBLAS lower
 _held_at = None       # the counts cnet set
 _enabled = True       # False inside policy_off()
-_controllers = None
+_libraries = None
 
 
 class _OpenBLAS:
@@ -79,39 +80,26 @@ def _openblas():
     All of them, not only scipy's: which one ``cython_blas`` binds cannot be asked, and
     numpy's is not called by the compiled loops, so holding it too changes nothing for cnet.
     """
-    global _controllers
-    if _controllers is None:
-        import scipy.linalg.cython_blas  # noqa: F401  (make sure the library is loaded)
-        found = []
-        for c in ThreadpoolController().lib_controllers:
-            if c.internal_api == "openblas":
-                try:
-                    lib = _OpenBLAS(c.filepath, c.threading_layer)
-                except OSError:
-                    continue
-                if not lib.openmp:
-                    found.append(lib)
-        _controllers = found
-    return _controllers
+    global _libraries
+    # Found once, under the lock: two loops starting at once would otherwise both search.
+    with _find_lock:
+        if _libraries is None:
+            _libraries = _find_openblas()
+    return _libraries
 
 
-def allowed_threads():
-    """Threads OpenBLAS is allowed now (the smallest count among its loaded copies), capped
-    by ``CNET_NUM_THREADS``.
-
-    Returns
-    -------
-    int
-
-    Raises
-    ------
-    ValueError
-        If ``CNET_NUM_THREADS`` is set and is not a positive integer.
-    """
-    counts = [c.get_num_threads() for c in _openblas()]
-    threads = min(counts) if counts else 1
-    knob = knob_threads()
-    return threads if knob is None else min(threads, knob)
+def _find_openblas():
+    import scipy.linalg.cython_blas  # noqa: F401  (make sure the library is loaded)
+    found = []
+    for c in ThreadpoolController().lib_controllers:
+        if c.internal_api == "openblas":
+            try:
+                lib = _OpenBLAS(c.filepath, c.threading_layer)
+            except OSError:
+                continue
+            if not lib.openmp:
+                found.append(lib)
+    return found
 
 
 def knob_threads():

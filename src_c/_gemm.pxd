@@ -232,10 +232,11 @@ cdef enum GemmPath:
 
 
 cdef inline Py_ssize_t split_step(Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    # Rows of C (of n columns, inner dimension k) per block such that a block's work stays within OpenBLAS's one-thread bound, a
-    # multiple of 16; 0 if 16 rows exceed it. Blocks that start on a multiple of every kernel
-    # unroll (OpenBLAS's are 2 to 16 rows) cut C where its own tiles do, so no element moves
-    # to an edge kernel that sums differently (blocks of 26 rows changed last bits in float64).
+    # Rows of C (of n columns, inner dimension k) per block such that a block's work stays
+    # within OpenBLAS's one-thread bound, a multiple of 16; 0 if 16 rows exceed it. Blocks
+    # that start on a multiple of every kernel unroll (OpenBLAS's are 2 to 16 rows) cut C
+    # where its own tiles do, so no element moves to an edge kernel that sums differently
+    # (blocks of 26 rows changed last bits in float64).
     cdef Py_ssize_t rows = OPENBLAS_ONE_THREAD_WORK // (n * k)
     return rows - rows % 16
 
