@@ -8,13 +8,19 @@ ratio. ``GEMM_BLAS_MIN_WORK`` in ``src_c/_gemm.pxd`` is set from this table: the
 m*n*k at which BLAS wins. A second table times the products of one digits10 batch (the
 [64, 128, 10] network, batch 64) in the forms the loop uses them, where the choice matters most.
 
-Usage: ``python benchmarks/gemm_crossover.py [--quick]``
+With ``--threads``, another table instead times BLAS on one thread against BLAS on all the
+threads threadpoolctl allows, over products of growing work (the forward form of the loop's
+layers), and shows the path cnet takes (``cnet._kernels.matmul_path``):
+``GEMM_PARALLEL_MIN_WORK`` is set where two threads start to pay on a quiet machine. Take it
+on a quiet machine only: a busy core makes the threaded column many times slower.
+
+Usage: ``python benchmarks/gemm_crossover.py [--quick] [--threads]``
 """
 import argparse
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from threadpoolctl import threadpool_info, threadpool_limits
 
 from cnet import _cpu
 
@@ -59,8 +65,13 @@ def operands(m, n, k, trans_a, trans_b, dtype, rng):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--threads", action="store_true",
+                        help="only the table of BLAS on one thread against all it may use")
     args = parser.parse_args()
     repeats = 3 if args.quick else 7
+    if args.threads:
+        threads_table(repeats, np.random.default_rng(0))
+        return
     sides = [4, 8, 16, 24, 32, 48, 64, 96] if not args.quick else [8, 16, 32, 64]
     rng = np.random.default_rng(0)
     blas = [f"{i['internal_api']} {i.get('version')} ({i['num_threads']} threads)"
@@ -86,6 +97,30 @@ def main():
                     row = time_pair(kernels, m, n, k, ta, tb, dtype, rng, repeats)
                     print(f"{np.dtype(dtype).name:<8} {name + ' ' + form:<14} "
                           f"{f'{m}x{n}x{k}':>14} {row}")
+
+
+# Layer products (m, n, k) of growing work: batches of 64 to 1024 through layers of 64 to 784
+# units, in the loop's forward form (TN).
+THREAD_PRODUCTS = [(128, 64, 64), (256, 64, 64), (256, 64, 128), (256, 256, 64), (128, 256, 256),
+                   (256, 256, 256), (256, 256, 784), (784, 256, 256), (1024, 256, 784)]
+
+
+def threads_table(repeats, rng):
+    """BLAS on one thread against BLAS on every thread allowed, per product and dtype."""
+    from cnet import _kernels
+    allowed = max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+    print(f"BLAS on 1 thread against {allowed}; cnet's path for each product")
+    print(f"{'dtype':<8} {'m x n x k':>16} {'work':>11} {'1 thread µs':>12} "
+          f"{f'{allowed} threads µs':>13} {'speed-up':>9}  cnet path")
+    for dtype in (np.float64, np.float32):
+        for m, n, k in THREAD_PRODUCTS:
+            a, b, out = operands(m, n, k, True, False, dtype, rng)
+            with threadpool_limits(limits=1, user_api="blas"):
+                one = best_time(_kernels.matmul_blas, (a, b, out, True, False), repeats)
+            many = best_time(_kernels.matmul_blas, (a, b, out, True, False), repeats)
+            print(f"{np.dtype(dtype).name:<8} {f'{m}x{n}x{k}':>16} {m * n * k:>11,} "
+                  f"{one * 1e6:>12.1f} {many * 1e6:>13.1f} {one / many:>8.2f}x  "
+                  f"{_kernels.matmul_path(m, n, k)}", flush=True)
 
 
 def time_pair(kernels, m, n, k, ta, tb, dtype, rng, repeats):

@@ -4,19 +4,27 @@ The compiled loop releases the GIL for whole epochs, so two models can train at 
 cores. This times N fits run one after the other and the same N fits spread over two
 threads, and prints fits per second and the ratio (2.0 would be perfect scaling).
 
-Usage: ``python benchmarks/threads.py [--quick]``. BLAS is limited to one thread so that the
-two Python threads, not BLAS's own workers, use the cores.
+Usage: ``python benchmarks/threads.py [--quick] [--blas policy|one|off]``. ``policy`` (the
+default) leaves BLAS's threads to cnet's thread policy (``cnet._blas_threads``); ``one``
+limits BLAS to one thread with threadpoolctl, as this script did before the policy; ``off``
+turns the policy off, so OpenBLAS chooses its threads alone. ``cnet bench``'s threads row
+measures the same on digits10 and wide10.
 """
 import argparse
 import os
 import statistics
 import threading
 import time
+from contextlib import nullcontext
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 import cnet
+from cnet import _blas_threads
+
+BLAS = {"policy": nullcontext, "one": lambda: threadpool_limits(limits=1, user_api="blas"),
+        "off": _blas_threads.policy_off}
 
 WORKLOADS = {
     # name: (layers, rows, batch size, epochs)
@@ -57,11 +65,14 @@ def two_threads(fits):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--blas", choices=sorted(BLAS), default="policy",
+                        help="BLAS threads: cnet's policy, one thread, or OpenBLAS alone")
     args = parser.parse_args()
     n_fits, repeats = (4, 3) if args.quick else (8, 5)
-    print(f"{os.cpu_count()} cores; {n_fits} fits per timing, median of {repeats}")
+    print(f"{os.cpu_count()} cores; {n_fits} fits per timing, median of {repeats}; "
+          f"BLAS threads: {args.blas}")
     print(f"{'workload':<34} {'1 thread fits/s':>16} {'2 threads fits/s':>17} {'ratio':>6}")
-    with threadpool_limits(limits=1, user_api="blas"):
+    with BLAS[args.blas]():
         for name, (layers, rows, batch, epochs) in WORKLOADS.items():
             if args.quick:
                 epochs = max(1, epochs // 4)

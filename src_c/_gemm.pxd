@@ -7,6 +7,21 @@
 # network's layers. Above GEMM_BLAS_MIN_WORK multiply-adds the product goes to BLAS through
 # scipy.linalg.cython_blas. The crossover was measured with benchmarks/gemm_crossover.py.
 #
+# BLAS threads (item "a busy machine" of the README's "When things go wrong"). OpenBLAS runs a
+# product on the calling thread when m * n * k is at most 65536 * GEMM_MULTITHREAD_THRESHOLD
+# (4 by default: OPENBLAS_ONE_THREAD_WORK) and on all its threads above. Products a little above
+# that bound are where a second thread does not pay: on a quiet machine it gains little, and
+# when the other cores are busy the threads spin waiting for each other (a digits10 fit took
+# 3.6x longer). So products below GEMM_PARALLEL_MIN_WORK are split into blocks of rows (or
+# columns) of C, each within the bound: they stay on the calling thread without touching
+# OpenBLAS's thread count, which is process-wide. Only the rows or columns of C are split,
+# never the inner dimension; OpenBLAS may still compute small blocks with kernels that round
+# differently from those of the whole product (last bits; digits10's products in float64 are
+# bitwise one call). The split depends on the shape alone, so a fit stays reproducible.
+# Larger products use the threads OpenBLAS is allowed
+# (threadpoolctl's limits); cnet/_blas_threads.py holds it at one thread while several cnet
+# loops run or the machine is busy.
+#
 # Each hand-written variant keeps its innermost loop on a contiguous row, so that the compiler
 # vectorizes it: NN and TN are row updates C[i, :] += a * B[k, :]; NT is a dot product of two
 # rows; TT is strided and only used with a short inner dimension (the network's input layer).
@@ -21,6 +36,28 @@ cdef enum:
     # 2-core AVX-512 x86-64 (benchmarks/gemm_crossover.py): OpenBLAS dispatches wide vector
     # kernels at run time while the portable loops are SSE2, so BLAS wins early.
     GEMM_BLAS_MIN_WORK = 4096
+    # OpenBLAS's own bound for running a product on the calling thread, in a default build
+    # (scipy's 0.3.30 wheel keeps products up to 491520 on one thread; others may use 262144).
+    OPENBLAS_ONE_THREAD_WORK = 262144
+    # At and above this work a product may use OpenBLAS's threads; below it, the split into
+    # blocks costs at most 16 BLAS calls. Where a second core pays is to be measured on a quiet
+    # machine with benchmarks/gemm_crossover.py --threads: on the shared 2-core machine of
+    # 3 December 2026 (load average 7) two threads lost on every product up to 4M
+    # multiply-adds, by 30x to 300x, and won only now and then above (1.5x to 5x at 8M-17M).
+    GEMM_PARALLEL_MIN_WORK = 4194304
+
+
+cdef extern from *:
+    """
+    /* Whether gemm splits products below GEMM_PARALLEL_MIN_WORK to keep them on the calling
+       thread. One flag per compiled module; only benchmarks and tests turn it off, to compare
+       with OpenBLAS choosing alone. */
+    static int cnet_gemm_one_thread_split = 1;
+    static void cnet_gemm_set_one_thread_split(int on) { cnet_gemm_one_thread_split = on; }
+    static int cnet_gemm_get_one_thread_split(void) { return cnet_gemm_one_thread_split; }
+    """
+    void gemm_set_one_thread_split "cnet_gemm_set_one_thread_split"(int on) noexcept nogil
+    int gemm_get_one_thread_split "cnet_gemm_get_one_thread_split"() noexcept nogil
 
 
 cdef inline bint gemm_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
@@ -186,11 +223,69 @@ cdef inline void gemm_blas(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t 
               &beta, c, &ildc)
 
 
+cdef enum GemmPath:
+    # How gemm computes a product of a given size (see the top of this file).
+    GEMM_SMALL = 0           # the hand-written loops
+    GEMM_BLAS_ONE_CALL = 1   # one BLAS call, which OpenBLAS keeps on the calling thread
+    GEMM_BLAS_SPLIT = 2      # BLAS calls on blocks of C, each kept on the calling thread
+    GEMM_BLAS_THREADS = 3    # one BLAS call with the threads OpenBLAS is allowed
+
+
+cdef inline Py_ssize_t split_step(Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    # Rows of C (of n columns, inner dimension k) per block such that a block's work stays
+    # within OpenBLAS's one-thread bound, a multiple of 16; 0 if 16 rows exceed it. Blocks
+    # that start on a multiple of every kernel unroll (OpenBLAS's are 2 to 16 rows) cut C
+    # where its own tiles do, so no element moves to an edge kernel that sums differently
+    # (blocks of 26 rows changed last bits in float64).
+    cdef Py_ssize_t rows = OPENBLAS_ONE_THREAD_WORK // (n * k)
+    return rows - rows % 16
+
+
+cdef inline GemmPath gemm_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    cdef Py_ssize_t work = m * n * k
+    if work < GEMM_BLAS_MIN_WORK:
+        return GEMM_SMALL
+    if work <= OPENBLAS_ONE_THREAD_WORK:
+        return GEMM_BLAS_ONE_CALL
+    if (work < GEMM_PARALLEL_MIN_WORK and gemm_get_one_thread_split()
+            and (split_step(n, k) > 0 or split_step(m, k) > 0)):
+        return GEMM_BLAS_SPLIT
+    return GEMM_BLAS_THREADS
+
+
+cdef inline bint gemm_may_use_threads(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+    return gemm_path(m, n, k) == GEMM_BLAS_THREADS
+
+
+cdef inline void gemm_blas_split(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                                 Py_ssize_t k, floating alpha, const floating* a, Py_ssize_t lda,
+                                 const floating* b, Py_ssize_t ldb,
+                                 bint accumulate, floating* c, Py_ssize_t ldc) noexcept nogil:
+    # Blocks of rows of C (rows of op(A)) when a row fits the bound, else blocks of columns
+    # (columns of op(B)); gemm_path guarantees one of them does.
+    cdef Py_ssize_t step = split_step(n, k), start = 0
+    if step > 0:
+        while start < m:
+            gemm_blas(trans_a, trans_b, min(step, m - start), n, k, alpha,
+                      a + (start if trans_a else start * lda), lda, b, ldb, accumulate,
+                      c + start * ldc, ldc)
+            start += step
+    else:
+        step = split_step(m, k)
+        while start < n:
+            gemm_blas(trans_a, trans_b, m, min(step, n - start), k, alpha, a, lda,
+                      b + (start * ldb if trans_b else start), ldb, accumulate, c + start, ldc)
+            start += step
+
+
 cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py_ssize_t k,
                       floating alpha, const floating* a, Py_ssize_t lda,
                       const floating* b, Py_ssize_t ldb,
                       bint accumulate, floating* c, Py_ssize_t ldc) noexcept nogil:
-    if gemm_uses_blas(m, n, k):
-        gemm_blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc)
-    else:
+    cdef GemmPath path = gemm_path(m, n, k)
+    if path == GEMM_SMALL:
         gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc)
+    elif path == GEMM_BLAS_SPLIT:
+        gemm_blas_split(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc)
+    else:
+        gemm_blas(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc)

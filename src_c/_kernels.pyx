@@ -120,6 +120,30 @@ def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
     return _gemm.gemm_uses_blas(m, n, k)
 
 
+GEMM_PATHS = ("small", "blas one call", "blas split", "blas threads")
+
+
+def matmul_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
+    """How :func:`matmul` and the training loop compute an (m x k) @ (k x n) product.
+
+    One of :data:`GEMM_PATHS`: the hand-written loops; one BLAS call small enough that
+    OpenBLAS keeps it on the calling thread; BLAS calls on blocks of the product, each kept on
+    the calling thread; or one BLAS call with the threads OpenBLAS is allowed.
+    """
+    if m < 1 or n < 1 or k < 1:
+        raise ValueError(f"matmul_path: dimensions must be positive, got {m}, {n}, {k}")
+    return GEMM_PATHS[<int>_gemm.gemm_path(m, n, k)]
+
+
+def set_one_thread_split(bint on):
+    """Turn the split of mid-sized products (the "blas split" path) on or off in this module;
+    returns the previous setting. For benchmarks and tests that compare with OpenBLAS
+    choosing its threads alone."""
+    previous = bool(_gemm.gemm_get_one_thread_split())
+    _gemm.gemm_set_one_thread_split(on)
+    return previous
+
+
 cdef _check_csr(const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr, Py_ssize_t nnz,
                 Py_ssize_t n_rows, Py_ssize_t n_cols):
     if indptr.shape[0] != n_rows + 1:

@@ -20,6 +20,8 @@
 import numpy as np
 from scipy.sparse import issparse
 
+from cnet import _blas_threads
+
 from cython cimport floating
 from libc.math cimport INFINITY, NAN
 from libc.stdint cimport uint64_t
@@ -35,7 +37,8 @@ from cpython.exc cimport PyErr_CheckSignals
 cimport _activations
 from _activations cimport Activation
 from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
-from _gemm cimport fill_zero, gemm, gemm_small, gemm_uses_blas
+from _gemm cimport (fill_zero, gemm, gemm_get_one_thread_split, gemm_may_use_threads,
+                    gemm_set_one_thread_split, gemm_small, gemm_uses_blas)
 from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
@@ -94,6 +97,31 @@ def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
         return np.array([keys[i].index for i in range(n)], dtype=np.intp)
     finally:
         PyMem_RawFree(keys)
+
+
+cdef bint _blas_loop_started(const Py_ssize_t[::1] layers, Py_ssize_t m) except -1:
+    """Tell cnet._blas_threads that a loop over batches of m samples starts, if any of its
+    products may use BLAS threads (every product of layer k has work layers[k] *
+    layers[k + 1] * m); returns whether it told, to pass to _blas_loop_finished."""
+    cdef Py_ssize_t k
+    for k in range(layers.shape[0] - 1):
+        if gemm_may_use_threads(layers[k + 1], m, layers[k]):
+            _blas_threads.loop_started()
+            return True
+    return False
+
+
+cdef _blas_loop_finished(bint started):
+    if started:
+        _blas_threads.loop_finished()
+
+
+def set_one_thread_split(bint on):
+    """Turn the split of mid-sized products off or on in the training loop (see _gemm.pxd);
+    returns the previous setting. For benchmarks and tests only."""
+    previous = bool(gemm_get_one_thread_split())
+    gemm_set_one_thread_split(on)
+    return previous
 
 
 cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
@@ -564,6 +592,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                                  "rules.best_params the size of params")
     cdef floating step_size
     cdef Py_ssize_t n_params = params.shape[0]
+    cdef bint blas_started = _blas_loop_started(layers, m_max)
     try:
         # Allocated inside the try, after every check: a rejected call leaks nothing.
         if shuffling:
@@ -716,6 +745,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         stopped = True
                         break
     finally:
+        _blas_loop_finished(blas_started)
         PyMem_RawFree(vworkspace)
         if checking:
             # A signal handler raised something other than KeyboardInterrupt: that error
@@ -789,17 +819,22 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
             raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
         wp = &sw[0]
         weight_sum = np.sum(sample_weight)
-    with nogil:
-        # With learning rate 0 the step writes grad and leaves params alone, so the cast away
-        # from const is safe.
-        total = _batch_step(&layers[0], layers.shape[0], act, out_kind, <floating*>&params[0],
-                            &grad[0], 0, xp, n_features, False, indices_p, indptr_p, NULL,
-                            &Y[0, 0], wp,
-                            weight_sum, n, &acts[0], &scratch[0], True, dropout,
-                            dropout_seed, 0, 0)
-        if alpha != 0:
-            total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
-                                                &grad[0], <floating>(alpha / weight_sum), True)
+    cdef bint blas_started = _blas_loop_started(layers, n)
+    try:
+        with nogil:
+            # With learning rate 0 the step writes grad and leaves params alone, so the cast
+            # away from const is safe.
+            total = _batch_step(&layers[0], layers.shape[0], act, out_kind,
+                                <floating*>&params[0], &grad[0], 0, xp, n_features, False,
+                                indices_p, indptr_p, NULL, &Y[0, 0], wp,
+                                weight_sum, n, &acts[0], &scratch[0], True, dropout,
+                                dropout_seed, 0, 0)
+            if alpha != 0:
+                total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
+                                                    &grad[0], <floating>(alpha / weight_sum),
+                                                    True)
+    finally:
+        _blas_loop_finished(blas_started)
     return total / weight_sum
 
 
@@ -835,7 +870,9 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
         (2 * widest + 3) * chunk * sizeof(floating))
     if workspace == NULL:
         raise MemoryError()
+    cdef bint blas_started = False
     try:
+        blas_started = _blas_loop_started(layers, chunk)
         with nogil:
             _forward_chunks(&params[0], &layers[0], n_layers, act, out_kind, sparse,
                             &Xd[0, 0] if not sparse else NULL,
@@ -844,6 +881,7 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
                             &x_indptr[0] if sparse else NULL, n, chunk, widest, workspace,
                             out)
     finally:
+        _blas_loop_finished(blas_started)
         PyMem_RawFree(workspace)
 
 

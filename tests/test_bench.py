@@ -2,6 +2,7 @@
 
 Nothing here times anything; speed is what the benchmark prints, never an assertion.
 """
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 
 import cnet
 from cnet import bench
-from cnet.bench import gate, jax_peer, numba_peer, whole_fit
+from cnet.bench import contention, gate, jax_peer, numba_peer, whole_fit
 from cnet.bench.peers import Peer, neural_net_peer
 
 DTYPES = ["float64", "float32"]
@@ -118,3 +119,46 @@ def test_sparse_text_data_is_fixed_and_non_negative():
     X2, y2 = whole_fit.sparse_text_data(n_samples=200, n_features=500, density=0.01)
     assert X.format == "csr" and X.nnz == 1000 and X.data.min() >= 0
     assert (X != X2).nnz == 0 and np.array_equal(y, y2) and 0.4 < y.mean() < 0.6
+
+
+def test_the_load_and_threads_rows_are_workloads_of_cnet_bench():
+    opts = bench.parse_args(["--workloads", "load,threads", "--quick"])
+    assert opts.workloads == ["load", "threads"]
+    assert set(bench.CONTENTION) <= set(bench.WORKLOADS)
+
+
+def test_busy_processes_run_only_inside_the_block(monkeypatch):
+    started = []
+    real_popen = contention.subprocess.Popen
+
+    def popen(*args, **kwargs):
+        started.append(real_popen(*args, **kwargs))
+        return started[-1]
+
+    monkeypatch.setattr(contention.subprocess, "Popen", popen)
+    monkeypatch.setattr(contention, "BUSY_WARMUP_S", 0)
+    with contention.busy_processes(2):
+        assert len(started) == 2 and all(p.poll() is None for p in started)
+    assert all(p.poll() is not None for p in started)
+
+
+def test_the_contention_rows_measure_both_policies(monkeypatch, capsys):
+    # Tiny fits and no busy processes: the structure, not the speed.
+    monkeypatch.setattr(contention, "EPOCHS", {"digits10": (1, 1), "wide10": (1, 1)})
+    monkeypatch.setattr(contention, "busy_processes", lambda n: contextlib.nullcontext())
+    monkeypatch.setattr(contention, "wide10_workload",
+                        lambda quick: _small(bench.wide10_workload(quick=True), n=64))
+    monkeypatch.setattr(contention, "digits10_workload",
+                        lambda solver, quick: _small(bench.digits10_workload(), n=128))
+    rows = contention.contention_rows(["digits10", "wide10"], quick=True, repeats=1,
+                                      settle_s=0)
+    assert [(r["workload"], r["policy"]) for r in rows] == [
+        ("digits10", "on"), ("digits10", "off"), ("wide10", "on"), ("wide10", "off")]
+    for r in rows:
+        assert r["quiet_s"] > 0 and r["load"] > 0 and r["threads"] > 0
+        assert r["load"] == pytest.approx(r["busy_s"] / r["quiet_s"])
+        assert r["threads"] == pytest.approx(2 * r["quiet_s"] / r["two_threads_s"])
+    contention.print_contention(rows)
+    out = capsys.readouterr().out
+    assert "goal <= 1.6x" in out and "goal >= 1.8x" in out
+    assert out.count("digits10") == 2 and out.count("wide10") == 2

@@ -6,7 +6,8 @@ one process; the tables show the median cost of one training epoch and each peer
 relative to cnet's compiled loop. Binary rows train ``cnet.NeuralNet``; the 10-class rows
 train ``cnet.MLPClassifier``. Before its time counts, each peer must pass a correctness gate:
 from cnet's initial weights, the same epochs must reach cnet's loss (``cnet.bench.gate``).
-Two more tables time whole fits: lbfgs on digits and sparse text-like input.
+Two more tables time whole fits: lbfgs on digits and sparse text-like input; the load and
+threads rows time fits that share the cores with busy processes or with another fit.
 
 Run it as ``cnet bench [--quick]`` (installed) or ``python benchmarks/compare.py`` (in the
 source tree); ``--help`` lists the options and ``benchmarks/README.md`` says what the columns
@@ -28,6 +29,8 @@ One idea per module, each importing only those listed before it:
     The matrix products of an epoch alone; the peak memory of a fit.
 ``whole_fit``
     The rows timed as whole fits (lbfgs on digits, sparse text-like input).
+``contention``
+    The load and threads rows: fits beside busy processes, and two fits in two threads.
 ``report``, ``scaling``
     The comparison table; cnet against its twin as sizes double.
 ``machine``
@@ -36,6 +39,7 @@ One idea per module, each importing only those listed before it:
     ``cnet bench`` itself: options, the run, the JSON.
 """
 from cnet.bench.command import DEFAULT_JSON, compare_row, main, parse_args, run
+from cnet.bench.contention import contention_rows, print_contention
 from cnet.bench.floor import matmul_floor, matmul_floor_rows, matmul_flops
 from cnet.bench.lineup import PEERS, build_peers
 from cnet.bench.memory import peak_fit_memory
@@ -43,14 +47,15 @@ from cnet.bench.report import CELL, print_compare_header, print_compare_row
 from cnet.bench.scaling import scaling_cases, scaling_rows
 from cnet.bench.timing import (NOISY_SPREAD, SETTLE_QUICK_S, SETTLE_S, calibrate,
                                time_per_epoch)
-from cnet.bench.workloads import (BINARY, DTYPES, MULTICLASS, WHOLE_FIT, WORKLOADS, Workload,
-                                  digits10_workload, digits_workload, moons_workload,
-                                  seed_workload, wide10_workload, wide_workload)
+from cnet.bench.workloads import (BINARY, CONTENTION, DTYPES, MULTICLASS, WHOLE_FIT, WORKLOADS,
+                                  Workload, digits10_workload, digits_workload,
+                                  moons_workload, seed_workload, wide10_workload, wide_workload)
 
-__all__ = ["BINARY", "CELL", "DEFAULT_JSON", "DTYPES", "MULTICLASS", "NOISY_SPREAD", "PEERS",
-           "SETTLE_QUICK_S", "SETTLE_S", "WHOLE_FIT", "WORKLOADS", "Workload", "build_peers",
-           "calibrate", "compare_row", "digits10_workload", "digits_workload", "main",
-           "matmul_floor", "matmul_floor_rows", "matmul_flops", "moons_workload",
-           "parse_args", "peak_fit_memory", "print_compare_header", "print_compare_row",
+__all__ = ["BINARY", "CELL", "CONTENTION", "DEFAULT_JSON", "DTYPES", "MULTICLASS",
+           "NOISY_SPREAD", "PEERS", "SETTLE_QUICK_S", "SETTLE_S", "WHOLE_FIT", "WORKLOADS",
+           "Workload", "build_peers", "calibrate", "compare_row", "contention_rows",
+           "digits10_workload", "digits_workload", "main", "matmul_floor",
+           "matmul_floor_rows", "matmul_flops", "moons_workload", "parse_args",
+           "peak_fit_memory", "print_compare_header", "print_compare_row", "print_contention",
            "run", "scaling_cases", "scaling_rows", "seed_workload", "time_per_epoch",
            "wide10_workload", "wide_workload"]

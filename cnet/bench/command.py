@@ -13,6 +13,7 @@ from pathlib import Path
 from threadpoolctl import threadpool_limits
 
 from cnet.bench import gate, whole_fit
+from cnet.bench.contention import contention_rows, print_contention
 from cnet.bench.floor import matmul_floor_rows
 from cnet.bench.lineup import PEERS, build_peers
 from cnet.bench.machine import load_average, machine_info, print_header
@@ -21,9 +22,9 @@ from cnet.bench.peers import torch
 from cnet.bench.report import print_compare_header, print_compare_row
 from cnet.bench.scaling import scaling_rows
 from cnet.bench.timing import NOISY_SPREAD, SETTLE_QUICK_S, SETTLE_S, time_per_epoch
-from cnet.bench.workloads import (BINARY, DTYPES, MULTICLASS, WORKLOADS, digits10_workload,
-                                  digits_workload, seed_workload, wide10_workload,
-                                  wide_workload)
+from cnet.bench.workloads import (BINARY, CONTENTION, DTYPES, MULTICLASS, WORKLOADS,
+                                  digits10_workload, digits_workload, seed_workload,
+                                  wide10_workload, wide_workload)
 
 DEFAULT_JSON = Path("cnet-bench.json")   # benchmarks/compare.py passes its own default
 
@@ -97,7 +98,7 @@ def run(opts):
                                         "workloads": opts.workloads, "dtypes": opts.dtypes,
                                         "peers": opts.peers},
            "gate_rtol": gate.RTOL, "rows": [], "wide_matmul_floor": [], "memory": None,
-           "lbfgs": [], "sparse": [], "scaling": []}
+           "lbfgs": [], "sparse": [], "contention": [], "scaling": []}
     builders = {"seed": seed_workload, "seed-loss1000": lambda: seed_workload(loss_every=1000),
                 "seed-16-8": lambda: seed_workload(hidden=(16, 8)),
                 "digits": digits_workload, "wide": wide_workload,
@@ -154,6 +155,12 @@ def run(opts):
     if "sparse-text" in opts.workloads:
         out["sparse"] = whole_fit.sparse_rows(opts.quick, min(3, opts.repeats), opts.settle_s)
         whole_fit.print_sparse(out["sparse"])
+
+    contention = [row for row in CONTENTION if row in opts.workloads]
+    if contention:
+        out["contention"] = contention_rows(["digits10", "wide10"], opts.quick, opts.repeats,
+                                            opts.settle_s, tuple(contention))
+        print_contention(out["contention"])
 
     if "scaling" in opts.workloads:
         dtype_name = opts.dtypes[0]
