@@ -11,6 +11,7 @@ stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b
 import numpy as np
 import scipy.sparse as sp
 
+from cnet._input import check_sparse_structure
 from cnet._layout import unpack
 from cnet.epoch_rules import check as check_rules
 
@@ -353,12 +354,57 @@ def epoch_order(seed, epoch, n):
     return np.argsort(_splitmix64(counter), kind="stable")
 
 
+def _entry_values(X, sample_weight=None, dropout=0.0, x_name="X"):
+    """X as the entry points compute with it, after the value checks the compiled entry
+    points make before their loops (``_check_values`` in ``_train.pyx``): the same inputs
+    are refused with the same errors, so the two backends' tables stay equal.
+
+    X's values (a sparse X's stored entries) must be finite; ``sample_weight``, if given,
+    finite and non-negative with a positive sum; ``dropout`` in [0, 1). A dense X comes back
+    as a plain ndarray, whose shape is that of its data.
+    """
+    if sp.issparse(X):
+        check_sparse_structure(X, x_name)
+        values = X.data[:X.indptr[-1]] if hasattr(X, "indptr") else X.data
+    else:
+        X = values = np.asarray(X)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{x_name} contains NaN or infinity")
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight)
+        if not (weights >= 0).all() or not np.isfinite(weights.sum(dtype=np.float64)):
+            raise ValueError("sample_weight must be finite and non-negative")
+        if weights.sum(dtype=np.float64) == 0:
+            raise ValueError("sample_weight sums to zero: no sample would be learnt from")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return X
+
+
+def _check_apart(written, read):
+    """Raise ValueError if an array an entry point writes may share memory with another it
+    writes or reads (name -> array, None for absent): the compiled entry points refuse such
+    overlaps (``_check_apart`` in ``_train.pyx``) with the same errors."""
+    written = [(k, v) for k, v in written.items() if v is not None]
+    read = [(k, v) for k, v in read.items() if v is not None]
+    for i, (name, array) in enumerate(written):
+        for other, other_array in written[i + 1:] + read:
+            parts = ([other_array.data, other_array.indices, other_array.indptr]
+                     if sp.issparse(other_array) else [other_array])
+            if any(np.asarray(array).size and np.asarray(part).size
+                   and np.may_share_memory(array, part) for part in parts):
+                raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
+
+
 def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
                       dropout=0.0, dropout_seed=0, alpha=0.0):
     """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
     its gradient is written into ``grad``. With dropout, the masks are those of epoch 0's
     first batch under ``dropout_seed``. ``alpha`` adds the L2 penalty
     ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and its gradient."""
+    X = _entry_values(X, sample_weight, dropout)
+    _check_apart({"grad": grad}, {"X": X, "params": params, "Y": Y, "layers": layers,
+                                  "sample_weight": sample_weight})
     weights, biases = unpack(params, layers)
     masks = None
     if dropout > 0:
@@ -404,6 +450,7 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     optimizer state of the last whole epoch. ``rules`` (:class:`cnet.epoch_rules.EpochRules`)
     are applied after every whole epoch, and ``stopped`` says whether they ended training.
     """
+    X = _entry_values(X, sample_weight, dropout)
     weights, biases = unpack(params, layers)
     n = X.shape[0]
     step = min(batch_size, n)
@@ -411,6 +458,22 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     epochs_done = 0
     if rules is not None:
         check_rules(rules, n_epochs, X.shape[1], Y.shape[1], loss_every, params.size)
+        if rules.X_val is not None:
+            _entry_values(rules.X_val, x_name="rules.X_val")
+    # The arrays the compiled loop writes: state only for the solvers that keep one, the
+    # rules' arrays only where the rules use them.
+    keeps_state = solver == "adam" or momentum != 0 or alpha != 0
+    scored = rules is not None and rules.stop_on == "score"
+    _check_apart(
+        {"params": params, "losses": losses, "state": state if keeps_state else None,
+         **({} if rules is None else {
+             "rules.progress": rules.progress,
+             "rules.val_losses": rules.val_losses if rules.X_val is not None else None,
+             "rules.val_scores": rules.val_scores if scored else None,
+             "rules.best_params": rules.best_params if scored else None})},
+        {"X": X, "Y": Y, "layers": layers, "sample_weight": sample_weight,
+         **({} if rules is None else {"rules.X_val": rules.X_val, "rules.Y_val": rules.Y_val,
+                                      "rules.w_val": rules.w_val})})
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
@@ -562,6 +625,8 @@ def forward(params, layers, activation, output, X, out):
     """Write the network's outputs (after the output activation), samples x outputs, into out.
 
     A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
+    X = _entry_values(X)
+    _check_apart({"out": out}, {"X": X, "params": params, "layers": layers})
     weights, biases = unpack(params, layers)
     _, logits = forward_pass(weights, biases, activation, X)
     out_activation, _, _ = OUTPUTS[output]
