@@ -453,12 +453,13 @@ def _model(cls, header):
     layers = header["fitted"]["layers"]
     try:
         checked = model._check_hyperparameters()
-        hidden = (list(checked[1:-1]) if cls.__name__ == "NeuralNet"
+        hidden = ([int(u) for u in checked[1:-1]] if cls.__name__ == "NeuralNet"
                   else model._hidden_sizes())
         _check_common_parameters(model, header["dtype"])
     except (TypeError, ValueError) as exc:
         raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
-    if hidden != layers[1:-1] or (cls.__name__ == "NeuralNet" and list(checked) != layers):
+    if hidden != layers[1:-1] or (cls.__name__ == "NeuralNet"
+                                  and [int(u) for u in checked] != layers):
         raise ValueError(f"the saved parameters ask for hidden layers {hidden}; the fitted "
                          f"layers are {layers}")
     return model
