@@ -563,8 +563,9 @@ class _Fields:
         "positive": ("a finite number > 0",
                      lambda v, low: _is_number(v) and math.isfinite(v) and v > 0),
         "loss": ("a number", lambda v, low: _is_number(v)),
+        # type(), not isinstance: bool is an int, and a curve may hold 100,000 values.
         "losses": ("a list of numbers",
-                   lambda v, low: isinstance(v, list) and all(_is_number(x) for x in v)),
+                   lambda v, low: isinstance(v, list) and {type(x) for x in v} <= {int, float}),
     }
 
     def __init__(self, mapping, where):

@@ -94,6 +94,9 @@ def bomb_archive(members, bomb_name, bomb_npy_header, bomb_bytes):
             out.writestr(zipfile.ZipInfo(name), data)
         info = zipfile.ZipInfo(bomb_name)
         info.compress_type = zipfile.ZIP_DEFLATED
+        for level in ("compress_level", "_compresslevel"):   # its name varies by Python
+            if level in zipfile.ZipInfo.__slots__:
+                setattr(info, level, 1)   # zeros: the fastest level suffices
         with out.open(info, "w", force_zip64=True) as member:
             member.write(bomb_npy_header)
             zeros = bytes(2**22)
