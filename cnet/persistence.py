@@ -471,8 +471,7 @@ def _check_common_parameters(model, dtype):
         raise ValueError(f"random_state must be None or an int in [0, 2**32), got {state!r:.40}")
     class_weight = getattr(model, "class_weight", None)
     if isinstance(class_weight, dict):
-        if not all(isinstance(w, (int, float)) and not isinstance(w, bool) and math.isfinite(w)
-                   and w >= 0 for w in class_weight.values()):
+        if not all(_is_number(w) and _finite(w) and w >= 0 for w in class_weight.values()):
             raise ValueError("class_weight's weights must be finite and non-negative")
     elif class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight must be None, 'balanced' or a dict, got "
@@ -553,6 +552,14 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _finite(value):
+    """Whether a JSON number is finite as a float (an integer of 400 digits is not)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 class _Fields:
     """One JSON object of the header, read field by field with the type and range checked."""
 
@@ -561,7 +568,7 @@ class _Fields:
         "bool": ("true or false", lambda v, low: isinstance(v, bool)),
         "str": ("a string", lambda v, low: isinstance(v, str)),
         "positive": ("a finite number > 0",
-                     lambda v, low: _is_number(v) and math.isfinite(v) and v > 0),
+                     lambda v, low: _is_number(v) and _finite(v) and v > 0),
         "loss": ("a number", lambda v, low: _is_number(v)),
         # type(), not isinstance: bool is an int, and a curve may hold 100,000 values.
         "losses": ("a list of numbers",

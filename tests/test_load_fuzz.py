@@ -110,7 +110,8 @@ def _saved_bytes(model, directory):
 
 
 # Values a header field may be set to: wrong types, out of range, huge, other fields' kinds.
-HOSTILE_VALUES = [None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**63, -2**63, 10**30, 0.5, -0.0,
+HOSTILE_VALUES = [None, True, False, 0, -1, 1, 2, 3, 7, 2**31, 2**63, -2**63, 10**30, 10**400,
+                  -10**400, 0.5, -0.0,
                   1e-300, 1e308, float("inf"), float("-inf"), "", "x", "relu", "tanh", "identity",
                   "softmax", "logistic", "exp", "sgd", "lbfgs", "float32", "float64", "numpy",
                   "binary", "multiclass", "multilabel-indicator", "<f8", ">f4", "|O", [], [0],
