@@ -398,3 +398,49 @@ def test_deflated_and_fortran_order_members_still_load(tmp_path):
     loaded = cnet.load(path)
     _predicts_as_saved("binary", loaded)
     np.testing.assert_array_equal(loaded._optimizer.state, state)
+
+
+WRONG_VALUES = [None, True, "x", [], {}, -1, 10**400, 1e308 * 10, [[1]]]
+
+
+@pytest.mark.parametrize("kind", ["binary", "regressor", "neuralnet"])
+def test_every_header_field_of_every_wrong_type_is_refused_or_harmless(kind, tmp_path):
+    # Either a ValueError, or a field that does not matter to predictions (verbose, tol...):
+    # then the model loads with the saved arrays and predicts as the saved model given the
+    # loaded parameters would.
+    import copy
+    model, Xk = MODELS[kind]
+    members = members_of(_file_bytes(kind, tmp_path))
+    header = header_of(members)
+    fields = [(key,) for key in header] + [(part, key) for part in ("params", "fitted")
+                                           for key in header[part]]
+    loaded_fields = set()
+    for path in fields:
+        for value in WRONG_VALUES:
+            changed = json.loads(json.dumps(header))
+            target = changed
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            data = archive(with_header(members, json.dumps(changed).encode()))
+            try:
+                loaded = cnet.load(io.BytesIO(data))
+            except ValueError:
+                continue
+            loaded_fields.add(path)
+            assert all(np.array_equal(a, b) for a, b in zip(_arrays(loaded), _arrays(model)))
+            reference = copy.deepcopy(model).set_params(**loaded.get_params())
+            np.testing.assert_array_equal(loaded.predict(Xk), reference.predict(Xk))
+    # These decide what the arrays mean: none of the values above is valid for them.
+    decisive = {("format",), ("format_version",), ("class",), ("params",), ("fitted",),
+                ("arrays",), ("dtype",), ("fitted", "layers"), ("fitted", "n_features_in_"),
+                ("fitted", "out_activation"), ("fitted", "label_type"),
+                ("params", "activation"), ("params", "hidden_layer_sizes"),
+                ("params", "layers"), ("params", "loss")}
+    assert not loaded_fields & decisive, loaded_fields & decisive
+
+
+def _arrays(model):
+    if hasattr(model, "coefs_"):
+        return [*model.coefs_, *model.intercepts_, np.asarray(getattr(model, "classes_", []))]
+    return [model._params_flat, model.classes_]
