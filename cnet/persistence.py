@@ -456,7 +456,7 @@ def _model(cls, header):
         hidden = ([int(u) for u in checked[1:-1]] if cls.__name__ == "NeuralNet"
                   else model._hidden_sizes())
         _check_common_parameters(model, header["dtype"])
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, OverflowError) as exc:   # Overflow: an int64 array of sizes
         raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
     if hidden != layers[1:-1] or (cls.__name__ == "NeuralNet"
                                   and [int(u) for u in checked] != layers):

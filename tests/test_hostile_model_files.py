@@ -349,6 +349,7 @@ def test_undeclared_and_missing_members_are_refused(tmp_path):
     ("regressor", "loss", "hinge", "loss must be one of"),
     ("neuralnet", "layers", [2, 5, 1], "hidden layers \\[5\\]"),
     ("neuralnet", "layers", [2, 4, 2], "layers\\[-1\\] must be 1"),
+    ("neuralnet", "layers", [2, 2**63, 1], "Python int too large"),
     ("neuralnet", "learning_rate", -1, "learning_rate must be"),
     ("neuralnet", "activation", "tanh", "activation must be one of"),
 ])
