@@ -47,6 +47,7 @@ def test_damaged_model_files_load_identically_or_raise_value_error():
                                    f"negative number is the signal that killed it):\n"
                                    f"{child.stderr[-3000:]}")
     report = json.loads(child.stdout.strip().splitlines()[-1])
+    print({key: value for key, value in report.items() if key != "failures"})   # pytest -s
     assert report["cases"] == CASES
     assert report["failures"] == [], json.dumps(report["failures"][:5], indent=1)
     assert report["rss_growth"] < RSS_BOUND, report
