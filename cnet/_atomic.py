@@ -7,6 +7,8 @@ file beside the target, forces it to the disk, and only then renames it over the
 filesystem, which is why the temporary file sits in the target's directory.
 """
 import contextlib
+import errno
+import io
 import os
 import secrets
 import stat
@@ -26,7 +28,9 @@ def atomic_write(path, mode="wb", **open_kwargs):
     path : str or path-like
         The file to write. A symbolic link is followed: the file it points to is replaced,
         as writing in place would change that file. A device or pipe (``/dev/null``,
-        ``/dev/stdout``) is written to directly: it has nothing to keep.
+        ``/dev/stdout``) is written to directly: it has nothing to keep (in binary mode the
+        content is assembled in memory first, so that writers that seek work). A name
+        ending in a path separator is refused: it names a directory.
     mode : {"wb", "w"}, default "wb"
         Binary or text.
     **open_kwargs
@@ -52,12 +56,23 @@ def atomic_write(path, mode="wb", **open_kwargs):
     except TypeError:
         raise TypeError(f"path must be a file name (str or path-like), got "
                         f"{type(path).__name__}: an open file cannot be replaced whole") from None
+    if shown.endswith(os.sep) or (os.altsep and shown.endswith(os.altsep)):
+        # realpath would drop the separator and the file would be created as "dir".
+        raise IsADirectoryError(errno.EISDIR, f"cannot write {shown}: a name ending in a "
+                                              f"separator is a directory, not a file")
     try:
         if _exists_but_not_a_file(shown):
             # A device or pipe (/dev/null, /dev/stdout, a FIFO) is written to, never replaced;
             # a directory makes open() say what is wrong.
             with open(shown, mode, **open_kwargs) as file:
-                yield file
+                if mode == "wb":
+                    # Writers such as zipfile seek back to patch sizes in; a device cannot
+                    # seek, so the content is assembled in memory and written in one go.
+                    buffer = io.BytesIO()
+                    yield buffer
+                    file.write(buffer.getbuffer())
+                else:
+                    yield file
             return
         target = os.path.realpath(shown)
         temporary = _create_beside(target)

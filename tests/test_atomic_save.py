@@ -368,3 +368,37 @@ def test_the_command_line_outputs_are_replaced_whole_or_left_alone(tmp_path, mon
     assert f"cannot write {predictions}" in capsys.readouterr().err
     assert model.read_bytes() == saved_model and predictions.read_bytes() == saved_predictions
     assert others(tmp_path, "d.csv", "m.npz", "p.csv") == []
+
+
+def test_a_model_is_saved_to_a_device(small):
+    # zipfile seeks back to patch sizes in, which a character device cannot do.
+    (model, _), _ = small
+    model.save(os.devnull)
+    cnet.persistence.save(model, os.devnull)
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+@needs_fork
+@pytest.mark.timeout(60)   # a saver that failed before opening the pipe would leave us waiting
+def test_a_model_is_written_whole_to_a_pipe(small, tmp_path):
+    (model, _), X = small
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    pid = fork_saver(lambda: model.save(fifo))
+    with open(fifo, "rb") as reader:
+        data = reader.read()
+    assert os.waitpid(pid, 0)[1] == 0
+    (tmp_path / "copy.npz").write_bytes(data)
+    np.testing.assert_array_equal(cnet.load(tmp_path / "copy.npz").predict(X), model.predict(X))
+
+
+def test_a_name_ending_in_a_separator_is_refused_not_created(small, tmp_path):
+    (model, _), _ = small
+    for name in [f"{tmp_path / 'missingdir'}{os.sep}", f"{tmp_path}{os.sep}"]:
+        with pytest.raises(IsADirectoryError, match="ending in a separator is a directory"):
+            model.save(name)
+    assert others(tmp_path) == []
+    with pytest.raises(IsADirectoryError, match="a directory"):
+        with atomic_write(f"{tmp_path / 'out.txt'}{os.sep}", "w") as file:
+            file.write("never")
+    assert others(tmp_path) == []
