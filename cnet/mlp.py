@@ -134,6 +134,11 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.solver == "lbfgs" and self.dropout > 0:
+            # L-BFGS needs one smooth objective across its line searches; fresh masks per
+            # evaluation would break it, and fixed masks would train one thinned network.
+            raise ValueError(f"dropout={self.dropout} needs a stochastic solver ('sgd' or "
+                             f"'adam'); solver='lbfgs' does not support dropout")
         engine.get_backend(self.backend)
 
     # --- parameters ---------------------------------------------------------------------------
@@ -250,10 +255,48 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not np.isfinite(weights).all() or (weights < 0).any():
             raise ValueError("sample_weight must be finite and non-negative")
         if class_weight is not None:
-            weights = weights * compute_sample_weight(class_weight, y)
-        if weights.sum() <= 0:
+            self._check_class_weight(class_weight, y)
+            with np.errstate(over="ignore"):
+                weights = weights * compute_sample_weight(class_weight, y)
+            # The product is checked again: a huge weight times a huge class weight
+            # overflows, and the sum below must mean what it says.
+            if not np.isfinite(weights).all():
+                raise ValueError("sample_weight times class_weight is not finite (overflow)")
+        if not weights.sum() > 0:
             raise ValueError("sample_weight sums to zero: no sample would be learnt from")
-        return weights.astype(X.dtype)
+        weights = weights.astype(X.dtype)
+        if not np.isfinite(weights).all():
+            raise ValueError(f"sample_weight does not fit in {X.dtype} (overflow)")
+        return weights
+
+    def _check_class_weight(self, class_weight, y):
+        """A clear error for class weights that would give non-finite or negative sample
+        weights, name unknown labels, or weigh every class zero."""
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError(f"class_weight must be a dict {{label: weight}}, a list of "
+                                 f"them (multi-label) or 'balanced', got {class_weight!r}")
+            return
+        dicts = class_weight if isinstance(class_weight, (list, tuple)) else [class_weight]
+        for i, weights in enumerate(dicts):
+            if not isinstance(weights, dict):
+                raise ValueError(f"class_weight must be a dict {{label: weight}}, a list of "
+                                 f"them (multi-label) or 'balanced', got {class_weight!r}")
+            # A label column of a multi-label y holds 0 and 1; one label per sample may be
+            # any of the fitted classes, including those this partial_fit batch lacks.
+            known = (set(self.classes_.tolist()) if np.ndim(y) == 1 or i >= np.shape(y)[1]
+                     else {0, 1} | set(np.unique(y[:, i]).tolist()))
+            unknown = [label for label in weights if label not in known]
+            if unknown:
+                raise ValueError(f"class_weight names labels not among the classes "
+                                 f"{sorted(known, key=str)[:10]}: {unknown[:10]}")
+            values = [weights[label] for label in weights]
+            if not all(_number(v) and v >= 0 for v in values):
+                raise ValueError(f"class_weight values must be finite and non-negative "
+                                 f"numbers, got {weights!r}")
+            if values and len(weights) == len(known) and not any(values):
+                raise ValueError(f"class_weight is zero for every class: no sample would "
+                                 f"be learnt from ({weights!r})")
 
     def _validation_set(self, eval_set):
         """The user's validation set, validated and encoded, or None."""
@@ -603,8 +646,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     and ``"lbfgs"``) plus ``dtype`` (None keeps float32 input in float32, anything else
     trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin), ``dropout``
     (the probability of dropping each hidden unit's output in training; inverted dropout, so
-    nothing changes at prediction) and ``class_weight`` (a dict ``{label: weight}`` or
-    ``"balanced"``, multiplied into ``sample_weight``).
+    nothing changes at prediction; stochastic solvers only: ``solver="lbfgs"`` with dropout
+    raises ValueError) and ``class_weight`` (a dict ``{label: weight}`` of finite,
+    non-negative weights, or ``"balanced"``, multiplied into ``sample_weight``).
+
+    A mini-batch whose weights sum to zero (zero sample or class weights) is skipped: no
+    step, no Adam step counted, and it is left out of the epoch's loss.
 
     Binary targets get one logistic output unit, multi-class targets a softmax layer, and
     multi-label indicator targets one logistic unit per label. X may be dense, CSR or CSC.
