@@ -28,7 +28,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs
-from cnet._fit_warnings import warn_if_stopped
+from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.epoch_rules import EpochRules, new_progress
@@ -567,7 +567,12 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         self._expose(flat, layers)
         self.n_iter_ = result.n_iter
         self.loss_ = result.loss
-        if not result.converged:
+        if result.interrupted:
+            # Ctrl-C may have come between an iteration's two curve entries.
+            if user_set is not None:
+                del self.loss_curve_[len(self.validation_loss_curve_):]
+            warn_lbfgs_interrupted(result.n_iter)
+        elif not result.converged:
             warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase max_iter "
                           f"(now {self.max_iter}) or max_fun (now {self.max_fun}), or "
