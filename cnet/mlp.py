@@ -31,6 +31,7 @@ from cnet import engine, lbfgs
 from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
 from cnet._input import SPARSE_FORMATS, as_training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
+from cnet._object_lock import serialize_methods, serialized
 from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
 from cnet.persistence import SaveMixin, register_model
@@ -644,6 +645,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
 
 @register_model
+@serialize_methods("fit", "predict", "predict_proba", "predict_log_proba", "score", "save")
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
@@ -796,6 +798,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(self._outputs(X))
 
     @available_if(_stochastic)
+    @serialized
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
@@ -833,6 +836,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 @register_model
+@serialize_methods("fit", "predict", "score", "save")
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
@@ -928,6 +932,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._decode(self._outputs(X))
 
     @available_if(_stochastic)
+    @serialized
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
