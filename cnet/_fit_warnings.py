@@ -24,10 +24,24 @@ def warn_if_stopped(result, asked, epochs_trained, learning_rate):
     # stacklevel 3: past this function and the fit that called it, to the user's line.
     if result.interrupted:
         warnings.warn(f"Training interrupted by user after {epochs_trained} whole epochs; "
-                      f"the model keeps their parameters.", UserWarning, stacklevel=3)
+                      f"the model keeps their parameters.", engine.InterruptedWarning,
+                      stacklevel=3)
     elif result.epochs_done < asked:
         warnings.warn(
             f"Training diverged at epoch {epochs_trained + 1}: the parameters became NaN or "
             f"infinite (learning rate {learning_rate} may be too large, or the data need "
             f"scaling). Stopped; the model keeps the parameters of epoch {epochs_trained}.",
             engine.DivergenceWarning, stacklevel=3)
+
+
+def warn_lbfgs_interrupted(iterations):
+    """Say that Ctrl-C stopped an L-BFGS fit, which keeps the best point evaluated so far.
+
+    Parameters
+    ----------
+    iterations : int
+        Whole L-BFGS iterations done before the interrupt.
+    """
+    warnings.warn(f"Training interrupted by user after {iterations} L-BFGS iterations; the "
+                  f"model keeps the best parameters evaluated so far.",
+                  engine.InterruptedWarning, stacklevel=3)

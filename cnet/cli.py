@@ -13,6 +13,15 @@ class CommandError(Exception):
     """A user error on the command line: printed as one line, exit status 2."""
 
 
+class Interrupted(Exception):
+    """Ctrl-C stopped a command: printed as one line, exit status 130 (128 + SIGINT), and
+    nothing is written (a half-trained model is not a trained one)."""
+
+
+# The shell's status for a command that SIGINT ended.
+EXIT_INTERRUPTED = 130
+
+
 def read_csv(path):
     """Header and rows of a CSV file, as lists of strings."""
     try:
@@ -83,9 +92,14 @@ def train(args):
     Model = MLPClassifier if task == "classify" else MLPRegressor
     model = Model(hidden_layer_sizes=hidden, max_iter=args.epochs,
                   learning_rate_init=args.learning_rate, random_state=args.seed)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # the convergence warning of a short run
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")   # kept, not shown: the convergence warning of a short run
         model.fit(X, y)
+    # fit catches Ctrl-C itself and keeps the epochs done; the command must not save that
+    # model as if it were the one asked for.
+    from cnet.engine import InterruptedWarning
+    if any(issubclass(w.category, InterruptedWarning) for w in caught):
+        raise Interrupted(f"interrupted; {args.out} was not written")
     model.feature_names_ = features
     try:
         model.save(args.out)
@@ -185,6 +199,14 @@ def main(argv=None):
     except CommandError as exc:
         print(f"cnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Interrupted as exc:
+        print(f"cnet {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        # Outside fit (reading, predicting, writing): output files are written whole or not
+        # at all (atomic_write), so an interrupted command leaves them as they were.
+        print(f"cnet {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

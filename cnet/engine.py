@@ -28,6 +28,13 @@ class DivergenceWarning(RuntimeWarning):
     """Training stopped because the parameters became NaN or infinite."""
 
 
+class InterruptedWarning(UserWarning):
+    """Training stopped on Ctrl-C (KeyboardInterrupt); the model keeps what was trained.
+
+    Callers that must not treat the stopped model as finished (the command line, which then
+    saves nothing) look for this category."""
+
+
 class NonFiniteOutputError(ValueError):
     """The network's outputs are NaN or infinite (its parameters are too large for X)."""
 

@@ -22,6 +22,7 @@ class LbfgsResult(NamedTuple):
     converged: bool
     message: str            # scipy's reason for stopping
     status: int
+    interrupted: bool = False   # a KeyboardInterrupt stopped it
 
 
 def minimize(backend, params, layers, activation, output, X, Y, *, sample_weight=None,
@@ -50,24 +51,40 @@ def minimize(backend, params, layers, activation, output, X, Y, *, sample_weight
     Returns
     -------
     LbfgsResult
+        On KeyboardInterrupt (Ctrl-C) the search stops and ``params`` holds the best point
+        evaluated so far (the lowest objective; the starting point if none was evaluated
+        whole), with ``interrupted`` set; the interrupt does not propagate.
     """
     grad = np.empty_like(params)
+    start = params.copy()
+    # The lowest objective evaluated whole, and where: what an interrupted search keeps.
+    best = {"loss": np.inf, "x": None}
+    iterations = [0]
 
     def objective(x):
         params[...] = x
         loss, _ = engine.loss_and_gradient(backend, params, layers, activation, output, X, Y,
                                            sample_weight=sample_weight, alpha=alpha,
                                            grad=grad)
+        if loss < best["loss"]:
+            best["loss"], best["x"] = loss, params.copy()
         return loss, grad.astype(np.float64)
 
-    report = None
-    if callback is not None:
-        def report(intermediate_result):
+    def report(intermediate_result):
+        iterations[0] += 1
+        if callback is not None:
             callback(float(intermediate_result.fun), intermediate_result.x)
 
-    result = scipy.optimize.minimize(
-        objective, params.astype(np.float64), method="L-BFGS-B", jac=True, callback=report,
-        options={"maxiter": int(max_iter), "maxfun": int(max_fun), "gtol": float(tol)})
+    try:
+        result = scipy.optimize.minimize(
+            objective, params.astype(np.float64), method="L-BFGS-B", jac=True,
+            callback=report,
+            options={"maxiter": int(max_iter), "maxfun": int(max_fun), "gtol": float(tol)})
+    except KeyboardInterrupt:
+        params[...] = start if best["x"] is None else best["x"]
+        loss = best["loss"] if best["x"] is not None else np.nan
+        return LbfgsResult(iterations[0], float(loss), False,
+                           "interrupted by the user (KeyboardInterrupt)", -1, True)
     params[...] = result.x
     message = result.message if isinstance(result.message, str) else result.message.decode()
     return LbfgsResult(int(min(result.nit, max_iter)), float(result.fun),

@@ -28,9 +28,10 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs
-from cnet._fit_warnings import warn_if_stopped
+from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
+from cnet._object_lock import serialize_methods, serialized
 from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
 from cnet.persistence import SaveMixin, register_model
@@ -134,6 +135,11 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         for ok, message in checks:
             if not ok:
                 raise ValueError(message)
+        if self.solver == "lbfgs" and self.dropout > 0:
+            # L-BFGS needs one smooth objective across its line searches; fresh masks per
+            # evaluation would break it, and fixed masks would train one thinned network.
+            raise ValueError(f"dropout={self.dropout} needs a stochastic solver ('sgd' or "
+                             f"'adam'); solver='lbfgs' does not support dropout")
         engine.get_backend(self.backend)
 
     # --- parameters ---------------------------------------------------------------------------
@@ -251,10 +257,48 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not np.isfinite(weights).all() or (weights < 0).any():
             raise ValueError("sample_weight must be finite and non-negative")
         if class_weight is not None:
-            weights = weights * compute_sample_weight(class_weight, y)
-        if weights.sum() <= 0:
+            self._check_class_weight(class_weight, y)
+            with np.errstate(over="ignore"):
+                weights = weights * compute_sample_weight(class_weight, y)
+            # The product is checked again: a huge weight times a huge class weight
+            # overflows, and the sum below must mean what it says.
+            if not np.isfinite(weights).all():
+                raise ValueError("sample_weight times class_weight is not finite (overflow)")
+        if not weights.sum() > 0:
             raise ValueError("sample_weight sums to zero: no sample would be learnt from")
-        return weights.astype(X.dtype)
+        weights = weights.astype(X.dtype)
+        if not np.isfinite(weights).all():
+            raise ValueError(f"sample_weight does not fit in {X.dtype} (overflow)")
+        return weights
+
+    def _check_class_weight(self, class_weight, y):
+        """A clear error for class weights that would give non-finite or negative sample
+        weights, name unknown labels, or weigh every class zero."""
+        if isinstance(class_weight, str):
+            if class_weight != "balanced":
+                raise ValueError(f"class_weight must be a dict {{label: weight}}, a list of "
+                                 f"them (multi-label) or 'balanced', got {class_weight!r}")
+            return
+        dicts = class_weight if isinstance(class_weight, (list, tuple)) else [class_weight]
+        for i, weights in enumerate(dicts):
+            if not isinstance(weights, dict):
+                raise ValueError(f"class_weight must be a dict {{label: weight}}, a list of "
+                                 f"them (multi-label) or 'balanced', got {class_weight!r}")
+            # A label column of a multi-label y holds 0 and 1; one label per sample may be
+            # any of the fitted classes, including those this partial_fit batch lacks.
+            known = (set(self.classes_.tolist()) if np.ndim(y) == 1 or i >= np.shape(y)[1]
+                     else {0, 1} | set(np.unique(y[:, i]).tolist()))
+            unknown = [label for label in weights if label not in known]
+            if unknown:
+                raise ValueError(f"class_weight names labels not among the classes "
+                                 f"{sorted(known, key=str)[:10]}: {unknown[:10]}")
+            values = [weights[label] for label in weights]
+            if not all(_number(v) and v >= 0 for v in values):
+                raise ValueError(f"class_weight values must be finite and non-negative "
+                                 f"numbers, got {weights!r}")
+            if values and len(weights) == len(known) and not any(values):
+                raise ValueError(f"class_weight is zero for every class: no sample would "
+                                 f"be learnt from ({weights!r})")
 
     def _validation_set(self, eval_set):
         """The user's validation set, validated and encoded, or None."""
@@ -526,7 +570,12 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         self._expose(flat, layers)
         self.n_iter_ = result.n_iter
         self.loss_ = result.loss
-        if not result.converged:
+        if result.interrupted:
+            # Ctrl-C may have come between an iteration's two curve entries.
+            if user_set is not None:
+                del self.loss_curve_[len(self.validation_loss_curve_):]
+            warn_lbfgs_interrupted(result.n_iter)
+        elif not result.converged:
             warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase max_iter "
                           f"(now {self.max_iter}) or max_fun (now {self.max_fun}), or "
@@ -599,6 +648,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
 
 @register_model
+@serialize_methods("fit", "predict", "predict_proba", "predict_log_proba", "score", "save")
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
@@ -606,8 +656,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     and ``"lbfgs"``) plus ``dtype`` (None keeps float32 input in float32, anything else
     trains in float64), ``backend`` (``"cython"`` or ``"numpy"``, the twin), ``dropout``
     (the probability of dropping each hidden unit's output in training; inverted dropout, so
-    nothing changes at prediction) and ``class_weight`` (a dict ``{label: weight}`` or
-    ``"balanced"``, multiplied into ``sample_weight``).
+    nothing changes at prediction; stochastic solvers only: ``solver="lbfgs"`` with dropout
+    raises ValueError) and ``class_weight`` (a dict ``{label: weight}`` of finite,
+    non-negative weights, or ``"balanced"``, multiplied into ``sample_weight``).
+
+    A mini-batch whose weights sum to zero (zero sample or class weights) is skipped: no
+    step, no Adam step counted, and it is left out of the epoch's loss.
 
     Binary targets get one logistic output unit, multi-class targets a softmax layer, and
     multi-label indicator targets one logistic unit per label. X may be dense, CSR or CSC.
@@ -747,6 +801,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self._decode(self._outputs(X))
 
     @available_if(_stochastic)
+    @serialized
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 
@@ -784,6 +839,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 @register_model
+@serialize_methods("fit", "predict", "score", "save")
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
@@ -879,6 +935,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return self._decode(self._outputs(X))
 
     @available_if(_stochastic)
+    @serialized
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
 

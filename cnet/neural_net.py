@@ -12,6 +12,7 @@ from cnet import engine
 from cnet._fit_warnings import warn_if_stopped
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
+from cnet._object_lock import serialize_methods
 from cnet.persistence import SaveMixin, register_model
 from cnet.progress import ProgressBar, train_in_chunks
 
@@ -19,6 +20,7 @@ ACTIVATIONS = ("relu", "sigmoid")
 
 
 @register_model
+@serialize_methods("fit", "predict", "predict_proba", "score", "save")
 class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 

@@ -443,7 +443,8 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     batch had before its step. Returns Adam's step counter.
 
     With ``sample_weight``, a batch's loss, gradient and L2 term divide by the batch's weight
-    sum instead of its size.
+    sum instead of its size. A batch whose weights sum to zero is skipped: no step, no Adam
+    step counted, and it is left out of the epoch's loss (NaN if no batch counted).
 
     Returns ``(step_count, epochs_done, interrupted, stopped)``. An epoch that leaves a
     parameter NaN or infinite, or a KeyboardInterrupt, stops training with the parameters and
@@ -477,7 +478,7 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
-            step_count, total = _epoch(
+            step_count, total, counted = _epoch(
                 weights, biases, params, activation, output, X, Y, learning_rate, step,
                 shuffling, seed, first_epoch + e, loss_every, solver, momentum, nesterov,
                 beta_1, beta_2, epsilon, alpha, state, step_count, sample_weight, dropout)
@@ -489,7 +490,8 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
         if not np.isfinite(params).all() or (recorded and not np.isfinite(total)):
             _restore(params, state, saved)
             return saved[2], epochs_done, False, False
-        losses[e] = total / n if recorded else np.nan
+        # NaN, not a divergence, where no batch had weight (only a raw call can get here).
+        losses[e] = total / counted if recorded and counted > 0 else np.nan
         epochs_done += 1
         if rules is not None:
             learning_rate, stop = _apply_rules(rules, e, losses[e], n, weights, biases, params,
@@ -578,7 +580,12 @@ def _restore(params, state, saved):
 def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, step, shuffling,
            seed, epoch, loss_every, solver, momentum, nesterov, beta_1, beta_2, epsilon, alpha,
            state, step_count, sample_weight, dropout):
-    """One epoch of :func:`train_epochs`; returns the step count and the summed batch losses."""
+    """One epoch of :func:`train_epochs`; returns the step count, the summed batch losses and
+    the samples in the batches that counted.
+
+    A batch whose weights sum to zero holds nothing to learn from (its weighted mean is
+    0 / 0): it is skipped whole, no step and no Adam step counted, and the epoch's loss is
+    the mean over the batches that count."""
     if state is not None:
         velocity, first_moment, second_moment = state[0], state[0], state[1]
     _, loss, _ = OUTPUTS[output]
@@ -586,12 +593,16 @@ def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, ste
     record = loss_every > 0 and epoch % loss_every == 0
     order = epoch_order(seed, epoch, n) if shuffling else None
     total = 0.0
+    counted = 0
     for start in range(0, n, step):
         rows = slice(start, start + step) if order is None else order[start:start + step]
         Xb, Yb = X[rows], Y[rows]
         m = Xb.shape[0]
         wb = None if sample_weight is None else sample_weight[rows]
         weight_sum = m if wb is None else float(wb.sum())
+        if not weight_sum > 0:
+            continue
+        counted += m
         masks = None
         if dropout > 0:
             masks = _batch_masks([(W.shape[1], m) for W in weights[:-1]], params.dtype,
@@ -618,7 +629,7 @@ def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, ste
             momentum_update(params, grads, velocity, learning_rate, momentum, nesterov)
         else:
             sgd_update(params, grads, learning_rate)
-    return step_count, total
+    return step_count, total, counted
 
 
 def forward(params, layers, activation, output, X, out):

@@ -124,6 +124,79 @@ def set_one_thread_split(bint on):
     return previous
 
 
+# Ctrl-C inside a batch. A product bigger than WORK_PER_POLL multiply-adds is split along the
+# batch's samples into pieces of about that much work, and the loop looks for signals between
+# the pieces and between the layers: a full batch of a large data set takes seconds, and a
+# look only between batches would keep Ctrl-C waiting that long. A piece keeps at least
+# MIN_PIECE samples: each BLAS call packs the weights again, and a vector multiply-add costs
+# so little next to that copy that fewer samples make a full batch measurably slower (64
+# samples: 1.1x on one core, 2-3x with OpenBLAS's threads on a busy machine). A product below
+# the bound is one piece, computed as it always was.
+cdef enum:
+    WORK_PER_POLL = 1 << 25
+    MIN_PIECE = 1024
+
+
+cdef double SIGNAL_CHECK_SECONDS = 0.005
+
+
+cdef struct SignalPoll:
+    double last         # when signals were last looked for
+    bint raised         # a signal handler raised: its error is pending, the batch abandoned
+
+
+cdef extern from "Python.h":
+    # Declared again without an exception check: in a noexcept nogil function the error a
+    # handler raises must stay pending (for _signal_outcome), not be printed and dropped.
+    int _check_signals_raw "PyErr_CheckSignals" () noexcept
+
+
+cdef inline double _seconds() noexcept nogil:
+    cdef timespec now
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return now.tv_sec + 1e-9 * now.tv_nsec
+
+
+cdef bint _poll_signals(SignalPoll* poll) noexcept nogil:
+    """Run pending signal handlers if SIGNAL_CHECK_SECONDS have passed since the last look
+    (the GIL is taken only then); True when one raised and the batch must be abandoned."""
+    if poll == NULL:
+        return False
+    if not poll.raised and _seconds() - poll.last >= SIGNAL_CHECK_SECONDS:
+        with gil:
+            if _check_signals_raw() < 0:
+                poll.raised = True
+        poll.last = _seconds()
+    return poll.raised
+
+
+cdef int _raise_pending() except -1:
+    # The error a signal handler raised inside a batch is still set: returning -1 from an
+    # "except -1" function makes the caller raise it.
+    return -1
+
+
+cdef int _signal_outcome(SignalPoll* poll) except -1:
+    """With the GIL: 1 if a KeyboardInterrupt is pending or raised now, 0 if no handler
+    raised; any other error a handler raised propagates."""
+    cdef bint raised = poll.raised
+    poll.raised = False
+    try:
+        if raised:
+            _raise_pending()
+        PyErr_CheckSignals()
+    except KeyboardInterrupt:
+        return 1
+    finally:
+        poll.last = _seconds()
+    return 0
+
+
+cdef inline Py_ssize_t _piece(Py_ssize_t m, Py_ssize_t per_sample) noexcept nogil:
+    """Samples per piece of a product costing per_sample multiply-adds per sample."""
+    return min(m, max(<Py_ssize_t>MIN_PIECE, WORK_PER_POLL // max(per_sample, 1)))
+
+
 cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         Activation activation, Output output, floating* params, floating* grads,
                         floating learning_rate,
@@ -132,7 +205,8 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         const Py_ssize_t* x_rows, const floating* y, const floating* weights, floating weight_sum,
                         Py_ssize_t m, floating* acts, floating* scratch,
                         bint want_loss, double dropout, uint64_t dropout_seed,
-                        Py_ssize_t epoch, Py_ssize_t batch_start) noexcept nogil:
+                        Py_ssize_t epoch, Py_ssize_t batch_start,
+                        SignalPoll* poll) noexcept nogil:
     """Forward and backward over m samples; returns the summed loss if asked.
 
     The loss is the weighted mean over the batch: sample j's terms are weighted by
@@ -151,12 +225,18 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
 
     With dropout > 0, each hidden layer's output goes through inverted dropout; the masks
     come from (dropout_seed, epoch, batch_start, layer) and are drawn again on the way back.
+
+    Signals are looked for between layers and between the pieces of large products (poll,
+    unless NULL): when a handler raises, the batch is abandoned half done (params and grads
+    then hold partial values) and NaN is returned with poll.raised set.
     """
-    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0, i
+    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0, i, j0, mc, piece
     cdef floating* w
     cdef floating* bias_grad
     cdef floating* z = acts
     cdef floating* a_prev
+    cdef floating* target
+    cdef floating alpha
     cdef double loss
     cdef bint step = learning_rate != 0
     cdef bint sparse = x_indptr != NULL
@@ -165,15 +245,26 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         n_out = layers[k + 1]
         w = params + off
         z = acts + act_off
+        piece = _piece(m, n_in * n_out)
+        j0 = 0
+        while j0 < m:
+            mc = min(piece, m - j0)
+            if k == 0 and sparse:
+                # Samples x units first, then the (units, samples) layout; scratch is free
+                # until the loss.
+                csr_matmul(x, x_indices, x_indptr, x_rows + j0 if x_rows != NULL else NULL,
+                           batch_start + j0, mc, w, n_out, scratch + j0 * n_out)
+            elif k == 0:
+                gemm(True, not x_by_feature, n_out, mc, n_in, 1, w, n_out,
+                     x + (j0 if x_by_feature else j0 * ldx), ldx, False, z + j0, m)
+            else:
+                gemm(True, False, n_out, mc, n_in, 1, w, n_out, z - n_in * m + j0, m, False,
+                     z + j0, m)
+            if _poll_signals(poll):
+                return NAN
+            j0 += mc
         if k == 0 and sparse:
-            # Samples x units first, then the (units, samples) layout; scratch is free until
-            # the loss.
-            csr_matmul(x, x_indices, x_indptr, x_rows, batch_start, m, w, n_out, scratch)
             transpose(scratch, m, n_out, z)
-        elif k == 0:
-            gemm(True, not x_by_feature, n_out, m, n_in, 1, w, n_out, x, ldx, False, z, m)
-        else:
-            gemm(True, False, n_out, m, n_in, 1, w, n_out, z - n_in * m, m, False, z, m)
         _activations.bias_activation(z, w + n_in * n_out, n_out, m,
                                      activation if k < n_layers - 2 else _activations.IDENTITY)
         if dropout > 0 and k < n_layers - 2:
@@ -193,24 +284,45 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         w = params + off
         z = acts + act_off          # now the gradient of this layer's pre-activation
         a_prev = z - n_in * m
+        piece = _piece(m, n_in * n_out)
         if k > 0:
             # The error for the layer below, through the weights before their update.
-            gemm(False, False, n_in, m, n_out, 1, w, n_out, z, m, False, scratch, m)
+            j0 = 0
+            while j0 < m:
+                mc = min(piece, m - j0)
+                gemm(False, False, n_in, mc, n_out, 1, w, n_out, z + j0, m, False,
+                     scratch + j0, m)
+                if _poll_signals(poll):
+                    return NAN
+                j0 += mc
+        # The weight gradient sums over the samples: piece after piece into the same target,
+        # the first piece starting from zero when a gradient (not a step) is written.
+        target = w if step else grads + off
+        alpha = -learning_rate if step else 1
         if k == 0 and sparse:
             # The gradient touches only the weight rows of features stored in the batch; a
             # gradient (not a step) is written whole, so it starts from zero.
             transpose(z, n_out, m, scratch)
             if not step:
-                fill_zero(grads + off, n_in * n_out)
-            csr_transpose_matmul_add(x, x_indices, x_indptr, x_rows, batch_start, m, scratch,
-                                     n_out, -learning_rate if step else 1,
-                                     w if step else grads + off)
-        elif k == 0:
-            gemm(not x_by_feature, True, n_in, n_out, m, -learning_rate if step else 1, x, ldx,
-                 z, m, step, w if step else grads + off, n_out)
-        else:
-            gemm(False, True, n_in, n_out, m, -learning_rate if step else 1, a_prev, m,
-                 z, m, step, w if step else grads + off, n_out)
+                fill_zero(target, n_in * n_out)
+        j0 = 0
+        while j0 < m:
+            mc = min(piece, m - j0)
+            if k == 0 and sparse:
+                csr_transpose_matmul_add(x, x_indices, x_indptr,
+                                         x_rows + j0 if x_rows != NULL else NULL,
+                                         batch_start + j0, mc, scratch + j0 * n_out, n_out,
+                                         alpha, target)
+            elif k == 0:
+                gemm(not x_by_feature, True, n_in, n_out, mc, alpha,
+                     x + (j0 if x_by_feature else j0 * ldx), ldx, z + j0, m,
+                     step or j0 > 0, target, n_out)
+            else:
+                gemm(False, True, n_in, n_out, mc, alpha, a_prev + j0, m, z + j0, m,
+                     step or j0 > 0, target, n_out)
+            if _poll_signals(poll):
+                return NAN
+            j0 += mc
         bias_grad = grads + off + n_in * n_out
         row_sums(z, n_out, m, bias_grad)
         if step:
@@ -395,15 +507,6 @@ def _dense_input(X, dtype):
     return X
 
 
-cdef double SIGNAL_CHECK_SECONDS = 0.005
-
-
-cdef inline double _seconds() noexcept nogil:
-    cdef timespec now
-    clock_gettime(CLOCK_MONOTONIC, &now)
-    return now.tv_sec + 1e-9 * now.tv_nsec
-
-
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     # x - x is 0 for every finite x and NaN for NaN and infinities.
     cdef Py_ssize_t i
@@ -471,7 +574,12 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
 
     With sample_weight (n non-negative values), each batch's loss, gradient and L2 term are
     divided by the batch's weight sum instead of its size (scikit-learn's convention); the
-    epoch's loss is still the mean of the batch losses weighted by batch size.
+    epoch's loss is still the mean of the batch losses weighted by batch size. A batch whose
+    weights sum to zero (which scikit-learn leaves undefined: 0 / 0) is skipped: no step, no
+    Adam step counted, and it is left out of the epoch's loss (NaN if no batch counted).
+
+    Ctrl-C is looked for every few ms, inside long batches too (see WORK_PER_POLL); an
+    interrupted epoch is abandoned whole.
 
     dropout (in [0, 1)) drops each hidden unit's output with that probability in training
     (inverted dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from seed.
@@ -568,9 +676,11 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef floating[:, ::1] saved_moments = np.empty_like(moments)
     cdef Py_ssize_t saved_steps = step_count, epochs_done = 0
     cdef bint interrupted = False, checking = False
-    cdef double last_check = _seconds()
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
 
-    cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx
+    cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx, counted
     cdef bint want_loss
     cdef double total
     cdef const floating* xp
@@ -720,6 +830,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                 if shuffling:
                     _epoch_order(order, n, seed, epoch)
                 total = 0
+                counted = 0
                 start = 0
                 while start < n:
                     m = min(m_max, n - start)
@@ -757,42 +868,52 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                         weight_sum = 0
                         for j in range(m):
                             weight_sum = weight_sum + wp[j]
-                    batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
-                                             &params[0], &grads[0], lr if fused_step else 0,
-                                             xp, ldx, by_feature, indices_p, indptr_p,
-                                             rows_p, yp, wp, weight_sum, m,
-                                             &acts[0], &scratch[0], want_loss, dropout,
-                                             dropout_seed, epoch, start)
-                    # The epoch adds up the batch means times the batch sizes.
-                    total += batch_loss * (m / weight_sum)
-                    if not fused_step:
-                        if alpha != 0:
-                            total += 0.5 * alpha * (m / weight_sum) * _l2_gradient(
-                                &layers[0], layers.shape[0], &params[0], &grads[0],
-                                <floating>(alpha / weight_sum), want_loss)
-                        if adam:
-                            step_count += 1
-                            step_size = <floating>(learning_rate
-                                                   * (1 - pow(beta_2, step_count)) ** 0.5
-                                                   / (1 - pow(beta_1, step_count)))
-                        (solver_step_float if floating is float else solver_step_double)(
-                            adam, &params[0], &grads[0], &moments[0, 0],
-                            &moments[1, 0], step_size if adam else lr, <floating>beta_1,
-                            <floating>beta_2, <floating>epsilon, <floating>momentum, nesterov,
-                            n_params)
+                    # A batch whose weights sum to zero holds nothing to learn from (its
+                    # weighted mean is 0 / 0): it is skipped whole, no step and no Adam step
+                    # counted, and the epoch's loss is the mean over the batches that count.
+                    if weight_sum > 0:
+                        batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
+                                                 &params[0], &grads[0],
+                                                 lr if fused_step else 0, xp, ldx, by_feature,
+                                                 indices_p, indptr_p, rows_p, yp, wp,
+                                                 weight_sum, m, &acts[0], &scratch[0],
+                                                 want_loss, dropout, dropout_seed, epoch,
+                                                 start, &poll)
+                        if poll.raised:
+                            break
+                        # The epoch adds up the batch means times the batch sizes.
+                        total += batch_loss * (m / weight_sum)
+                        counted += m
+                        if not fused_step:
+                            if alpha != 0:
+                                total += 0.5 * alpha * (m / weight_sum) * _l2_gradient(
+                                    &layers[0], layers.shape[0], &params[0], &grads[0],
+                                    <floating>(alpha / weight_sum), want_loss)
+                            if adam:
+                                step_count += 1
+                                step_size = <floating>(learning_rate
+                                                       * (1 - pow(beta_2, step_count)) ** 0.5
+                                                       / (1 - pow(beta_1, step_count)))
+                            (solver_step_float if floating is float else solver_step_double)(
+                                adam, &params[0], &grads[0], &moments[0, 0],
+                                &moments[1, 0], step_size if adam else lr, <floating>beta_1,
+                                <floating>beta_2, <floating>epsilon, <floating>momentum,
+                                nesterov, n_params)
                     start += m
-                    if _seconds() - last_check >= SIGNAL_CHECK_SECONDS:
+                    if _seconds() - poll.last >= SIGNAL_CHECK_SECONDS:
                         # Ctrl-C reaches Python only when it runs: look every few ms.
                         with gil:
                             checking = True
-                            try:
-                                PyErr_CheckSignals()
-                            except KeyboardInterrupt:
-                                interrupted = True
+                            interrupted = _signal_outcome(&poll)
                             checking = False
-                        last_check = _seconds()
                         if interrupted:
                             break
+                if poll.raised:
+                    # A handler raised inside the batch, which was abandoned.
+                    with gil:
+                        checking = True
+                        interrupted = _signal_outcome(&poll)
+                        checking = False
                 # Diverged: a parameter, or the loss when it was computed, is NaN or infinite.
                 if (interrupted or not _all_finite(&params[0], n_params)
                         or (want_loss and not (total - total == 0))):
@@ -803,7 +924,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                                moments.shape[0] * moments.shape[1] * sizeof(floating))
                     step_count = saved_steps
                     break
-                losses[e] = total / n if want_loss else NAN
+                # NaN, not a divergence, if no batch had weight (the entry checks refuse
+                # weights that are all zero, so only a raw call can get here).
+                losses[e] = total / counted if want_loss and counted > 0 else NAN
                 epochs_done += 1
                 if not ruled:
                     continue
@@ -932,6 +1055,11 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     if wp != NULL:
         read.append(_span("sample_weight", wp, n * sizeof(floating)))
     _check_apart([_span("grad", &grad[0], grad.shape[0] * sizeof(floating))], read)
+    # One call may cover a large data set (lbfgs evaluates the whole of it): Ctrl-C is looked
+    # for inside, and raises here as KeyboardInterrupt, leaving grad partly written.
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
     cdef bint blas_started = _blas_loop_started(layers, n)
     try:
         with nogil:
@@ -941,13 +1069,15 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
                                 <floating*>&params[0], &grad[0], 0, xp, n_features, False,
                                 indices_p, indptr_p, NULL, &Y[0, 0], wp,
                                 weight_sum, n, &acts[0], &scratch[0], True, dropout,
-                                dropout_seed, 0, 0)
-            if alpha != 0:
+                                dropout_seed, 0, 0, &poll)
+            if alpha != 0 and not poll.raised:
                 total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
                                                     &grad[0], <floating>(alpha / weight_sum),
                                                     True)
     finally:
         _blas_loop_finished(blas_started)
+    if poll.raised:
+        _raise_pending()
     return total / weight_sum
 
 

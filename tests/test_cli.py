@@ -1,8 +1,10 @@
 """The cnet command line: train and predict on CSV files, with clear errors."""
 import csv
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -110,3 +112,52 @@ def test_bench_help_names_the_command(capsys):
     with pytest.raises(SystemExit):
         main(["bench", "--help"])
     assert "usage: cnet bench" in capsys.readouterr().out
+
+
+def _run_child(code, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(cnet.__file__).parent.parent)}
+    return subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+
+
+def test_ctrl_c_during_train_leaves_out_untouched_and_exits_130(tmp_path):
+    # Before, the half-trained model was saved over --out, "trained ... saved" printed and
+    # the status was 0.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((3000, 8))
+    _write_csv(tmp_path / "data.csv", [f"x{j}" for j in range(8)] + ["y"],
+               [[*row, int(row[0] > 0)] for row in X])
+    (tmp_path / "model.npz").write_bytes(b"the previous model")
+    proc = _run_child("import sys, cnet.cli; print('ready', flush=True); sys.exit(cnet.cli.main("
+                      "['train', 'data.csv', '--target', 'y', '--hidden', '64,64', "
+                      "'--epochs', '1000000', '--out', 'model.npz']))", tmp_path)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.5)                     # reading 3,000 rows is quick: well inside the fit
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert out == "" and err.count("\n") == 1 and "interrupted" in err, err
+    assert "Traceback" not in err
+    assert (tmp_path / "model.npz").read_bytes() == b"the previous model"
+
+
+def test_ctrl_c_during_predict_leaves_out_untouched_and_exits_130(iris_csv, tmp_path):
+    path, _ = iris_csv
+    model = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "species", "--epochs", "5",
+                 "--out", str(model)]) == 0
+    (tmp_path / "pred.csv").write_text("old predictions\n")
+    # Ctrl-C lands inside predict: raised there, in a child, so that nothing can escape
+    # into the test session.
+    proc = _run_child(
+        "import sys, cnet, cnet.mlp\n"
+        "def interrupted(self, X):\n"
+        "    raise KeyboardInterrupt\n"
+        "cnet.mlp.MLPClassifier.predict = interrupted\n"
+        "import cnet.cli\n"
+        f"sys.exit(cnet.cli.main(['predict', {str(model)!r}, {str(path)!r}, "
+        "'--target', 'species', '--out', 'pred.csv']))", tmp_path)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert err == "cnet predict: interrupted\n"
+    assert (tmp_path / "pred.csv").read_text() == "old predictions\n"

@@ -255,3 +255,59 @@ def test_lbfgs_warm_start_continues_from_the_last_weights():
         first = clf.loss_
         clf.fit(X_train, y_train)
     assert clf.loss_ < first
+
+
+@pytest.mark.parametrize("class_weight,match", [
+    ({0: np.nan, 1: 1.0}, "finite and non-negative"), ({0: -1.0, 1: 2.0}, "non-negative"),
+    ({0: np.inf, 1: 1.0}, "finite"), ({0: 1.0, 5: 1.0}, "not among the classes"),
+    ({0: 0.0, 1: 0.0}, "zero for every class"), ("balance", "'balanced'")])
+def test_bad_class_weights_are_refused_before_training(class_weight, match):
+    # Before, NaN gave a false "diverged" and -1 trained by gradient ascent on class 0.
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match=match):
+        cnet.MLPClassifier(max_iter=1, class_weight=class_weight).fit(X[:80], y[:80])
+
+
+def test_class_weight_times_sample_weight_that_overflows_is_refused():
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match="not finite"):
+        cnet.MLPClassifier(max_iter=1, class_weight={0: 1e300, 1: 1.0}).fit(
+            X[:80], y[:80], sample_weight=np.full(80, 1e300))
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam"])
+def test_zero_weight_batches_are_skipped_not_a_divergence(solver):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)[:120]
+    y = y[:120]
+    # A block of zero weights that is one whole batch (no shuffling): the expectation is the
+    # fit on the data without those rows, which takes the same steps.
+    w = np.ones(120)
+    w[40:80] = 0
+    params = dict(hidden_layer_sizes=(6,), solver=solver, batch_size=40, shuffle=False,
+                  max_iter=15, random_state=0, learning_rate_init=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", cnet.engine.DivergenceWarning)
+        weighted = cnet.MLPClassifier(**params).fit(X, y, sample_weight=w)
+        reduced = cnet.MLPClassifier(**params).fit(X[w > 0], y[w > 0])
+    assert weighted.n_iter_ == reduced.n_iter_ == 15
+    for a, b in zip(weighted.coefs_, reduced.coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(weighted.loss_curve_, reduced.loss_curve_, rtol=1e-10)
+    # One class weighing nothing, in small shuffled batches: many batches weigh zero.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", cnet.engine.DivergenceWarning)
+        clf = cnet.MLPClassifier(hidden_layer_sizes=(6,), solver=solver, batch_size=2,
+                                 max_iter=5, random_state=0, class_weight={0: 0, 1: 1}
+                                 ).fit(X, y)
+    assert clf.n_iter_ == 5 and np.isfinite(clf.loss_curve_).all()
+
+
+@pytest.mark.parametrize("Model", [cnet.MLPClassifier, cnet.MLPRegressor])
+def test_lbfgs_refuses_dropout(Model):
+    # Before, dropout was silently ignored: dropout=0.9 trained the same model as 0.
+    X, y = load_breast_cancer(return_X_y=True)
+    with pytest.raises(ValueError, match="lbfgs.*dropout|dropout.*lbfgs"):
+        Model(solver="lbfgs", dropout=0.5, max_iter=2).fit(X[:50], y[:50])

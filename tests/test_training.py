@@ -297,3 +297,65 @@ def test_cython_loop_equals_numpy_twin_with_dropout(activation, batch_size, shuf
     (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
     assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
     np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("optimizer", [{}, dict(solver="sgd", momentum=0.9, alpha=0.1),
+                                       dict(solver="adam", alpha=0.01)], ids=str)
+def test_a_batch_of_zero_weight_is_skipped_as_if_its_rows_were_absent(optimizer, backend,
+                                                                        dtype):
+    # Rows 40..79 weigh nothing and make up the second batch exactly (no shuffling): the
+    # independent expectation is training on the data without those rows, which takes the
+    # same steps. Before, that batch divided by zero and training "diverged" at epoch 0.
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((150, 3)).astype(dtype)
+    Y = _targets(X, 2, "softmax", dtype)
+    w = (rng.random(150) + 0.5).astype(dtype)
+    w[40:80] = 0
+    keep = w > 0
+    layers = np.array([3, 6, 2], dtype=np.intp)
+    start = (rng.standard_normal(n_parameters(layers)) * 0.5).astype(dtype)
+    runs = []
+    for X_run, Y_run, w_run in [(X, Y, w), (X[keep], Y[keep], w[keep])]:
+        params = start.copy()
+        result = engine.train(backend, params, layers, "relu", "softmax", X_run, Y_run,
+                              state=np.zeros((2, params.size), dtype=dtype),
+                              learning_rate=0.01, sample_weight=w_run, batch_size=40,
+                              shuffle=False, seed=7, first_epoch=0, n_epochs=30, loss_every=1,
+                              **optimizer)
+        runs.append((params, result))
+    (p_w, r_w), (p_r, r_r) = runs
+    assert r_w.epochs_done == 30 and not r_w.interrupted
+    # Adam counts the steps taken: 3 batches with weight per epoch, not 4.
+    assert r_w.step_count == r_r.step_count
+    if optimizer.get("solver") == "adam":
+        assert r_w.step_count == 3 * 30
+    # Same steps on the same numbers; the sums only run in another order (the skipped
+    # batch's rows stay in X), so float32 agrees to rounding.
+    np.testing.assert_allclose(p_w, p_r, rtol=TRAIN_RTOL[dtype], atol=TRAIN_RTOL[dtype])
+    np.testing.assert_allclose(r_w.losses, r_r.losses, rtol=TRAIN_RTOL[dtype])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_zero_weight_batches_when_shuffled_the_twin_agrees(dtype):
+    # One class weighs nothing and batches are 2 samples, shuffled: many batches weigh zero.
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((60, 3)).astype(dtype)
+    Y = (X[:, :1] > 0).astype(dtype)
+    w = np.where(Y[:, 0] > 0, 1.0, 0.0).astype(dtype)
+    layers = np.array([3, 5, 1], dtype=np.intp)
+    start = (rng.standard_normal(n_parameters(layers)) * 0.5).astype(dtype)
+    results = {}
+    for backend in ("cython", "numpy"):
+        params = start.copy()
+        result = engine.train(backend, params, layers, "tanh", "logistic", X, Y,
+                              state=np.zeros((2, params.size), dtype=dtype), solver="adam",
+                              learning_rate=0.01, sample_weight=w, batch_size=2, shuffle=True,
+                              seed=11, first_epoch=0, n_epochs=20, loss_every=1)
+        assert result.epochs_done == 20 and np.isfinite(result.losses).all()
+        results[backend] = params, result
+    (p_c, r_c), (p_n, r_n) = results["cython"], results["numpy"]
+    assert r_c.step_count == r_n.step_count < 20 * 30
+    assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
+    np.testing.assert_allclose(r_c.losses, r_n.losses, rtol=TRAIN_RTOL[dtype])
