@@ -176,21 +176,26 @@ def loop_started():
         return
     knob = knob_threads()
     depth = getattr(_depth, "value", 0)
-    _depth.value = depth + 1
     if depth:
+        _depth.value = depth + 1
         return   # this thread is already counted, and held if it needs to be
+    # Found on the first such loop whether or not it holds, so that the search (tens of ms)
+    # falls on one predictable call rather than on whichever loop first meets a busy machine.
+    libraries = _openblas()
     with _lock:
+        target = hold_target(_running + 1, knob, free_cores())
+        if target is not None:
+            counts = [c.get_num_threads() for c in libraries]
+            if any(count > target for count in counts):
+                if _held_from is None:
+                    _held_from = counts
+                _held_at = [min(count, target) for count in counts]
+                for c, count in zip(libraries, _held_at):
+                    c.set_num_threads(count)
+        # Counted last, once nothing can raise: an interrupt above leaves no loop counted
+        # that loop_finished would never uncount.
         _running += 1
-        target = hold_target(_running, knob, free_cores())
-        if target is None:
-            return
-        counts = [c.get_num_threads() for c in _openblas()]
-        if any(count > target for count in counts):
-            if _held_from is None:
-                _held_from = counts
-            _held_at = [min(count, target) for count in counts]
-            for c, count in zip(_openblas(), _held_at):
-                c.set_num_threads(count)
+        _depth.value = 1
 
 
 def loop_finished():

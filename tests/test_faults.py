@@ -5,7 +5,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -96,12 +95,17 @@ CTRL_C_SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_ctrl_c_returns_quickly_with_a_usable_model(tmp_path):
+def _start_fit_script(tmp_path, text):
+    """Run ``text`` as a script in a child process importing this cnet, pipes open."""
     script = tmp_path / "fit.py"
-    script.write_text(CTRL_C_SCRIPT)
+    script.write_text(text)
     env = {**os.environ, "PYTHONPATH": str(Path(cnet.__file__).parent.parent)}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+    return subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+
+
+def test_ctrl_c_returns_quickly_with_a_usable_model(tmp_path):
+    proc = _start_fit_script(tmp_path, CTRL_C_SCRIPT)
     assert proc.stdout.readline().strip() == "fitting"
     time.sleep(1.0)                                 # well inside the fit
     sent = time.monotonic()
@@ -158,11 +162,7 @@ def test_ctrl_c_inside_a_long_full_batch_is_honoured_before_the_batch_ends(tmp_p
     # the yardstick is the same child's own uninterrupted epoch, so that a loaded machine
     # slows both alike: returning within half an epoch needs the look inside the batch
     # (the goal is < 250 ms; scripts/interrupt_latency.py prints the figures).
-    script = tmp_path / "fit.py"
-    script.write_text(LONG_BATCH_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(cnet.__file__).parent.parent)}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = _start_fit_script(tmp_path, LONG_BATCH_SCRIPT)
     epoch = float(proc.stdout.readline().split()[1])
     assert proc.stdout.readline().strip() == "fitting"
     time.sleep(epoch / 3)
@@ -210,11 +210,7 @@ LBFGS_CTRL_C_SCRIPT = textwrap.dedent("""
 def test_ctrl_c_stops_lbfgs_with_a_warning_and_the_best_point(tmp_path):
     # Before, KeyboardInterrupt escaped fit() and left a half-written model (a loss curve
     # of the random initial weights, passing check_is_fitted).
-    script = tmp_path / "fit.py"
-    script.write_text(LBFGS_CTRL_C_SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(Path(cnet.__file__).parent.parent)}
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    proc = _start_fit_script(tmp_path, LBFGS_CTRL_C_SCRIPT)
     assert proc.stdout.readline().strip() == "fitting"
     time.sleep(1.0)                                 # well inside the fit (tol=0)
     proc.send_signal(signal.SIGINT)

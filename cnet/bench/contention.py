@@ -28,6 +28,7 @@ from sklearn.exceptions import ConvergenceWarning
 import cnet
 from cnet import _blas_threads
 from cnet.bench.peers import _fit_quietly, mlp_params
+from cnet.bench.timing import median_seconds
 from cnet.bench.workloads import digits10_workload, wide10_workload
 
 GOAL_LOAD = 1.6
@@ -69,16 +70,6 @@ def make_fit(wl, epochs):
     def fit():
         _fit_quietly(cnet.MLPClassifier(**params), wl.X, wl.y)
     return fit
-
-
-def _median_time(fit, repeats, settle_s):
-    times = []
-    for _ in range(repeats):
-        time.sleep(settle_s)
-        start = time.perf_counter()
-        fit()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def _two_threads_time(fit, repeats, settle_s):
@@ -142,7 +133,7 @@ def _contention_rows(names, quick, repeats, settle_s, rows):
         for policy, context in _policies().items():
             with context():
                 fit()   # warm-up: one-time costs, OpenBLAS's threads created
-                results[policy]["quiet_s"] = _median_time(fit, repeats, settle_s)
+                results[policy]["quiet_s"] = median_seconds(fit, repeats, settle_s)
                 if "threads" in rows:
                     two = _two_threads_time(fit, repeats, settle_s)
                     results[policy]["two_threads_s"] = two
@@ -155,7 +146,7 @@ def _contention_rows(names, quick, repeats, settle_s, rows):
                 for _ in range(repeats):
                     for policy, context in _policies().items():
                         with context():
-                            busy[policy].append(_median_time(fit, 1, settle_s))
+                            busy[policy].append(median_seconds(fit, 1, settle_s))
             for policy, times in busy.items():
                 results[policy]["busy_s"] = statistics.median(times)
                 results[policy]["load"] = results[policy]["busy_s"] / results[policy]["quiet_s"]

@@ -1,10 +1,8 @@
 """The matrix products of an epoch alone, through numpy's ``@``: a floor no network beats."""
-import statistics
-import time
 
 import numpy as np
 
-from cnet.bench.timing import SETTLE_S
+from cnet.bench.timing import SETTLE_S, median_seconds
 from cnet.bench.workloads import DTYPES
 
 
@@ -46,13 +44,7 @@ def matmul_floor(wl, dtype, repeats, settle_s=SETTLE_S):
                     np.matmul(dZ[k][:m], W[k - 1].T, out=dA[k - 1][:m])
 
     epoch()
-    runs = []
-    for _ in range(repeats):
-        time.sleep(settle_s)
-        start = time.perf_counter()
-        epoch()
-        runs.append(time.perf_counter() - start)
-    return statistics.median(runs)
+    return median_seconds(epoch, repeats, settle_s)
 
 
 def matmul_floor_rows(out, wl, opts):

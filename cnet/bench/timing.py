@@ -100,3 +100,15 @@ def time_per_epoch(trains, target_s, max_epochs, repeats, settle_s=SETTLE_S):
 def noisy_peers(results):
     """Names whose timed fits disagree by more than NOISY_SPREAD, to flag in the tables."""
     return [name for name, r in results.items() if r["spread"] > NOISY_SPREAD]
+
+
+def median_seconds(run, repeats, settle_s=SETTLE_S):
+    """The median wall time of ``repeats`` calls of ``run()``, each after ``settle_s`` of rest
+    (so that no BLAS pool of the previous call is still spinning)."""
+    times = []
+    for _ in range(repeats):
+        time.sleep(settle_s)
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
