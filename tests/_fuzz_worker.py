@@ -221,8 +221,10 @@ def _sparse_fit(case):
     in different orders)."""
     x = build_sparse(case)
     expected_x = sparse_truth(x)
-    make = {"MLPClassifier": lambda: cnet.MLPClassifier((3,), max_iter=2, random_state=0),
-            "MLPRegressor": lambda: cnet.MLPRegressor((3,), max_iter=2, random_state=0),
+    make = {"MLPClassifier": lambda: cnet.MLPClassifier(hidden_layer_sizes=(3,), max_iter=2,
+                                                      random_state=0),
+            "MLPRegressor": lambda: cnet.MLPRegressor(hidden_layer_sizes=(3,), max_iter=2,
+                                                    random_state=0),
             "NeuralNet": lambda: cnet.NeuralNet(layers=[case["dense"].shape[1], 3, 1],
                                                 iterations=2, random_state=0)}[case["op"]]
     y = case["y"]

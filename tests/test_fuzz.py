@@ -19,9 +19,12 @@ supports); ``scripts/fuzz.sh`` runs 20,000 per test on demand.
 """
 import os
 import pickle
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter
@@ -57,8 +60,11 @@ WORKER = Path(__file__).with_name("_fuzz_worker.py")
 # Cases per harness test in CI, unless CNET_FUZZ_EXAMPLES says otherwise: the sparse fits are
 # the slow ones (two fits each).
 CI_CASES = {"kernels": 400, "raw_train": 300, "sparse": 300, "sparse_fit": 120}
-# A worker that reports no progress for this long is hung on the case under way.
-HANG_SECONDS = 120
+# A worker that reports no progress for this long is hung on the case under way (valgrind,
+# which runs the worker 20-50 times slower, raises it).
+HANG_SECONDS = float(os.environ.get("CNET_FUZZ_HANG_SECONDS", "120"))
+# A command the worker runs under (scripts/memcheck.sh: valgrind), split as the shell would.
+WRAPPER = shlex.split(os.environ.get("CNET_FUZZ_WRAPPER", ""))
 # Stop a test after this many crashes, and show this many failures of each kind: the first
 # few name the bug (scripts/fuzz.sh raises it to see them all).
 MAX_FAILURES = int(os.environ.get("CNET_FUZZ_MAX_FAILURES", "5"))
@@ -94,7 +100,8 @@ def _run_worker(args, progress, log):
     """Run the worker until it exits or makes no progress for HANG_SECONDS; its return code,
     or None if it hung and was killed."""
     with open(log, "ab") as err:
-        proc = subprocess.Popen([sys.executable, "-X", "faulthandler", str(WORKER), *args],
+        proc = subprocess.Popen([*WRAPPER, sys.executable, "-X", "faulthandler", str(WORKER),
+                                 *args],
                                 env=_worker_env(), stdout=err, stderr=err)
         last, seen = time.monotonic(), -1
         while proc.poll() is None:
@@ -125,8 +132,6 @@ def run_batch(cases, tmp_path, label):
     log = tmp_path / f"{label}.log"
     with open(cases_file, "wb") as f:
         pickle.dump(cases, f)
-    replay = (f"PYTHONPATH={_worker_env()['PYTHONPATH']} {sys.executable} {WORKER} --replay "
-              f"{cases_file}")
     crashes, failures, first = [], [], 0
     while first < len(cases) and len(crashes) < MAX_FAILURES:
         code = _run_worker([str(cases_file), str(progress), str(first)], progress, log)
@@ -147,10 +152,18 @@ def run_batch(cases, tmp_path, label):
                  else "but not when run alone (an earlier case in the batch may have "
                       "corrupted memory)")
         crashes.append(f"case {i}: the worker {_how_it_ended(code)} {again}\n"
-                        f"  {_worker.describe(cases[i])}\n  reproduce: {replay} {i}")
+                        f"  {_worker.describe(cases[i])}\n  reproduce: {{replay}} {i}")
         progress.open("a").write(f"crash {i}\n")
         first = i + 1
     lines = progress.read_text().splitlines()
+    if crashes or any(line.startswith("fail ") for line in lines):
+        # pytest deletes old temporary folders (other runs' too): the cases that the
+        # reproduce commands read go where nothing cleans them up.
+        kept = Path(tempfile.mkdtemp(prefix=f"cnet-fuzz-{label}-")) / cases_file.name
+        shutil.copy(cases_file, kept)
+        replay = (f"PYTHONPATH={_worker_env()['PYTHONPATH']} {sys.executable} {WORKER} "
+                  f"--replay {kept}")
+        crashes = [c.replace("{replay}", replay) for c in crashes]
     for line in lines:
         if line.startswith("fail "):
             _, i, why = line.split(" ", 2)
@@ -356,7 +369,11 @@ def raw_train_cases(draw, variant):
     dtype = np.dtype(draw(st.sampled_from(FLOATS)))
     layers = [draw(st.integers(1, 4)) for _ in range(draw(st.integers(2, 4)))]
     output = draw(st.sampled_from(sorted(TARGETS)))
-    n = draw(st.sampled_from([0, 1, 2, 3, 5, 8]))
+    lie = draw(st.sampled_from([None, None, "any", "smaller", "smaller"]))
+    # Mostly tiny; a lying X often has many rows, so that a loop sized by its .shape runs far
+    # past its one-row buffer.
+    n = draw(st.sampled_from([0, 1, 2, 3, 5, 8] + ([200_000] * 4 if lie == "smaller"
+                                                   else [3000])))
     n_params = sum(a * b + b for a, b in zip(layers, layers[1:]))
     n_params += draw(st.sampled_from([0] * 9 + [-1, 1]))
     X = (rng.standard_normal((n, layers[0])) * 2).astype(dtype)
@@ -364,11 +381,11 @@ def raw_train_cases(draw, variant):
         X.flat[draw(st.integers(0, X.size - 1))] = draw(st.sampled_from([np.nan, np.inf]))
     if draw(st.integers(0, 19)) == 0:
         X = X.astype(np.float32 if dtype == np.float64 else np.float64)
-    weights = draw(st.sampled_from([None, None, "positive", "some zero", "all zero",
-                                    "negative", "nan", "inf", "short"]))
+    weights = draw(st.sampled_from([None] * 6 + ["positive", "some zero", "all zero",
+                                                 "negative", "nan", "inf", "short"]))
     sample_weight = None
     if weights is not None:
-        sample_weight = rng.uniform(0.5, 2.0, n - (weights == "short")).astype(dtype)
+        sample_weight = rng.uniform(0.5, 2.0, max(0, n - (weights == "short"))).astype(dtype)
         if sample_weight.size:
             spot = rng.integers(0, sample_weight.size)
             sample_weight[spot] = {"positive": sample_weight[spot], "some zero": 0,
@@ -385,8 +402,14 @@ def raw_train_cases(draw, variant):
             "output": output, "sample_weight": sample_weight,
             "dropout": draw(st.sampled_from([0.0] * 6 + [0.3, -0.1, 1.0, 1.5, np.nan])),
             "alpha": draw(st.sampled_from([0.0, 1e-3])), "seed": draw(st.integers(0, 1000))}
-    if draw(st.integers(0, 2)) == 0:
+    if lie == "any":
         case["X_lies"] = draw(lies(X.shape))
+    elif lie == "smaller" and X.size:
+        # The attack that gets past every other check: a buffer with fewer rows or columns
+        # than the shape it claims, which fits the network and Y.
+        case["X_lies"] = {"shape": X.shape}
+        rows = draw(st.booleans()) or X.shape[1] == 1
+        case["X"] = np.ascontiguousarray(X[:1] if rows else X[:, :-1])
     if entry == "loss_and_gradient" and draw(st.integers(0, 9)) == 0:
         case["alias"] = "grad_is_params"
     if entry == "forward":
