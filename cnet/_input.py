@@ -2,7 +2,8 @@
 
 The compiled loop reads a dense X as a C-contiguous array and a sparse X as CSR, in the
 parameters' dtype. scikit-learn's ``validate_data`` checks values and shapes; this module
-only settles the layout, so that a sparse X stays sparse (CSC becomes CSR, never dense).
+settles the layout, so that a sparse X stays sparse (CSC becomes CSR, never dense), and checks
+a sparse X's structure before anything converts it (:func:`check_sparse_structure`).
 """
 import numpy as np
 import scipy.sparse as sp
@@ -32,3 +33,125 @@ def as_training_input(X, dtype):
             X.sum_duplicates()
         return X
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def check_sparse_structure(X, name="X"):
+    """Raise ValueError unless sparse ``X``'s arrays describe a valid matrix of its shape.
+
+    A scipy.sparse matrix built with the raw constructor, or whose arrays were changed after,
+    is only lightly checked by scipy, and its conversions (``tocsr`` from CSC,
+    ``sum_duplicates``) run unchecked C++ that reads and writes out of bounds on bad indices.
+    So this runs before any conversion, on the format X arrives in: what scipy's
+    ``check_format(full_check=True)`` checks, without its side effects (it prunes and recasts
+    the user's arrays), and that the stored values are finite. Anything that is not sparse is
+    left to ``validate_data``.
+
+    Parameters
+    ----------
+    X : object
+        Checked if it is a scipy.sparse matrix or array.
+    name : str, default "X"
+        What the error messages call it.
+
+    Raises
+    ------
+    ValueError
+        Naming the first problem found.
+    """
+    if not sp.issparse(X):
+        return
+    shape = _sparse_shape(X, name)
+    if X.format in ("csr", "csc", "bsr"):
+        _check_compressed(X, shape, name)
+    elif X.format == "coo":
+        _check_coordinates(X, shape, name)
+    else:
+        # LIL, DOK and DIA keep their entries in Python objects or dense diagonals, and
+        # reach COO through numpy code that checks as it goes: check the entries there.
+        try:
+            coo = X.tocoo()
+        except Exception as exc:
+            raise ValueError(f"{name} is not a valid {X.format.upper()} matrix: {exc}") from None
+        _check_coordinates(coo, shape, name)
+
+
+def _sparse_shape(X, name):
+    try:
+        shape = tuple(int(d) for d in X.shape)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} has an invalid shape {X.shape!r}") from None
+    if len(shape) != 2 or min(shape) < 0:
+        raise ValueError(f"{name} must be a 2-D sparse matrix, got shape {shape}")
+    return shape
+
+
+def _index_array(X, attribute, name):
+    array = getattr(X, attribute)
+    if not isinstance(array, np.ndarray) or array.ndim != 1 or array.dtype.kind not in "iu":
+        raise ValueError(f"{name}.{attribute} must be a 1-D integer array")
+    return array
+
+
+def _check_values(data, count, name):
+    values = data[:count]
+    if values.dtype.kind in "fc" and not np.isfinite(values).all():
+        raise ValueError(f"{name} contains NaN or infinity among its stored values")
+
+
+def _check_in_range(index, bound, what, name):
+    # Only the stored entries are read, so index may be empty.
+    if index.size and (index.min() < 0 or index.max() >= bound):
+        raise ValueError(f"{name}.{what} has entries outside [0, {bound})")
+
+
+def _check_compressed(X, shape, name):
+    """CSR, CSC or BSR: the row (column) pointer, the indices it spans and their data."""
+    indptr = _index_array(X, "indptr", name)
+    indices = _index_array(X, "indices", name)
+    data = X.data
+    if not isinstance(data, np.ndarray):
+        raise ValueError(f"{name}.data must be a numpy array")
+    block = (1, 1)
+    if X.format == "bsr":
+        if data.ndim != 3:
+            raise ValueError(f"{name}.data of a BSR matrix must be 3-D (blocks)")
+        block = data.shape[1:]
+        if min(block) < 1 or shape[0] % block[0] or shape[1] % block[1]:
+            raise ValueError(f"{name} has blocks of shape {block}, which do not tile its "
+                             f"shape {shape}")
+    elif data.ndim != 1:
+        raise ValueError(f"{name}.data must be 1-D")
+    rows, cols = shape[0] // block[0], shape[1] // block[1]
+    major, minor = (cols, rows) if X.format == "csc" else (rows, cols)
+    if indptr.shape[0] != major + 1:
+        raise ValueError(f"{name}.indptr has {indptr.shape[0]} entries, a {X.format.upper()} "
+                         f"matrix of shape {shape} needs {major + 1}")
+    if indices.shape[0] != data.shape[0]:
+        raise ValueError(f"{name}.indices has {indices.shape[0]} entries, {name}.data "
+                         f"{data.shape[0]}")
+    if indptr[0] != 0 or (indptr[1:] < indptr[:-1]).any() or indptr[-1] > data.shape[0]:
+        raise ValueError(f"{name}.indptr is not a valid index pointer (it must start at 0, "
+                         f"never decrease and end at most at len({name}.data) = "
+                         f"{data.shape[0]})")
+    count = int(indptr[-1])
+    _check_in_range(indices[:count], minor, "indices", name)
+    _check_values(data, count, name)
+
+
+def _check_coordinates(X, shape, name):
+    """COO: one row and one column index per stored value, each inside the shape."""
+    coords = getattr(X, "coords", None)
+    if coords is None or len(coords) != 2:
+        raise ValueError(f"{name} must have two coordinate arrays (row, col)")
+    data = X.data
+    if not isinstance(data, np.ndarray) or data.ndim != 1:
+        raise ValueError(f"{name}.data must be a 1-D numpy array")
+    for what, index, bound in zip(("row", "col"), coords, shape):
+        if (not isinstance(index, np.ndarray) or index.ndim != 1
+                or index.dtype.kind not in "iu"):
+            raise ValueError(f"{name}.{what} must be a 1-D integer array")
+        if index.shape[0] != data.shape[0]:
+            raise ValueError(f"{name}.{what} has {index.shape[0]} entries, {name}.data "
+                             f"{data.shape[0]}")
+        _check_in_range(index, bound, what, name)
+    _check_values(data, data.shape[0], name)

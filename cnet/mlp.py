@@ -29,7 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs
 from cnet._fit_warnings import warn_if_stopped
-from cnet._input import SPARSE_FORMATS, as_training_input
+from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
@@ -230,6 +230,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         return np.dtype(self.dtype)
 
     def _validate_input(self, X, y, incremental, reset):
+        check_sparse_structure(X)
         X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMATS,
                              dtype=self._fit_dtype(reset), order="C", multi_output=True,
                              y_numeric=not is_classifier(self))
@@ -262,6 +263,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not isinstance(eval_set, (tuple, list)) or len(eval_set) not in (2, 3):
             raise ValueError("eval_set must be a tuple (X_val, y_val) or (X_val, y_val, "
                              "sample_weight_val)")
+        check_sparse_structure(eval_set[0], "X_val")
         X_val = validate_data(self, eval_set[0], reset=False, accept_sparse=SPARSE_FORMATS,
                               dtype=self.coefs_[0].dtype, order="C")
         X_val = as_training_input(X_val, X_val.dtype)
@@ -567,6 +569,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                 and X.flags.c_contiguous and X.shape[0] > 0
                 and X.shape[1] == getattr(self, "n_features_in_", None)
                 and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
+            check_sparse_structure(X)
             X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
                               order="C")
             X = as_training_input(X, X.dtype)

@@ -10,7 +10,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine
 from cnet._fit_warnings import warn_if_stopped
-from cnet._input import SPARSE_FORMATS, as_training_input
+from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet.persistence import SaveMixin, register_model
 from cnet.progress import ProgressBar, train_in_chunks
@@ -132,6 +132,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     def _validate_X(self, X, reset, y=None):
         dtype = [np.float64, np.float32] if reset else self._params_flat.dtype
         kwargs = dict(dtype=dtype, order="C", reset=reset, accept_sparse=SPARSE_FORMATS)
+        check_sparse_structure(X)
         if y is None:
             X = validate_data(self, X, **kwargs)
             return as_training_input(X, X.dtype)

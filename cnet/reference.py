@@ -11,6 +11,7 @@ stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b
 import numpy as np
 import scipy.sparse as sp
 
+from cnet._input import check_sparse_structure
 from cnet._layout import unpack
 from cnet.epoch_rules import check as check_rules
 
@@ -353,12 +354,40 @@ def epoch_order(seed, epoch, n):
     return np.argsort(_splitmix64(counter), kind="stable")
 
 
+def _entry_values(X, sample_weight=None, dropout=0.0, x_name="X"):
+    """X as the entry points compute with it, after the value checks the compiled entry
+    points make before their loops (``_check_values`` in ``_train.pyx``): the same inputs
+    are refused with the same errors, so the two backends' tables stay equal.
+
+    X's values (a sparse X's stored entries) must be finite; ``sample_weight``, if given,
+    finite and non-negative with a positive sum; ``dropout`` in [0, 1). A dense X comes back
+    as a plain ndarray, whose shape is that of its data.
+    """
+    if sp.issparse(X):
+        check_sparse_structure(X, x_name)
+        values = X.data[:X.indptr[-1]] if hasattr(X, "indptr") else X.data
+    else:
+        X = values = np.asarray(X)
+    if not np.isfinite(values).all():
+        raise ValueError(f"{x_name} contains NaN or infinity")
+    if sample_weight is not None:
+        weights = np.asarray(sample_weight)
+        if not (weights >= 0).all() or not np.isfinite(weights.sum(dtype=np.float64)):
+            raise ValueError("sample_weight must be finite and non-negative")
+        if weights.sum(dtype=np.float64) == 0:
+            raise ValueError("sample_weight sums to zero: no sample would be learnt from")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    return X
+
+
 def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
                       dropout=0.0, dropout_seed=0, alpha=0.0):
     """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
     its gradient is written into ``grad``. With dropout, the masks are those of epoch 0's
     first batch under ``dropout_seed``. ``alpha`` adds the L2 penalty
     ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and its gradient."""
+    X = _entry_values(X, sample_weight, dropout)
     weights, biases = unpack(params, layers)
     masks = None
     if dropout > 0:
@@ -404,6 +433,7 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     optimizer state of the last whole epoch. ``rules`` (:class:`cnet.epoch_rules.EpochRules`)
     are applied after every whole epoch, and ``stopped`` says whether they ended training.
     """
+    X = _entry_values(X, sample_weight, dropout)
     weights, biases = unpack(params, layers)
     n = X.shape[0]
     step = min(batch_size, n)
@@ -411,6 +441,8 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
     epochs_done = 0
     if rules is not None:
         check_rules(rules, n_epochs, X.shape[1], Y.shape[1], loss_every, params.size)
+        if rules.X_val is not None:
+            _entry_values(rules.X_val, x_name="rules.X_val")
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
@@ -562,6 +594,7 @@ def forward(params, layers, activation, output, X, out):
     """Write the network's outputs (after the output activation), samples x outputs, into out.
 
     A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
+    X = _entry_values(X)
     weights, biases = unpack(params, layers)
     _, logits = forward_pass(weights, biases, activation, X)
     out_activation, _, _ = OUTPUTS[output]

@@ -10,7 +10,7 @@
 import numpy as np
 
 from cython cimport floating
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, uintptr_t
 
 cimport _activations
 cimport _dropout
@@ -63,6 +63,19 @@ cdef _check_nonempty(Py_ssize_t size, str name):
         raise ValueError(f"{name} is empty")
 
 
+cdef _check_apart(const void* out, Py_ssize_t out_bytes, const void* other,
+                  Py_ssize_t other_bytes, str out_name, str other_name, bint may_be_same=False):
+    # The loops write out while they still read the inputs and assume nothing overlaps, so an
+    # overlapping out gives a wrong result silently. Element-wise loops (may_be_same) read
+    # each element before writing it, so out may be exactly that input, but not a shifted
+    # view of it.
+    cdef uintptr_t o = <uintptr_t>out, p = <uintptr_t>other
+    if may_be_same and o == p and out_bytes == other_bytes:
+        return
+    if o < p + <uintptr_t>other_bytes and p < o + <uintptr_t>out_bytes:
+        raise ValueError(f"{out_name} shares memory with {other_name}; pass a separate array")
+
+
 cdef _check_blas_size(Py_ssize_t n, str name):
     # cython_blas takes C ints.
     if n >= 2 ** 31:
@@ -85,6 +98,10 @@ cdef (Py_ssize_t, Py_ssize_t, Py_ssize_t) _matmul_dims(
         raise ValueError("matmul: empty operand")
     for dim, name in ((m, "row"), (n, "column"), (k, "inner")):
         _check_blas_size(dim, name)
+    _check_apart(&out[0, 0], m * n * sizeof(floating), &a[0, 0], m * k * sizeof(floating),
+                 "out", "a")
+    _check_apart(&out[0, 0], m * n * sizeof(floating), &b[0, 0], k * n * sizeof(floating),
+                 "out", "b")
     return m, n, k
 
 
@@ -120,6 +137,21 @@ def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
     return _gemm.gemm_uses_blas(m, n, k)
 
 
+cdef _check_csr_out(const floating[::1] data, const Py_ssize_t[::1] indices,
+                    const Py_ssize_t[::1] indptr, const floating[:, ::1] dense, str dense_name,
+                    floating[:, ::1] out):
+    # After _check_csr and the shape checks: every view is non-empty.
+    cdef Py_ssize_t out_bytes = out.shape[0] * out.shape[1] * sizeof(floating)
+    _check_apart(&out[0, 0], out_bytes, &data[0], data.shape[0] * sizeof(floating), "out",
+                 "data")
+    _check_apart(&out[0, 0], out_bytes, &indices[0], indices.shape[0] * sizeof(Py_ssize_t),
+                 "out", "indices")
+    _check_apart(&out[0, 0], out_bytes, &indptr[0], indptr.shape[0] * sizeof(Py_ssize_t),
+                 "out", "indptr")
+    _check_apart(&out[0, 0], out_bytes, &dense[0, 0],
+                 dense.shape[0] * dense.shape[1] * sizeof(floating), "out", dense_name)
+
+
 cdef _check_csr(const Py_ssize_t[::1] indices, const Py_ssize_t[::1] indptr, Py_ssize_t nnz,
                 Py_ssize_t n_rows, Py_ssize_t n_cols):
     if indptr.shape[0] != n_rows + 1:
@@ -144,6 +176,7 @@ def sparse_matmul(const floating[::1] data, const Py_ssize_t[::1] indices,
     if out.shape[1] != b.shape[1]:
         raise ValueError(f"out has {out.shape[1]} columns, b has {b.shape[1]}")
     _check_csr(indices, indptr, data.shape[0], out.shape[0], b.shape[0])
+    _check_csr_out(data, indices, indptr, b, "b", out)
     with nogil:
         _sparse.csr_matmul(&data[0], &indices[0], &indptr[0], NULL, 0, out.shape[0], &b[0, 0],
                            b.shape[1], &out[0, 0])
@@ -159,6 +192,7 @@ def sparse_transpose_matmul(const floating[::1] data, const Py_ssize_t[::1] indi
     if out.shape[1] != g.shape[1]:
         raise ValueError(f"out has {out.shape[1]} columns, g has {g.shape[1]}")
     _check_csr(indices, indptr, data.shape[0], g.shape[0], out.shape[0])
+    _check_csr_out(data, indices, indptr, g, "g", out)
     with nogil:
         _gemm.fill_zero(&out[0, 0], out.shape[0] * out.shape[1])
         _sparse.csr_transpose_matmul_add(&data[0], &indices[0], &indptr[0], NULL, 0,
@@ -171,6 +205,9 @@ def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1
     _check_same_size(bias.shape[0], z.shape[0], "bias")
     if out.shape[0] != z.shape[0] or out.shape[1] != z.shape[1]:
         raise ValueError("bias_add: out must have the shape of z")
+    _check_same_or_apart2(z, out, "z")
+    _check_apart(&out[0, 0], out.shape[0] * out.shape[1] * sizeof(floating), &bias[0],
+                 bias.shape[0] * sizeof(floating), "out", "bias")
     with nogil:
         _activations.bias_add(&z[0, 0], &bias[0], &out[0, 0], z.shape[0], z.shape[1])
 
@@ -179,6 +216,7 @@ def relu(const floating[::1] z, floating[::1] out):
     """out = max(z, 0)."""
     _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
+    _check_same_or_apart1(z, out, "z")
     with nogil:
         _activations.relu(&z[0], &out[0], z.shape[0])
 
@@ -188,6 +226,8 @@ def relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1]
     _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
+    _check_same_or_apart1(grad, out, "grad")
+    _check_same_or_apart1(a, out, "a")
     with nogil:
         _activations.relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
 
@@ -196,6 +236,7 @@ def sigmoid(const floating[::1] z, floating[::1] out):
     """out = 1 / (1 + exp(-z)), without overflow."""
     _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
+    _check_same_or_apart1(z, out, "z")
     with nogil:
         _activations.sigmoid(&z[0], &out[0], z.shape[0])
 
@@ -205,6 +246,8 @@ def sigmoid_backward(const floating[::1] grad, const floating[::1] a, floating[:
     _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
+    _check_same_or_apart1(grad, out, "grad")
+    _check_same_or_apart1(a, out, "a")
     with nogil:
         _activations.sigmoid_backward(&grad[0], &a[0], &out[0], grad.shape[0])
 
@@ -225,6 +268,7 @@ def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, :
     cdef Py_ssize_t rows = logits.shape[0], cols = logits.shape[1]
     _check_pair(logits, y, "binary_cross_entropy_grad")
     _check_pair(logits, out, "binary_cross_entropy_grad (out)")
+    _check_targets_apart(logits, y, out)
     out[...] = logits
     with nogil:
         _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
@@ -235,6 +279,7 @@ def tanh(const floating[::1] z, floating[::1] out):
     """out = tanh(z)."""
     _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
+    _check_same_or_apart1(z, out, "z")
     with nogil:
         _activations.tanh(&z[0], &out[0], z.shape[0])
 
@@ -244,6 +289,8 @@ def tanh_backward(const floating[::1] grad, const floating[::1] a, floating[::1]
     _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
+    _check_same_or_apart1(grad, out, "grad")
+    _check_same_or_apart1(a, out, "a")
     with nogil:
         _activations.tanh_backward(&grad[0], &a[0], &out[0], grad.shape[0])
 
@@ -252,6 +299,7 @@ def leaky_relu(const floating[::1] z, floating[::1] out):
     """out = z where z > 0, else 0.01 * z."""
     _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
+    _check_same_or_apart1(z, out, "z")
     with nogil:
         _activations.leaky_relu(&z[0], &out[0], z.shape[0])
 
@@ -261,6 +309,8 @@ def leaky_relu_backward(const floating[::1] grad, const floating[::1] a, floatin
     _check_nonempty(grad.shape[0], "grad")
     _check_same_size(a.shape[0], grad.shape[0], "a")
     _check_same_size(out.shape[0], grad.shape[0], "out")
+    _check_same_or_apart1(grad, out, "grad")
+    _check_same_or_apart1(a, out, "a")
     with nogil:
         _activations.leaky_relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
 
@@ -271,9 +321,49 @@ cdef _check_pair(const floating[:, ::1] z, const floating[:, ::1] y, str name):
     _check_nonempty(z.shape[0] * z.shape[1], name)
 
 
+cdef _check_same_or_apart1(const floating[::1] x, floating[::1] out, str name):
+    # Called after the size checks: both views are non-empty and of one length.
+    _check_apart(&out[0], out.shape[0] * sizeof(floating), &x[0],
+                 x.shape[0] * sizeof(floating), "out", name, True)
+
+
+cdef _check_same_or_apart2(const floating[:, ::1] x, floating[:, ::1] out, str name):
+    _check_apart(&out[0, 0], out.shape[0] * out.shape[1] * sizeof(floating), &x[0, 0],
+                 x.shape[0] * x.shape[1] * sizeof(floating), "out", name, True)
+
+
+cdef _check_targets_apart(const floating[:, ::1] z, const floating[:, ::1] y,
+                          floating[:, ::1] out):
+    # The loss gradients copy z into out, then read y while they write out.
+    cdef Py_ssize_t size = out.shape[0] * out.shape[1] * sizeof(floating)
+    _check_same_or_apart2(z, out, "the outputs")
+    _check_apart(&out[0, 0], size, &y[0, 0], size, "out", "y")
+
+
+cdef _check_updates_apart(floating[::1] param, const floating[::1] grad, first, second,
+                          str first_name, str second_name):
+    # The updates write param and the optimizer state while reading the gradient and each
+    # other, element by element but in an order the formulas do not promise: nothing may
+    # overlap. Called after the size checks: every view is non-empty and as long as param.
+    cdef Py_ssize_t size = param.shape[0] * sizeof(floating)
+    buffers = [("param", param), ("grad", grad)]
+    if first is not None:
+        buffers.append((first_name, first))
+    if second is not None:
+        buffers.append((second_name, second))
+    cdef Py_ssize_t i, j
+    cdef const floating[::1] u, v
+    for i in range(len(buffers)):
+        for j in range(i + 1, len(buffers)):
+            u = buffers[i][1]
+            v = buffers[j][1]
+            _check_apart(&u[0], size, &v[0], size, buffers[i][0], buffers[j][0])
+
+
 def softmax(const floating[:, ::1] z, floating[:, ::1] out):
     """out[:, j] = softmax(z[:, j]) for every sample (column) j."""
     _check_pair(z, out, "softmax (out)")
+    _check_same_or_apart2(z, out, "z")
     work = np.empty(2 * z.shape[1], dtype=np.asarray(z).dtype)
     cdef floating[::1] w = work
     out[...] = z
@@ -301,6 +391,7 @@ def softmax_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, 
     """out = (softmax(logits) - y) / n_samples, the gradient of the mean loss."""
     _check_pair(logits, y, "softmax_cross_entropy_grad")
     _check_pair(logits, out, "softmax_cross_entropy_grad (out)")
+    _check_targets_apart(logits, y, out)
     work = np.empty(3 * logits.shape[1], dtype=np.asarray(logits).dtype)
     cdef floating[::1] w = work
     out[...] = logits
@@ -327,6 +418,7 @@ def squared_error_grad(const floating[:, ::1] pred, const floating[:, ::1] y,
     """out = (pred - y) / n_samples, the gradient of the mean loss."""
     _check_pair(pred, y, "squared_error_grad")
     _check_pair(pred, out, "squared_error_grad (out)")
+    _check_targets_apart(pred, y, out)
     out[...] = pred
     with nogil:
         _losses.squared_error_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
@@ -350,6 +442,7 @@ def poisson_loss_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
     """out = (exp(logits) - y) / n_samples, the gradient of the mean deviance."""
     _check_pair(logits, y, "poisson_loss_grad")
     _check_pair(logits, out, "poisson_loss_grad (out)")
+    _check_targets_apart(logits, y, out)
     out[...] = logits
     with nogil:
         _losses.poisson_deviance_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
@@ -360,6 +453,8 @@ def bias_grad(const floating[:, ::1] dz, floating[::1] out):
     """out[r] = sum over samples of dz[r, :]."""
     _check_nonempty(dz.shape[0] * dz.shape[1], "dz")
     _check_same_size(out.shape[0], dz.shape[0], "out")
+    _check_apart(&out[0], out.shape[0] * sizeof(floating), &dz[0, 0],
+                 dz.shape[0] * dz.shape[1] * sizeof(floating), "out", "dz")
     with nogil:
         _updates.row_sums(&dz[0, 0], dz.shape[0], dz.shape[1], &out[0])
 
@@ -370,6 +465,7 @@ def momentum_update(floating[::1] param, const floating[::1] grad, floating[::1]
     _check_nonempty(param.shape[0], "param")
     _check_same_size(grad.shape[0], param.shape[0], "grad")
     _check_same_size(velocity.shape[0], param.shape[0], "velocity")
+    _check_updates_apart(param, grad, velocity, None, "velocity", None)
     with nogil:
         _updates.momentum_update(&param[0], &grad[0], &velocity[0], <floating>learning_rate,
                                  <floating>momentum, nesterov, param.shape[0])
@@ -383,6 +479,8 @@ def adam_update(floating[::1] param, const floating[::1] grad, floating[::1] fir
     _check_same_size(grad.shape[0], param.shape[0], "grad")
     _check_same_size(first_moment.shape[0], param.shape[0], "first_moment")
     _check_same_size(second_moment.shape[0], param.shape[0], "second_moment")
+    _check_updates_apart(param, grad, first_moment, second_moment, "first_moment",
+                         "second_moment")
     with nogil:
         _updates.adam_update(&param[0], &grad[0], &first_moment[0], &second_moment[0],
                              <floating>step_size, <floating>beta_1, <floating>beta_2,
@@ -393,6 +491,7 @@ def sgd_update(floating[::1] param, const floating[::1] grad, double learning_ra
     """param -= learning_rate * grad, in place."""
     _check_nonempty(param.shape[0], "param")
     _check_same_size(grad.shape[0], param.shape[0], "grad")
+    _check_updates_apart(param, grad, None, None, None, None)
     with nogil:
         _updates.sgd_update(&param[0], &grad[0], <floating>learning_rate, param.shape[0])
 
@@ -404,6 +503,8 @@ def exp_nonpositive(const floating[::1] x, floating[::1] out):
     """
     cdef Py_ssize_t i
     _check_same_size(out.shape[0], x.shape[0], "out")
+    if x.shape[0]:
+        _check_same_or_apart1(x, out, "x")
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _exp.exp_nonpositive(x[i])
@@ -416,6 +517,8 @@ def log1p_unit(const floating[::1] x, floating[::1] out):
     """
     cdef Py_ssize_t i
     _check_same_size(out.shape[0], x.shape[0], "out")
+    if x.shape[0]:
+        _check_same_or_apart1(x, out, "x")
     with nogil:
         for i in range(x.shape[0]):
             out[i] = _log.log1p_unit(x[i])

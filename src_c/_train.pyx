@@ -293,35 +293,39 @@ def _workspace_rows(const Py_ssize_t[::1] layers, bint sparse=False):
 
 def _csr_arrays(X, dtype):
     """The CSR arrays of sparse X as the loops read them: data, and Py_ssize_t indices and
-    indptr, each at least one element long; checked, so the loops may index without bounds
-    checks."""
+    indptr, each at least one element long, and X's row and column counts; checked, so the
+    loops may index without bounds checks."""
     if X.format != "csr":
         raise TypeError(f"a sparse X must be CSR, got {X.format.upper()} (convert it with "
                         f"X.tocsr())")
     if X.dtype != dtype:
         raise TypeError(f"X has dtype {X.dtype}, the parameters {np.dtype(dtype)}")
-    n_rows, n_cols = X.shape
+    n_rows, n_cols = (int(d) for d in X.shape)
+    if n_rows < 0 or n_cols < 0:
+        raise ValueError(f"X has shape {X.shape}")
     data = np.ascontiguousarray(X.data)
     indices = np.ascontiguousarray(X.indices, dtype=np.intp)
     indptr = np.ascontiguousarray(X.indptr, dtype=np.intp)
     if indptr.ndim != 1 or indptr.shape[0] != n_rows + 1:
         raise ValueError(f"X.indptr has {indptr.shape[0]} entries, a CSR matrix of {n_rows} "
                          f"rows needs {n_rows + 1}")
-    if indices.shape[0] != data.shape[0]:
-        raise ValueError(f"X.indices has {indices.shape[0]} entries, X.data {data.shape[0]}")
-    if data.shape[0] == 0:
+    if data.ndim != 1 or indices.ndim != 1 or indices.shape[0] != data.shape[0]:
+        raise ValueError(f"X.indices has {indices.shape[0]} entries, X.data {data.shape[0]}; "
+                         f"both must be 1-D")
+    cdef Py_ssize_t nnz = data.shape[0]
+    if nnz == 0:
         # No stored entry is ever read; the loops only need addresses.
         data = np.zeros(1, dtype=dtype)
         indices = np.zeros(1, dtype=np.intp)
     cdef const Py_ssize_t[::1] ind = indices
     cdef const Py_ssize_t[::1] ptr = indptr
-    cdef int problem = csr_problem(&ind[0], &ptr[0], n_rows, n_cols, X.data.shape[0])
+    cdef int problem = csr_problem(&ind[0], &ptr[0], n_rows, n_cols, nnz)
     if problem == CSR_BAD_INDEX:
         raise ValueError(f"X.indices has entries outside [0, {n_cols})")
     if problem:
         raise ValueError("X.indptr is not a valid CSR row pointer (it must start at 0, never "
                          "decrease and end at most at len(X.data))")
-    return data, indices, indptr
+    return data, indices, indptr, n_rows, n_cols
 
 
 def _dense_input(X, dtype):
@@ -349,6 +353,33 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     for i in range(n):
         acc += x[i] - x[i]
     return acc == 0
+
+
+cdef _check_values(const floating* x, Py_ssize_t n_x, const floating* w, Py_ssize_t n_w,
+                   double dropout, str x_name, str w_name):
+    """The value checks of the raw entry points, made once before their loops (which never
+    check): x's n_x values (a dense X, or a sparse X's stored entries) finite; the n_w
+    weights w, if w is not NULL, finite and non-negative with a positive sum; dropout in
+    [0, 1). cnet.reference._entry_values makes the same checks with the same errors."""
+    cdef Py_ssize_t i
+    cdef double total = 0
+    cdef bint finite
+    with nogil:
+        finite = _all_finite(x, n_x)
+    if not finite:
+        raise ValueError(f"{x_name} contains NaN or infinity")
+    if w != NULL:
+        for i in range(n_w):
+            # Also false for NaN; an infinite weight leaves the sum infinite.
+            if not w[i] >= 0:
+                raise ValueError(f"{w_name} must be finite and non-negative")
+            total += w[i]
+        if not total - total == 0:
+            raise ValueError(f"{w_name} must be finite and non-negative")
+        if total == 0:
+            raise ValueError(f"{w_name} sums to zero: no sample would be learnt from")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 
 
 def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
@@ -396,12 +427,14 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef const floating[:, ::1] Xd
     cdef const floating[::1] x_data
     cdef const Py_ssize_t[::1] x_indices, x_indptr
+    # Every size comes from the views: an object's .shape may say anything.
+    cdef Py_ssize_t n, n_features, n_outputs = Y.shape[1]
     if sparse:
-        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
         Xd = np.empty((1, 1), dtype=dtype)
     else:
         Xd = _dense_input(X, dtype)
-    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1], n_outputs = Y.shape[1]
+        n, n_features = Xd.shape[0], Xd.shape[1]
     _check_network(layers, params.shape[0], n_features, n_outputs)
     if Y.shape[0] != n:
         raise ValueError(f"X has {n} rows but Y has {Y.shape[0]}")
@@ -415,8 +448,6 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         raise ValueError(f"losses has room for {losses.shape[0]} epochs, not {n_epochs}")
     if solver not in SOLVERS:
         raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    if not 0 <= dropout < 1:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
     # The masks' seed, apart from the shuffling's.
     cdef uint64_t dropout_seed = splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D)
     cdef bint adam = solver == "adam"
@@ -426,10 +457,12 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     if fused_step:
         moments = np.empty((2, 1), dtype=np.float32 if floating is float else np.float64)
     else:
-        if state is None or np.shape(state) != (2, params.shape[0]):
+        if state is not None:
+            moments = state
+        # The view's shape, not state's: an object's .shape may say anything.
+        if state is None or moments.shape[0] != 2 or moments.shape[1] != params.shape[0]:
             raise ValueError(f"state must have shape (2, {params.shape[0]}) with solver "
                              f"{solver!r}, momentum {momentum}, alpha {alpha}")
-        moments = state
 
     cdef Py_ssize_t m_max = min(batch_size, n)
     if m_max >= 2 ** 31:
@@ -444,7 +477,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
     cdef bint by_feature = not sparse and not gemm_uses_blas(layers[1], m_max, n_features)
     cdef const floating[:, ::1] XT = (
-        np.ascontiguousarray(np.asarray(X).T) if by_feature and not shuffling
+        np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
         else np.empty((1, 1), dtype=dtype))
     batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
     cdef floating[:, ::1] x_batch = np.empty(
@@ -466,6 +499,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         sw = sample_weight
         if sw.shape[0] != n:
             raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
+    _check_values(&x_data[0] if sparse else &Xd[0, 0],
+                  x_indptr[n] if sparse else n * n_features,
+                  &sw[0] if weighted else NULL, n, dropout, "X", "sample_weight")
     cdef SortKey* order = NULL
 
     # The state at the start of the epoch under way: restored if the epoch ends with
@@ -498,7 +534,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef const floating[:, ::1] Yv
     cdef const floating[::1] wv, xv_data
     cdef const Py_ssize_t[::1] xv_indices, xv_indptr
-    cdef Py_ssize_t n_val = 0, chunk_v = 1, widest = 0, n_out_units = layers[layers.shape[0] - 1]
+    cdef Py_ssize_t n_val = 0, n_val_features = 0, chunk_v = 1, widest = 0, n_out_units = layers[layers.shape[0] - 1]
     cdef floating* vworkspace = NULL
     cdef floating* vbuffers[2]
     cdef const floating* wvp = NULL
@@ -522,13 +558,14 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
         if has_val:
             val_sparse = issparse(rules.X_val)
             if val_sparse:
-                xv_data, xv_indices, xv_indptr = _csr_arrays(rules.X_val, dtype)
+                xv_data, xv_indices, xv_indptr, n_val, n_val_features = _csr_arrays(
+                    rules.X_val, dtype)
             else:
                 Xv = _dense_input(rules.X_val, dtype)
-            n_val = rules.X_val.shape[0]
+                n_val, n_val_features = Xv.shape[0], Xv.shape[1]
             if n_val == 0:
                 raise ValueError("rules.X_val has no rows")
-            _check_network(layers, params.shape[0], rules.X_val.shape[1], n_outputs)
+            _check_network(layers, params.shape[0], n_val_features, n_outputs)
             Yv = rules.Y_val
             if Yv.shape[0] != n_val or Yv.shape[1] != n_outputs:
                 raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), "
@@ -539,6 +576,9 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                     raise ValueError(f"rules.w_val has {wv.shape[0]} entries, X_val "
                                      f"{n_val} rows")
                 wvp = &wv[0]
+            _check_values(&xv_data[0] if val_sparse else &Xv[0, 0],
+                          xv_indptr[n_val] if val_sparse else n_val * n_val_features,
+                          NULL, 0, 0, "rules.X_val", "")
             want_val_loss = rules.val_losses is not None
             if want_val_loss:
                 val_losses = rules.val_losses
@@ -759,14 +799,15 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     cdef const floating* xp
     cdef const Py_ssize_t* indices_p = NULL
     cdef const Py_ssize_t* indptr_p = NULL
+    cdef Py_ssize_t n, n_features
     if sparse:
-        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
         xp = &x_data[0]
         indices_p = &x_indices[0]
         indptr_p = &x_indptr[0]
     else:
         Xd = _dense_input(X, dtype)
-    cdef Py_ssize_t n = X.shape[0], n_features = X.shape[1]
+        n, n_features = Xd.shape[0], Xd.shape[1]
     _check_network(layers, params.shape[0], n_features, Y.shape[1])
     if Y.shape[0] != n or n == 0:
         raise ValueError("X and Y need the same, non-zero number of rows")
@@ -788,7 +829,9 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
         if sw.shape[0] != n:
             raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
         wp = &sw[0]
-        weight_sum = np.sum(sample_weight)
+        weight_sum = np.sum(np.asarray(sw))
+    _check_values(xp, x_indptr[n] if sparse else n * n_features, wp, n, dropout, "X",
+                  "sample_weight")
     with nogil:
         # With learning rate 0 the step writes grad and leaves params alone, so the cast away
         # from const is safe.
@@ -816,16 +859,19 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
     cdef const floating[:, ::1] Xd
     cdef const floating[::1] x_data
     cdef const Py_ssize_t[::1] x_indices, x_indptr
+    cdef Py_ssize_t n, n_features, n_layers = layers.shape[0]
     if sparse:
-        x_data, x_indices, x_indptr = _csr_arrays(X, dtype)
+        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
     else:
         Xd = _dense_input(X, dtype)
-    cdef Py_ssize_t n = X.shape[0], n_layers = layers.shape[0]
-    _check_network(layers, params.shape[0], X.shape[1], out.shape[1])
+        n, n_features = Xd.shape[0], Xd.shape[1]
+    _check_network(layers, params.shape[0], n_features, out.shape[1])
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
     if n == 0:
         return
+    _check_values(&x_data[0] if sparse else &Xd[0, 0], x_indptr[n] if sparse else n * n_features,
+                  NULL, 0, 0, "X", "")
     # Rows go through in chunks so that the workspace stays small whatever n is. It is one
     # raw allocation: numpy arrays would cost more than the network on a single sample.
     cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k
