@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 libasan=$(gcc -print-file-name=libasan.so)
 [ -f "$libasan" ] || { echo "sanitize.sh: gcc has no libasan ($libasan)" >&2; exit 2; }
 scratch=$(mktemp -d /tmp/cnet-sanitize.XXXXXX)
-cp -r setup.py pyproject.toml cnet src_c tests "$scratch"/
+cp -r setup.py pyproject.toml README.md cnet src_c tests "$scratch"/
 # Only sources: no extension built for this checkout may be picked up by the copy.
 find "$scratch/cnet" -name '*.so' -delete
 find "$scratch/src_c" -name '*.c' -delete
