@@ -389,6 +389,14 @@ def _raw_train(case):
     params, layers, X, Y = (np.array(case[k]) for k in ("params", "layers", "X", "Y"))
     activation, output = case["activation"], case["output"]
     sample_weight, dropout = case.get("sample_weight"), case.get("dropout", 0.0)
+    tile = case.get("tile", 1)
+    if tile > 1:
+        # Many rows, sent as a few and a repeat count; a one-row X that lies stays one row.
+        Y = np.tile(Y, (tile, 1))
+        if X.shape[0] > 1:
+            X = np.tile(X, (tile, 1))
+        if sample_weight is not None:
+            sample_weight = np.tile(sample_weight, tile)
     copies = {"params": truth(params), "X": truth(X), "Y": truth(Y),
               "sample_weight": truth(sample_weight)}
     if case.get("X_lies"):
