@@ -381,6 +381,21 @@ def _entry_values(X, sample_weight=None, dropout=0.0, x_name="X"):
     return X
 
 
+def _check_apart(written, read):
+    """Raise ValueError if an array an entry point writes may share memory with another it
+    writes or reads (name -> array, None for absent): the compiled entry points refuse such
+    overlaps (``_check_apart`` in ``_train.pyx``) with the same errors."""
+    written = [(k, v) for k, v in written.items() if v is not None]
+    read = [(k, v) for k, v in read.items() if v is not None]
+    for i, (name, array) in enumerate(written):
+        for other, other_array in written[i + 1:] + read:
+            parts = ([other_array.data, other_array.indices, other_array.indptr]
+                     if sp.issparse(other_array) else [other_array])
+            if any(np.asarray(array).size and np.asarray(part).size
+                   and np.may_share_memory(array, part) for part in parts):
+                raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
+
+
 def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
                       dropout=0.0, dropout_seed=0, alpha=0.0):
     """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
@@ -388,6 +403,8 @@ def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_wei
     first batch under ``dropout_seed``. ``alpha`` adds the L2 penalty
     ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and its gradient."""
     X = _entry_values(X, sample_weight, dropout)
+    _check_apart({"grad": grad}, {"X": X, "params": params, "Y": Y, "layers": layers,
+                                  "sample_weight": sample_weight})
     weights, biases = unpack(params, layers)
     masks = None
     if dropout > 0:
@@ -443,6 +460,20 @@ def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_
         check_rules(rules, n_epochs, X.shape[1], Y.shape[1], loss_every, params.size)
         if rules.X_val is not None:
             _entry_values(rules.X_val, x_name="rules.X_val")
+    # The arrays the compiled loop writes: state only for the solvers that keep one, the
+    # rules' arrays only where the rules use them.
+    keeps_state = solver == "adam" or momentum != 0 or alpha != 0
+    scored = rules is not None and rules.stop_on == "score"
+    _check_apart(
+        {"params": params, "losses": losses, "state": state if keeps_state else None,
+         **({} if rules is None else {
+             "rules.progress": rules.progress,
+             "rules.val_losses": rules.val_losses if rules.X_val is not None else None,
+             "rules.val_scores": rules.val_scores if scored else None,
+             "rules.best_params": rules.best_params if scored else None})},
+        {"X": X, "Y": Y, "layers": layers, "sample_weight": sample_weight,
+         **({} if rules is None else {"rules.X_val": rules.X_val, "rules.Y_val": rules.Y_val,
+                                      "rules.w_val": rules.w_val})})
     for e in range(n_epochs):
         saved = (params.copy(), None if state is None else state.copy(), step_count)
         try:
@@ -595,6 +626,7 @@ def forward(params, layers, activation, output, X, out):
 
     A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
     X = _entry_values(X)
+    _check_apart({"out": out}, {"X": X, "params": params, "layers": layers})
     weights, biases = unpack(params, layers)
     _, logits = forward_pass(weights, biases, activation, X)
     out_activation, _, _ = OUTPUTS[output]

@@ -22,7 +22,7 @@ from scipy.sparse import issparse
 
 from cython cimport floating
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport uint64_t
+from libc.stdint cimport uint64_t, uintptr_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 # The raw allocator: safe without the GIL like malloc, and seen by tracemalloc, so the
 # benchmark's peak-memory report covers the loop's workspaces too.
@@ -328,6 +328,36 @@ def _csr_arrays(X, dtype):
     return data, indices, indptr, n_rows, n_cols
 
 
+cdef tuple _span(str name, const void* start, Py_ssize_t n_bytes):
+    return name, <uintptr_t>start, n_bytes
+
+
+cdef list _dense_spans(str name, const floating[:, ::1] dense):
+    """The memory an entry point reads for a dense X."""
+    return [_span(name, &dense[0, 0], dense.shape[0] * dense.shape[1] * sizeof(floating))]
+
+
+cdef list _csr_spans(str name, const floating[::1] data, const Py_ssize_t[::1] indices,
+                     const Py_ssize_t[::1] indptr):
+    """The memory an entry point reads for a sparse X: its three CSR arrays."""
+    return [_span(f"{name}.data", &data[0], data.shape[0] * sizeof(floating)),
+            _span(f"{name}.indices", &indices[0], indices.shape[0] * sizeof(Py_ssize_t)),
+            _span(f"{name}.indptr", &indptr[0], indptr.shape[0] * sizeof(Py_ssize_t))]
+
+
+cdef _check_apart(list written, list read):
+    """Raise ValueError if an array an entry point writes overlaps another it writes or reads
+    (spans from _span). The loops write while they read and assume nothing overlaps: an
+    overlap would give wrong results silently. cnet.reference._check_apart is its twin."""
+    cdef Py_ssize_t i
+    for i in range(len(written)):
+        name, start, size = written[i]
+        for other, other_start, other_size in written[i + 1:] + read:
+            if size and other_size and start < other_start + other_size \
+                    and other_start < start + size:
+                raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
+
+
 def _dense_input(X, dtype):
     if not isinstance(X, np.ndarray):
         raise TypeError(f"X must be a numpy array or a scipy.sparse CSR matrix, got "
@@ -534,7 +564,8 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef const floating[:, ::1] Yv
     cdef const floating[::1] wv, xv_data
     cdef const Py_ssize_t[::1] xv_indices, xv_indptr
-    cdef Py_ssize_t n_val = 0, n_val_features = 0, chunk_v = 1, widest = 0, n_out_units = layers[layers.shape[0] - 1]
+    cdef Py_ssize_t n_val = 0, n_val_features = 0, chunk_v = 1, widest = 0
+    cdef Py_ssize_t n_out_units = layers[layers.shape[0] - 1]
     cdef floating* vworkspace = NULL
     cdef floating* vbuffers[2]
     cdef const floating* wvp = NULL
@@ -604,6 +635,35 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                                  "rules.best_params the size of params")
     cdef floating step_size
     cdef Py_ssize_t n_params = params.shape[0]
+    written = [_span("params", &params[0], n_params * sizeof(floating)),
+               _span("losses", &losses[0] if losses.shape[0] else NULL,
+                     losses.shape[0] * sizeof(double))]
+    if not fused_step:
+        written.append(_span("state", &moments[0, 0], 2 * n_params * sizeof(floating)))
+    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
+            else _dense_spans("X", Xd))
+    read += [
+        _span("Y", &Y[0, 0], n * n_outputs * sizeof(floating)),
+        _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
+    if weighted:
+        read.append(_span("sample_weight", &sw[0], n * sizeof(floating)))
+    if ruled:
+        written.append(_span("rules.progress", &progress[0], 5 * sizeof(double)))
+        if want_val_loss:
+            written.append(_span("rules.val_losses", &val_losses[0] if n_epochs else NULL,
+                                 n_epochs * sizeof(double)))
+        if stop_on == STOP_ON_SCORE:
+            written.append(_span("rules.val_scores", &val_scores[0] if n_epochs else NULL,
+                                 n_epochs * sizeof(double)))
+            written.append(_span("rules.best_params", &best_params[0],
+                                 n_params * sizeof(floating)))
+        if has_val:
+            read += (_csr_spans("rules.X_val", xv_data, xv_indices, xv_indptr) if val_sparse
+                     else _dense_spans("rules.X_val", Xv))
+            read.append(_span("rules.Y_val", &Yv[0, 0], n_val * n_outputs * sizeof(floating)))
+            if wvp != NULL:
+                read.append(_span("rules.w_val", wvp, n_val * sizeof(floating)))
+    _check_apart(written, read)
     try:
         # Allocated inside the try, after every check: a rejected call leaks nothing.
         if shuffling:
@@ -796,7 +856,7 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     cdef const floating[:, ::1] Xd
     cdef const floating[::1] x_data
     cdef const Py_ssize_t[::1] x_indices, x_indptr
-    cdef const floating* xp
+    cdef const floating* xp = NULL
     cdef const Py_ssize_t* indices_p = NULL
     cdef const Py_ssize_t* indptr_p = NULL
     cdef Py_ssize_t n, n_features
@@ -832,6 +892,15 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
         weight_sum = np.sum(np.asarray(sw))
     _check_values(xp, x_indptr[n] if sparse else n * n_features, wp, n, dropout, "X",
                   "sample_weight")
+    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
+            else _dense_spans("X", Xd))
+    read += [
+        _span("params", &params[0], params.shape[0] * sizeof(floating)),
+        _span("Y", &Y[0, 0], n * Y.shape[1] * sizeof(floating)),
+        _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
+    if wp != NULL:
+        read.append(_span("sample_weight", wp, n * sizeof(floating)))
+    _check_apart([_span("grad", &grad[0], grad.shape[0] * sizeof(floating))], read)
     with nogil:
         # With learning rate 0 the step writes grad and leaves params alone, so the cast away
         # from const is safe.
@@ -872,6 +941,11 @@ def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activa
         return
     _check_values(&x_data[0] if sparse else &Xd[0, 0], x_indptr[n] if sparse else n * n_features,
                   NULL, 0, 0, "X", "")
+    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
+            else _dense_spans("X", Xd))
+    read += [_span("params", &params[0], params.shape[0] * sizeof(floating)),
+             _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
+    _check_apart([_span("out", &out[0, 0], n * out.shape[1] * sizeof(floating))], read)
     # Rows go through in chunks so that the workspace stays small whatever n is. It is one
     # raw allocation: numpy arrays would cost more than the network on a single sample.
     cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k

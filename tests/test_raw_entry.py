@@ -451,3 +451,51 @@ def test_weights_with_zeros_but_not_all_zero_still_train_as_the_twin(sparse):
         results.append((params, losses))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-10)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10)
+
+
+def _overlapping_training_calls(backend):
+    """Raw loop calls whose written arrays overlap another argument; name -> call."""
+    module = engine.get_backend(backend)
+    layers, params, X, Y = _small_problem()
+    buffer = np.concatenate([params, X.ravel()])
+    p_in_x = buffer[:params.size]                      # params, then X right after it
+    x_after = buffer[params.size:].reshape(X.shape)
+    x_over = buffer[1:1 + X.size].reshape(X.shape)     # X starting inside params
+
+    def train(params, X, losses=None, state=None, solver="sgd"):
+        return module.train_epochs(params, layers, "relu", "logistic", X, Y, 0.1, 4, False, 0,
+                                   0, 2, 1, np.empty(2) if losses is None else losses,
+                                   solver, state=state)
+
+    state = np.zeros((2, params.size))
+    return {
+        "forward out in params": lambda: module.forward(
+            params, layers, "relu", "logistic", X, params[:10].reshape(10, 1)),
+        "loss_and_gradient grad=params": lambda: module.loss_and_gradient(
+            params, layers, "relu", "logistic", X, Y, params),
+        "loss_and_gradient grad over X": lambda: module.loss_and_gradient(
+            params, layers, "relu", "logistic", x_over, Y, p_in_x),
+        "train_epochs params over X": lambda: train(p_in_x, x_over),
+        "train_epochs losses in params": lambda: train(params, X, losses=params[:2]),
+        "train_epochs state over params": lambda: train(state[1], X, state=state,
+                                                        solver="adam"),
+        "train_epochs params next to X": lambda: train(p_in_x, x_after),
+    }
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+@pytest.mark.parametrize("name", ["forward out in params", "loss_and_gradient grad=params",
+                                  "loss_and_gradient grad over X", "train_epochs params over X",
+                                  "train_epochs losses in params",
+                                  "train_epochs state over params"])
+def test_raw_loop_refuses_written_arrays_that_overlap_another(backend, name):
+    # The loops write params, grad, out, losses and state while they read the rest: an
+    # overlap trained or predicted on values changing under them.
+    with pytest.raises(ValueError, match="shares memory"):
+        _overlapping_training_calls(backend)[name]()
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_raw_loop_accepts_arrays_that_are_adjacent_but_apart(backend):
+    # One buffer holding params and X side by side is fine: nothing overlaps.
+    _overlapping_training_calls(backend)["train_epochs params next to X"]()
