@@ -148,6 +148,8 @@ def build_sparse(case):
         x._shape = tuple(value)
     elif kind in names:
         array = getattr(x, names[kind]).copy()
+        if array.dtype.kind in "iu" and not np.isfinite(value):
+            array = array.astype(np.float64)    # NaN in integer data: as floats
         if array.size:
             array[position % array.size] = value
         setattr(x, names[kind], array)
