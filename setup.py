@@ -15,6 +15,13 @@ CNET_DEBUG=1
     turn Cython's bounds and wraparound checks back on, to hunt memory errors.
 CNET_VARIANTS=0
     build the baseline only (a faster build, for development).
+CNET_SANITIZE=1
+    compile and link with AddressSanitizer and UndefinedBehaviorSanitizer
+    (``-fsanitize=address,undefined -fno-omit-frame-pointer``), to hunt memory errors and
+    undefined behaviour in the compiled code. Python itself is not instrumented, so the
+    sanitizer runtime must be loaded first: ``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``
+    (``scripts/sanitize.sh`` builds this way into a scratch copy and runs the tests). gcc
+    or clang only.
 """
 import os
 import platform
@@ -45,7 +52,14 @@ def compile_args():
     args = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
     if os.environ.get("CNET_NATIVE") == "1":
         args.append("-march=native")
-    return args
+    return args + sanitize_args()
+
+
+def sanitize_args():
+    """The sanitizer flags CNET_SANITIZE=1 asks for, at compile and at link time."""
+    if os.environ.get("CNET_SANITIZE") != "1" or sys.platform == "win32":
+        return []
+    return ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
 
 
 def variants():
@@ -69,6 +83,7 @@ def extensions():
                 include_dirs=[numpy.get_include()],
                 define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
                 extra_compile_args=compile_args() + flags,
+                extra_link_args=sanitize_args(),
                 # Linking libm binds exp/log1p to their current versions instead of the old
                 # error-reporting wrappers that an unversioned reference falls back to.
                 libraries=[] if sys.platform == "win32" else ["m"],
