@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -306,13 +307,15 @@ SPY_SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/task")
-def test_a_digits10_fit_never_wakes_openblas_threads():
+def test_a_digits10_fit_never_wakes_openblas_threads(tmp_path):
     # Before the policy, OpenBLAS ran this fit's 128 x 64 x 64 products on two threads; on a
     # busy machine those threads spin waiting for each other (3.6x to 80x slower fits). A
     # fresh process, so that no other test's threads run meanwhile.
-    env = dict(os.environ, CNET_CPU=_cpu.active())
+    # The child imports the cnet under test, from a folder that holds no other.
+    env = dict(os.environ, CNET_CPU=_cpu.active(),
+               PYTHONPATH=str(Path(cnet.__file__).parent.parent))
     env.pop("CNET_NUM_THREADS", None)
     out = subprocess.run([sys.executable, "-c", SPY_SCRIPT], capture_output=True, text=True,
-                         timeout=120, env=env, cwd=os.getcwd())
+                         timeout=120, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout.strip().splitlines()[-1])["ticks"] == 0
