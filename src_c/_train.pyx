@@ -197,6 +197,21 @@ cdef inline Py_ssize_t _piece(Py_ssize_t m, Py_ssize_t per_sample) noexcept nogi
     return min(m, max(<Py_ssize_t>MIN_PIECE, WORK_PER_POLL // max(per_sample, 1)))
 
 
+cdef SignalPoll* _inner_poll(SignalPoll* poll, const Py_ssize_t[::1] layers,
+                             Py_ssize_t m) noexcept:
+    """poll, for batches of m samples long enough to need a look inside them; else NULL.
+
+    A batch of less than WORK_PER_POLL / 8 multiply-adds ends well within
+    SIGNAL_CHECK_SECONDS, so the look between batches suffices, and the small networks'
+    batches (a few microseconds) pay no clock reads between their layers."""
+    cdef Py_ssize_t k, work = 0
+    for k in range(layers.shape[0] - 1):
+        work += layers[k] * layers[k + 1]
+        if work >= WORK_PER_POLL // 8 // m + 1:
+            return poll
+    return NULL
+
+
 cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
                         Activation activation, Output output, floating* params, floating* grads,
                         floating learning_rate,
@@ -679,6 +694,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
     cdef SignalPoll poll
     poll.last = _seconds()
     poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, layers, m_max)
 
     cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx, counted
     cdef bint want_loss
@@ -878,7 +894,7 @@ def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activat
                                                  indices_p, indptr_p, rows_p, yp, wp,
                                                  weight_sum, m, &acts[0], &scratch[0],
                                                  want_loss, dropout, dropout_seed, epoch,
-                                                 start, &poll)
+                                                 start, inner_poll)
                         if poll.raised:
                             break
                         # The epoch adds up the batch means times the batch sizes.
@@ -1060,6 +1076,7 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
     cdef SignalPoll poll
     poll.last = _seconds()
     poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, layers, n)
     cdef bint blas_started = _blas_loop_started(layers, n)
     try:
         with nogil:
@@ -1069,7 +1086,7 @@ def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, 
                                 <floating*>&params[0], &grad[0], 0, xp, n_features, False,
                                 indices_p, indptr_p, NULL, &Y[0, 0], wp,
                                 weight_sum, n, &acts[0], &scratch[0], True, dropout,
-                                dropout_seed, 0, 0, &poll)
+                                dropout_seed, 0, 0, inner_poll)
             if alpha != 0 and not poll.raised:
                 total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
                                                     &grad[0], <floating>(alpha / weight_sum),
