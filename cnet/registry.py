@@ -1,0 +1,108 @@
+"""What a cnet network is built from, named once: hidden activations, output/loss pairs and
+optimizers.
+
+Every layer of the stack reads these tables: the estimators and ``NeuralNet`` take their
+accepted names from them, the engine turns a name into the compiled code's number,
+``cnet.kernels`` makes its Python-callable wrappers from them, persistence checks a file's
+names against them, the docs table is printed from them and the tests parametrize over them.
+Adding an entry is: its compiled kernel (``src_c/_activations.pxd`` or ``src_c/_losses.pxd``),
+its numpy twin (``cnet/reference.py``) and one line here.
+
+This module imports nothing of cnet's, so that every other module may import it. The twins
+and wrappers are found by name: activation ``name`` has ``reference.name`` and
+``reference.name_backward`` (and ``kernels`` the same), an output/loss pair has
+``reference.<loss_kernel>`` and ``reference.<loss_kernel>_grad``. ``tests/test_registry.py``
+holds every entry to that.
+"""
+from typing import NamedTuple, Optional
+
+
+class Activation(NamedTuple):
+    """A hidden-layer activation."""
+
+    name: str                 # cnet's name, and the kernels' (name, name_backward)
+    code: int                 # its number in the Activation enum of src_c/_activations.pxd
+    backward_reads: str       # what name_backward takes besides grad: "output" (a) or "input" (z)
+    init_gain: float          # NeuralNet's initial weight variance is gain / n_in
+    formula: str              # for the docs table
+    aliases: tuple = ()       # other accepted names (scikit-learn's first)
+
+
+class OutputLoss(NamedTuple):
+    """An output activation trained with its loss: the gradient through the pair is taken as
+    one (for the cross-entropies and squared error, ``activation(z) - y``)."""
+
+    name: str                 # the engine's name for the pair
+    code: int                 # its number in the Output enum of src_c/_losses.pxd
+    output_activation: str    # what predict applies to the last layer (out_activation_)
+    loss: str                 # the estimators' name for the loss (MLPRegressor(loss=...))
+    loss_kernel: str          # kernels.loss_kernel and kernels.loss_kernel_grad
+    task: str                 # "classification" or "regression"
+    formula: str              # for the docs table
+    parameter: Optional[str] = None   # the loss's one hyperparameter, if it has one
+
+
+class Optimizer(NamedTuple):
+    """A stochastic optimizer: the object that owns its hyperparameters and state lives in
+    cnet.optimizer; the compiled loop steps it through slot ``code``."""
+
+    name: str
+    code: int
+    formula: str
+
+
+ACTIVATIONS = {entry.name: entry for entry in [
+    Activation("identity", 0, "output", 1.0, "z"),
+    Activation("relu", 1, "output", 2.0, "max(z, 0)"),
+    Activation("sigmoid", 2, "output", 1.0, "1 / (1 + exp(-z))", aliases=("logistic",)),
+    Activation("tanh", 3, "output", 1.0, "tanh(z)"),
+    Activation("leaky_relu", 4, "output", 2.0, "z if z > 0 else 0.01 z"),
+]}
+
+OUTPUT_LOSSES = {entry.name: entry for entry in [
+    OutputLoss("logistic", 0, "logistic", "log_loss", "binary_cross_entropy", "classification",
+               "sigmoid units, binary cross-entropy (two classes, multi-label)"),
+    OutputLoss("softmax", 1, "softmax", "log_loss", "softmax_cross_entropy", "classification",
+               "softmax, categorical cross-entropy (several classes)"),
+    OutputLoss("identity", 2, "identity", "squared_error", "squared_error", "regression",
+               "linear units, half the squared error"),
+    OutputLoss("exp", 3, "exp", "poisson", "poisson_loss", "regression",
+               "exp units (log link), half the Poisson deviance (counts)"),
+]}
+
+OPTIMIZERS = {entry.name: entry for entry in [
+    Optimizer("sgd", 0, "SGD with momentum (Nesterov's if asked), scikit-learn's rules"),
+    Optimizer("adam", 1, "Adam, scikit-learn's rules"),
+]}
+
+
+def activation(name):
+    """The entry of a hidden activation by cnet's name or an alias; ValueError if unknown."""
+    for entry in ACTIVATIONS.values():
+        if name == entry.name or name in entry.aliases:
+            return entry
+    raise ValueError(f"activation must be one of {activation_names()}, got {name!r}")
+
+
+def activation_names():
+    """Every accepted activation name: cnet's names and the aliases."""
+    return sorted({n for e in ACTIVATIONS.values() for n in (e.name, *e.aliases)})
+
+
+def output_loss(name):
+    """The entry of an output/loss pair by the engine's name; ValueError if unknown."""
+    if name not in OUTPUT_LOSSES:
+        raise ValueError(f"output must be one of {sorted(OUTPUT_LOSSES)}, got {name!r}")
+    return OUTPUT_LOSSES[name]
+
+
+def regression_losses():
+    """The regressor's loss names, each with its output/loss pair."""
+    return {e.loss: e for e in OUTPUT_LOSSES.values() if e.task == "regression"}
+
+
+def optimizer(name):
+    """The entry of a stochastic optimizer; ValueError if unknown."""
+    if name not in OPTIMIZERS:
+        raise ValueError(f"solver must be one of {sorted(OPTIMIZERS)}, got {name!r}")
+    return OPTIMIZERS[name]
