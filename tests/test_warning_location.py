@@ -146,15 +146,22 @@ CTRL_C_SCRIPT = textwrap.dedent("""
     import numpy as np
     import cnet
     from cnet import engine
-    X = np.random.default_rng(0).standard_normal((2000, 20))
-    y = X[:, 0] > 0
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 20))
+    # Random labels: none of the fits can stop by itself within seconds (L-BFGS's relative
+    # reduction test, which cnet cannot turn off, ends an easy problem within a second).
+    # Small sizes: each evaluation takes milliseconds.
+    y = rng.integers(0, 2, len(X))
     fits = {
         "NeuralNet": lambda: cnet.NeuralNet(layers=[20, 64, 1], iterations=10**7,
-                                            learning_rate=0.01, loss_every=0).fit(X, y),
+                                            learning_rate=0.01, loss_every=0,
+                                            random_state=0).fit(X, y),
         "sgd": lambda: cnet.MLPClassifier(hidden_layer_sizes=(64,), solver="sgd",
-                                          max_iter=10**7, tol=0).fit(X, y),
+                                          max_iter=10**7, n_iter_no_change=np.inf,
+                                          random_state=0).fit(X, y),
         "lbfgs": lambda: cnet.MLPClassifier(hidden_layer_sizes=(64,), solver="lbfgs",
-                                            max_iter=10**7, max_fun=10**7, tol=0).fit(X, y),
+                                            max_iter=10**7, max_fun=10**7, tol=0,
+                                            random_state=0).fit(X, y),
     }
     for name, fit in fits.items():
         with warnings.catch_warnings(record=True) as caught:
