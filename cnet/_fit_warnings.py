@@ -1,10 +1,12 @@
 """The warning both front ends give when training stops before the epochs asked for.
 
-It lives below ``NeuralNet`` and the MLPs so that neither front end imports the other.
+It lives below ``NeuralNet`` and the MLPs so that neither front end imports the other. Each
+warning names the user's line, however many cnet frames lie between it and the warning.
 """
 import warnings
 
 from cnet import engine
+from cnet._caller import stacklevel
 
 
 def warn_if_stopped(result, asked, epochs_trained, learning_rate):
@@ -21,17 +23,16 @@ def warn_if_stopped(result, asked, epochs_trained, learning_rate):
     learning_rate : float
         The rate in force, named in the divergence warning.
     """
-    # stacklevel 3: past this function and the fit that called it, to the user's line.
     if result.interrupted:
         warnings.warn(f"Training interrupted by user after {epochs_trained} whole epochs; "
                       f"the model keeps their parameters.", engine.InterruptedWarning,
-                      stacklevel=3)
+                      stacklevel=stacklevel())
     elif result.epochs_done < asked:
         warnings.warn(
             f"Training diverged at epoch {epochs_trained + 1}: the parameters became NaN or "
             f"infinite (learning rate {learning_rate} may be too large, or the data need "
             f"scaling). Stopped; the model keeps the parameters of epoch {epochs_trained}.",
-            engine.DivergenceWarning, stacklevel=3)
+            engine.DivergenceWarning, stacklevel=stacklevel())
 
 
 def warn_lbfgs_interrupted(iterations):
@@ -44,4 +45,4 @@ def warn_lbfgs_interrupted(iterations):
     """
     warnings.warn(f"Training interrupted by user after {iterations} L-BFGS iterations; the "
                   f"model keeps the best parameters evaluated so far.",
-                  engine.InterruptedWarning, stacklevel=3)
+                  engine.InterruptedWarning, stacklevel=stacklevel())

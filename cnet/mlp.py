@@ -13,22 +13,25 @@ cnet adds what scikit-learn's MLP lacks: ``dropout``, ``class_weight``, a valida
 the user's own (``fit(..., eval_set=...)``) with ``validation_loss_curve_``, the training
 dtype (``dtype``), the backend, and model files (``save``).
 """
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
+from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cnet import engine, lbfgs
+from cnet import engine, lbfgs, registry
+from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
+from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
@@ -36,14 +39,14 @@ from cnet.epoch_rules import EpochRules, new_progress
 from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
 from cnet.persistence import SaveMixin, register_model
 
-# scikit-learn's names for the hidden activations, and cnet's names for them.
-ACTIVATIONS = {"identity": "identity", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "leaky_relu": "leaky_relu"}
-SOLVERS = ("sgd", "adam", "lbfgs")
-STOCHASTIC_SOLVERS = ("sgd", "adam")
+# Every accepted activation name (scikit-learn's, such as "logistic", and cnet's) and cnet's
+# name for it, which the engine takes.
+ACTIVATIONS = {name: registry.activation(name).name for name in registry.activation_names()}
+STOCHASTIC_SOLVERS = tuple(registry.OPTIMIZERS)
+SOLVERS = (*STOCHASTIC_SOLVERS, "lbfgs")
 SCHEDULES = ("constant", "invscaling", "adaptive")
-# The regressor's losses and the output activation each is paired with.
-REGRESSION_LOSSES = {"squared_error": "identity", "poisson": "exp"}
+# The regressor's losses and the engine's name of the output/loss pair each trains.
+REGRESSION_LOSSES = {loss: entry.name for loss, entry in registry.regression_losses().items()}
 # scikit-learn's wording, which its tests match.
 NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
                          "contain large values and need to be preprocessed.")
@@ -59,6 +62,44 @@ def _stochastic(estimator):
 
 class _BaseMLP(SaveMixin, BaseEstimator):
     """Shared fitting of the multi-layer perceptrons; subclasses encode targets and score."""
+
+    # scikit-learn's constraints for the parameters it shares (its MLP's own, with the names
+    # read from cnet's registry), then cnet's. A bad value gets scikit-learn's
+    # InvalidParameterError and its standard message. What constraints cannot say is checked
+    # in _check_hyperparameters.
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "solver": [StrOptions(set(SOLVERS))],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions(set(SCHEDULES))],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"),
+                             Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+        # A dtype object equals its type but hashes differently, hence the two Options.
+        "dtype": [None, StrOptions({"float32", "float64"}),
+                  Options(type, {np.float32, np.float64}),
+                  Options(np.dtype, {np.dtype(np.float32), np.dtype(np.float64)})],
+        # The names are engine.BACKENDS', checked by engine.get_backend when validation runs.
+        "backend": [str],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -99,47 +140,23 @@ class _BaseMLP(SaveMixin, BaseEstimator):
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
         sizes = list(sizes) if np.iterable(sizes) else [sizes]
-        if not all(isinstance(u, numbers.Integral) and not isinstance(u, bool) and u >= 1
+        if not all(isinstance(u, Integral) and not isinstance(u, bool) and u >= 1
                    for u in sizes):
             raise ValueError(f"hidden_layer_sizes must be positive integers, got "
                              f"{self.hidden_layer_sizes!r}")
         return [int(u) for u in sizes]
 
     def _check_hyperparameters(self):
-        checks = [
-            (self.activation in ACTIVATIONS, f"activation must be one of {list(ACTIVATIONS)}"),
-            (self.solver in SOLVERS, f"solver must be one of {SOLVERS}"),
-            (self.learning_rate in SCHEDULES, f"learning_rate must be one of {SCHEDULES}"),
-            (_number(self.alpha) and self.alpha >= 0, "alpha must be >= 0"),
-            (_number(self.learning_rate_init) and self.learning_rate_init > 0,
-             "learning_rate_init must be > 0"),
-            (_number(self.power_t) and self.power_t >= 0, "power_t must be >= 0"),
-            (_integer(self.max_iter) and self.max_iter >= 1, "max_iter must be >= 1"),
-            (_integer(self.max_fun) and self.max_fun >= 1, "max_fun must be >= 1"),
-            (_number(self.tol) and self.tol >= 0, "tol must be >= 0"),
-            (_number(self.momentum) and 0 <= self.momentum <= 1, "momentum must be in [0, 1]"),
-            (_number(self.validation_fraction) and 0 < self.validation_fraction < 1,
-             "validation_fraction must be in (0, 1)"),
-            (_number(self.beta_1) and 0 <= self.beta_1 < 1, "beta_1 must be in [0, 1)"),
-            (_number(self.beta_2) and 0 <= self.beta_2 < 1, "beta_2 must be in [0, 1)"),
-            (_number(self.epsilon) and self.epsilon > 0, "epsilon must be > 0"),
-            ((_integer(self.n_iter_no_change) and self.n_iter_no_change >= 1)
-             or self.n_iter_no_change == np.inf,
-             "n_iter_no_change must be a positive integer or np.inf"),
-            (self.batch_size == "auto" or (_integer(self.batch_size) and self.batch_size >= 1),
-             "batch_size must be 'auto' or a positive integer"),
-            (self.dtype in (None, np.float32, np.float64, "float32", "float64"),
-             "dtype must be None, float32 or float64"),
-            (_number(self.dropout) and 0 <= self.dropout < 1, "dropout must be in [0, 1)"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        """Check every hyperparameter: the constraints (scikit-learn's InvalidParameterError,
+        a ValueError and a TypeError), then what they cannot express (ValueError)."""
+        validate_hyperparameters(self)
+        self._hidden_sizes()
         if self.solver == "lbfgs" and self.dropout > 0:
             # L-BFGS needs one smooth objective across its line searches; fresh masks per
             # evaluation would break it, and fixed masks would train one thinned network.
-            raise ValueError(f"dropout={self.dropout} needs a stochastic solver ('sgd' or "
-                             f"'adam'); solver='lbfgs' does not support dropout")
+            raise ValueError(f"dropout={self.dropout} needs a stochastic solver "
+                             f"({' or '.join(map(repr, STOCHASTIC_SOLVERS))}); solver='lbfgs' "
+                             f"does not support dropout")
         engine.get_backend(self.backend)
 
     # --- parameters ---------------------------------------------------------------------------
@@ -154,7 +171,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         """Glorot-uniform weights and biases, drawn as scikit-learn draws them."""
         flat = np.empty(n_parameters(layers), dtype=dtype)
         views = parameter_views(flat, layers)
-        factor = 2.0 if self.activation == "logistic" else 6.0
+        factor = 2.0 if ACTIVATIONS[self.activation] == "sigmoid" else 6.0
         for k in range(1, len(layers)):
             bound = np.sqrt(factor / (layers[k - 1] + layers[k]))
             views[f"W{k}"][...] = rng.uniform(-bound, bound, (layers[k - 1], layers[k]))
@@ -241,7 +258,12 @@ class _BaseMLP(SaveMixin, BaseEstimator):
                              dtype=self._fit_dtype(reset), order="C", multi_output=True,
                              y_numeric=not is_classifier(self))
         if y.ndim == 2 and y.shape[1] == 1:
-            y = column_or_1d(y, warn=True)
+            # scikit-learn's warning (its estimator checks look for it), raised here so that
+            # it names the user's line rather than this one.
+            warnings.warn("A column-vector y was passed when a 1d array was expected. Please "
+                          "change the shape of y to (n_samples, ), for example using ravel().",
+                          DataConversionWarning, stacklevel=stacklevel())
+            y = column_or_1d(y)
         return as_training_input(X, X.dtype), y
 
     def _sample_weight(self, sample_weight, X, y):
@@ -424,7 +446,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
         if batch_size > n and self.batch_size != "auto":
             warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped")
+                          "going to be clipped", stacklevel=stacklevel())
         batch_size = int(np.clip(batch_size, 1, n))
         self._batch_size = batch_size
 
@@ -498,7 +520,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not (incremental or stopped or ended) and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           f"reached and the optimization hasn't converged yet.",
-                          ConvergenceWarning)
+                          ConvergenceWarning, stacklevel=stacklevel())
         if self.early_stopping:
             views = parameter_views(best_params, layers)
             n = len(layers) - 1
@@ -579,7 +601,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase max_iter "
                           f"(now {self.max_iter}) or max_fun (now {self.max_fun}), or "
-                          f"scale the data.", ConvergenceWarning)
+                          f"scale the data.", ConvergenceWarning, stacklevel=stacklevel())
 
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Train on X, y (see the module docstring for the schedule).
@@ -696,6 +718,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     >>> clf.score(X, y) > 0.9
     True
     """
+
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        # Its keys and values are checked against the classes in fit (_check_class_weight).
+        "class_weight": [dict, list, tuple, StrOptions({"balanced"}), None],
+    }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -819,6 +847,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         self : MLPClassifier
         """
         if getattr(self, "classes_", None) is None:
+            # Before the classes are asked for, so that a bad hyperparameter is the first
+            # error; later calls are checked in _fit, once per call.
+            self._check_hyperparameters()
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit.")
             self._label_binarizer = LabelBinarizer()
@@ -878,6 +909,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     True
     """
 
+    _parameter_constraints: dict = {
+        **_BaseMLP._parameter_constraints,
+        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+    }
+
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
                  solver="adam", alpha=0.0001, batch_size="auto", learning_rate="constant",
                  learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
@@ -895,12 +931,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             backend=backend, dropout=dropout)
         self.loss = loss
-
-    def _check_hyperparameters(self):
-        if self.loss not in REGRESSION_LOSSES:
-            raise ValueError(f"loss must be one of {list(REGRESSION_LOSSES)}, got "
-                             f"{self.loss!r}")
-        super()._check_hyperparameters()
 
     def _check_targets(self, y):
         if self.loss == "poisson" and (np.asarray(y) < 0).any():
@@ -962,8 +992,4 @@ def _total_sum_of_squares(Y, weights):
 
 
 def _number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and np.isfinite(value)
-
-
-def _integer(value):
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    return isinstance(value, Real) and not isinstance(value, bool) and np.isfinite(value)

@@ -1,22 +1,25 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
-import numbers
 import sys
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cnet import engine
+from cnet import engine, registry
 from cnet._fit_warnings import warn_if_stopped
+from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
 from cnet.persistence import SaveMixin, register_model
 from cnet.progress import ProgressBar, train_in_chunks
 
-ACTIVATIONS = ("relu", "sigmoid")
+# cnet's names of the hidden activations (scikit-learn's aliases are the MLPs').
+ACTIVATIONS = tuple(registry.ACTIVATIONS)
 
 
 @register_model
@@ -38,8 +41,9 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         Step size of gradient descent.
     iterations : int, default 100
         Epochs (passes over the training data) per call to :meth:`fit`.
-    activation : {"relu", "sigmoid"}, default "relu"
-        Activation of the hidden layers.
+    activation : str, default "relu"
+        Activation of the hidden layers: any of cnet's names in
+        ``cnet.registry.ACTIVATIONS`` (``"relu"``, ``"sigmoid"``, ``"tanh"``, ...).
     batch_size : int or None, default None
         Samples per gradient step; None uses all of them (full batch, as the tutorials do).
     shuffle : bool, default True
@@ -94,6 +98,25 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     True
     """
 
+    # scikit-learn's way of checking parameters, as the MLPs': a bad value gets its
+    # InvalidParameterError (a ValueError and a TypeError) and standard message. What the
+    # constraints cannot say (the items of layers, one output unit) is checked in
+    # _check_hyperparameters.
+    _parameter_constraints: dict = {
+        "layers": ["array-like"],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "iterations": [Interval(Integral, 0, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "shuffle": ["boolean"],
+        "loss_every": [Interval(Integral, 0, None, closed="left")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        # The names are engine.BACKENDS', checked by engine.get_backend when validation runs.
+        "backend": [str],
+        "verbose": ["verbose"],
+    }
+
     def __init__(self, layers=(2, 5, 1), learning_rate=0.001, iterations=100, activation="relu",
                  batch_size=None, shuffle=True, loss_every=1, random_state=None,
                  warm_start=False, backend="cython", verbose=0):
@@ -112,22 +135,24 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     # --- checks -------------------------------------------------------------------------------
 
     def _check_hyperparameters(self):
-        layers = list(self.layers) if np.iterable(self.layers) else None
-        if (layers is None or len(layers) < 2
-                or not all(isinstance(u, numbers.Integral) and not isinstance(u, bool) and u >= 1
+        """Check every hyperparameter: the constraints (scikit-learn's InvalidParameterError,
+        a ValueError and a TypeError), then what they cannot express (ValueError).
+
+        Returns
+        -------
+        ndarray of intp
+            ``layers``, checked.
+        """
+        validate_hyperparameters(self)
+        layers = list(self.layers)
+        if (len(layers) < 2
+                or not all(isinstance(u, Integral) and not isinstance(u, bool) and u >= 1
                            for u in layers)):
             raise ValueError(f"layers must be a sequence of at least 2 positive integers, "
                              f"got {self.layers!r}")
         if layers[-1] != 1:
             raise ValueError(f"NeuralNet has one output unit (two classes): layers[-1] must "
                              f"be 1, got {layers[-1]}")
-        _check_number("learning_rate", self.learning_rate, numbers.Real, low=0, strict=True)
-        _check_number("iterations", self.iterations, numbers.Integral, low=0)
-        _check_number("loss_every", self.loss_every, numbers.Integral, low=0)
-        if self.batch_size is not None:
-            _check_number("batch_size", self.batch_size, numbers.Integral, low=1)
-        if self.activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {self.activation!r}")
         engine.get_backend(self.backend)
         return np.asarray([int(u) for u in layers], dtype=np.intp)
 
@@ -148,7 +173,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         views = parameter_views(flat, layers)
         for k in range(1, len(layers)):
             hidden = k < len(layers) - 1
-            gain = 2.0 if hidden and self.activation == "relu" else 1.0
+            gain = registry.ACTIVATIONS[self.activation].init_gain if hidden else 1.0
             n_in, n_out = layers[k - 1], layers[k]
             views[f"W{k}"][...] = rng.standard_normal((n_in, n_out)) * np.sqrt(gain / n_in)
         return flat
@@ -325,12 +350,3 @@ def _as_1d_labels(y):
     if y.ndim == 2 and 1 in y.shape:
         return y.reshape(-1)
     return y
-
-
-def _check_number(name, value, kind, low, strict=False):
-    if isinstance(value, bool) or not isinstance(value, kind):
-        raise TypeError(f"{name} must be {'an integer' if kind is numbers.Integral else 'a number'}"
-                        f", got {value!r}")
-    if not np.isfinite(value) or value < low or (strict and value == low):
-        bound = f"> {low}" if strict else f">= {low}"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")

@@ -38,7 +38,7 @@ def test_neural_net_rejects_bad_data(X_bad, y_bad, error, match):
     (dict(layers=[2, 0, 1]), ValueError, "positive integers"),
     (dict(layers=[2, 2.5, 1]), ValueError, "positive integers"),
     (dict(layers=[2, 5, 2]), ValueError, "layers.-1. must be 1"),
-    (dict(layers="abc"), ValueError, "positive integers"),
+    (dict(layers="abc"), ValueError, "The 'layers' parameter of NeuralNet must be an array-like"),
     (dict(learning_rate=0), ValueError, "learning_rate"),
     (dict(learning_rate=np.nan), ValueError, "learning_rate"),
     (dict(learning_rate="fast"), TypeError, "learning_rate"),

@@ -333,25 +333,25 @@ def test_undeclared_and_missing_members_are_refused(tmp_path):
 
 
 @pytest.mark.parametrize("kind,key,value,match", [
-    ("binary", "alpha", -1.0, "alpha must be >= 0"),
-    ("binary", "activation", "evil", "activation must be one of"),
-    ("binary", "solver", "newton", "solver must be one of"),
-    ("binary", "dropout", 1.5, "dropout must be in"),
+    ("binary", "alpha", -1.0, "The 'alpha' parameter of MLPClassifier must be a float"),
+    ("binary", "activation", "evil", "The 'activation' parameter of MLPClassifier must be"),
+    ("binary", "solver", "newton", "The 'solver' parameter of MLPClassifier must be"),
+    ("binary", "dropout", 1.5, "The 'dropout' parameter of MLPClassifier must be"),
     ("binary", "backend", "os.system", "backend"),
     ("binary", "hidden_layer_sizes", {"tuple": [7]}, "hidden layers \\[7\\]"),
     ("binary", "hidden_layer_sizes", {"tuple": [5, 5]}, "hidden layers \\[5, 5\\]"),
-    ("binary", "random_state", "seed", "random_state must be"),
-    ("binary", "random_state", [1, 2], "random_state must be"),
+    ("binary", "random_state", "seed", "The 'random_state' parameter of MLPClassifier"),
+    ("binary", "random_state", [1, 2], "The 'random_state' parameter of MLPClassifier"),
     ("binary", "class_weight", {"dict": [[0, -1], [1, 2]]}, "class_weight's weights"),
-    ("binary", "class_weight", "heavy", "class_weight must be"),
+    ("binary", "class_weight", "heavy", "The 'class_weight' parameter of MLPClassifier"),
     ("binary", "dtype", "float32", "dtype='float32' but the parameters are float64"),
     ("binary", "no_such_parameter", 1, "do not fit MLPClassifier"),
-    ("regressor", "loss", "hinge", "loss must be one of"),
+    ("regressor", "loss", "hinge", "The 'loss' parameter of MLPRegressor must be"),
     ("neuralnet", "layers", [2, 5, 1], "hidden layers \\[5\\]"),
     ("neuralnet", "layers", [2, 4, 2], "layers\\[-1\\] must be 1"),
     ("neuralnet", "layers", [2, 2**63, 1], "Python int too large"),
-    ("neuralnet", "learning_rate", -1, "learning_rate must be"),
-    ("neuralnet", "activation", "tanh", "activation must be one of"),
+    ("neuralnet", "learning_rate", -1, "The 'learning_rate' parameter of NeuralNet must be"),
+    ("neuralnet", "activation", "evil", "The 'activation' parameter of NeuralNet must be"),
 ])
 def test_parameters_the_estimator_would_refuse_are_refused(kind, key, value, match, tmp_path):
     members = members_of(_file_bytes(kind, tmp_path))

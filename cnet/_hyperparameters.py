@@ -1,0 +1,54 @@
+"""The front ends' one way of checking hyperparameters: scikit-learn's constraints, then the
+machine's limits the constraints do not know.
+
+``MLPClassifier``, ``MLPRegressor`` and ``NeuralNet`` declare ``_parameter_constraints`` as
+scikit-learn's estimators do, so that a bad value gets scikit-learn's ``InvalidParameterError``
+(a ``ValueError`` and a ``TypeError``) with its standard message. Python's integers are
+unbounded, though: ``Interval(Real, 0, None)`` accepts ``10**400``, which no float64 holds,
+and ``Interval(Integral, 1, None)`` accepts integers past int64, which the compiled loop
+takes. Those get a ValueError here rather than an OverflowError deep in a fit.
+"""
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
+
+def validate(estimator):
+    """Check ``estimator``'s hyperparameters against its ``_parameter_constraints``.
+
+    Validation runs even under ``sklearn.set_config(skip_parameter_validation=True)``: the
+    values reach compiled loops, and it costs a fraction of a millisecond per fit.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        A cnet front end.
+
+    Raises
+    ------
+    sklearn.utils._param_validation.InvalidParameterError
+        A value outside its constraints (scikit-learn's message).
+    ValueError
+        An integer that no float64 (for a real-valued parameter) or int64 (for an integer
+        one) holds.
+    """
+    estimator._validate_params()
+    for name, constraints in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        if not isinstance(value, Integral) or isinstance(value, bool):
+            continue
+        kinds = {c.type for c in constraints if isinstance(c, Interval)}
+        if Real in kinds:
+            try:
+                float(value)
+            except OverflowError:
+                raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must "
+                                 f"fit in a float64. Got an integer of {int(value).bit_length()}"
+                                 f" bits instead.") from None
+        elif Integral in kinds and abs(int(value)) > _INT64_MAX:
+            raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must fit "
+                             f"in an int64. Got an integer of {int(value).bit_length()} bits "
+                             f"instead.")
