@@ -701,6 +701,9 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         check_state_arrays(state, self._state_arrays(fields), type(self).__name__, layers)
         check_finite(state["params"], "parameters")
         check_finite(state["optimizer_state"], "optimizer state")
+        dtype = state["params"].dtype.name
+        if self.dtype is not None and np.dtype(self.dtype).name != dtype:
+            raise ValueError(f"dtype={self.dtype!r} but the parameters are {dtype}")
         out_activation = fields.get("out_activation", "str")
         outputs = sorted({e.output_activation for e in registry.OUTPUT_LOSSES.values()})
         if out_activation not in outputs:

@@ -180,6 +180,11 @@ def check_state_arrays(state, layout, owner, layers):
     ValueError
         Naming the first array missing, unknown, or of a shape or dtype not allowed.
     """
+    for name in layout:
+        if name in state and not isinstance(state[name], np.ndarray):
+            # A header's fitted object may name an array it does not hold.
+            raise ValueError(f"the state's {name!r} is a {type(state[name]).__name__}, not an "
+                             f"array")
     found = {name: (tuple(value.shape), value.dtype) for name, value in state.items()
              if isinstance(value, np.ndarray)}
     _check_layout(found, layout, owner, layers)
@@ -521,13 +526,14 @@ def _model(cls, header):
         raise ValueError(f"the saved parameters do not fit {cls.__name__}: "
                          f"{str(exc)[:200]}") from None
     try:
-        _check_common_parameters(model, header["dtype"])
+        _check_common_parameters(model)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
     return model
 
 
-def _check_common_parameters(model, dtype):
+def _check_common_parameters(model):
+    """What fit would take but a file cannot hold, or holds as plain JSON to check."""
     state = model.random_state
     if not (state is None or (_is_int(state) and 0 <= state < 2**32)):
         raise ValueError(f"random_state must be None or an int in [0, 2**32), got {state!r:.40}")
@@ -538,9 +544,6 @@ def _check_common_parameters(model, dtype):
     elif class_weight not in (None, "balanced"):
         raise ValueError(f"class_weight must be None, 'balanced' or a dict, got "
                          f"{class_weight!r:.40}")
-    wanted = getattr(model, "dtype", None)
-    if wanted is not None and np.dtype(wanted).name != dtype:
-        raise ValueError(f"dtype={wanted!r} but the parameters are {dtype}")
 
 
 def _is_int(value):
