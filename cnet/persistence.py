@@ -200,6 +200,7 @@ def _check_layout(found, layout, owner, layers, dtype=None, where=""):
         raise ValueError(f"the arrays do not match a {owner}'s: "
                          + "; ".join(filter(None, [unknown and f"unknown {short_list(unknown)}",
                                                    missing and f"missing {short_list(missing)}"])))
+    said = "the header says the model is" if dtype else "the other arrays are"
     for name, (shape, array_dtype) in found.items():
         spec = layout[name]
         if array_dtype.kind not in spec.kinds or array_dtype.itemsize == 0:
@@ -213,8 +214,7 @@ def _check_layout(found, layout, owner, layers, dtype=None, where=""):
                                  f"{name} as {_KIND_NAMES['f']}")
             dtype = dtype or array_dtype.name
             if array_dtype.name != dtype:
-                raise ValueError(f"array {name!r} is {array_dtype.name}, the header says the "
-                                 f"model is {dtype}")
+                raise ValueError(f"array {name!r} is {array_dtype.name}, {said} {dtype}")
         if shape not in [tuple(s) for s in spec.shapes]:
             if spec.misfit is not None:
                 raise ValueError(spec.misfit(shape))

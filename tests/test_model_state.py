@@ -167,6 +167,8 @@ def _changed(kind, **changes):
     ("binary-sgd", {"params": np.zeros(5)}, "does not fit layers"),
     ("binary-sgd", {"params": np.zeros(25, dtype=np.int64)}, "stores params as float"),
     ("binary-sgd", {"optimizer_state": np.full((2, 25), np.nan)}, "optimizer state contain"),
+    ("binary-sgd", {"optimizer_state": np.zeros((2, 25), np.float32)},
+     "'optimizer_state' is float32, the other arrays are float64"),
     ("binary-sgd", {"classes": np.array([1, 0])}, "not sorted and distinct"),
     ("binary-sgd", {"classes": [0, 1]}, "'classes' is a list, not an array"),
     ("binary-sgd", {"out_activation": "softmax"}, "out_activation 'softmax' does not fit"),
