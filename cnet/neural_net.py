@@ -8,12 +8,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cnet import engine
+from cnet import engine, registry
 from cnet._fit_warnings import warn_if_stopped
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
-from cnet import registry
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
 from cnet.progress import ProgressBar, train_in_chunks
@@ -207,7 +206,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         return {"params": ArraySpec([(n_parameters(layers),)], "f"),
                 "classes": ArraySpec([(2,)], "biufU", misfit=lambda shape: (
                     f"{shape[0] if len(shape) == 1 else shape} classes do not fit 1 output "
-                    f"unit(s) of a NeuralNet")),
+                    f"unit(s) of a {type(self).__name__}")),
                 **self._input_arrays(layers[0])}
 
     def _set_state(self, state):
@@ -234,7 +233,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         if checked != layers:
             raise ValueError(f"the saved parameters ask for hidden layers {checked[1:-1]}; "
                              f"the fitted layers are {layers}")
-        check_state_arrays(state, self._state_arrays(fields), "NeuralNet", layers)
+        check_state_arrays(state, self._state_arrays(fields), type(self).__name__, layers)
         check_finite(state["params"], "parameters")
         check_labels(state["classes"])
         with self._all_or_nothing():
