@@ -15,7 +15,8 @@ from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
-from cnet.persistence import SaveMixin, register_model
+from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
+                              check_state_arrays, native_copy, register_model, storable_labels)
 from cnet.progress import ProgressBar, train_in_chunks
 
 # cnet's names of the hidden activations (scikit-learn's aliases are the MLPs').
@@ -204,6 +205,74 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     def _set_params_flat(self, flat):
         self._params_flat = flat
         self.params = parameter_views(flat, self._layers)
+
+    # --- saved state (cnet.persistence) -----------------------------------------------------
+
+    def _get_state(self):
+        """The fitted network as named plain values: arrays and JSON numbers, lists, strings.
+
+        Returns
+        -------
+        dict
+            What :meth:`_set_state` restores. The arrays may be the network's own: copy them
+            before changing them.
+        """
+        return {"params": self._packed_params(),
+                "classes": storable_labels(self.classes_, "class labels"),
+                "layers": [int(u) for u in self._layers], "n_iter_": int(self.n_iter_),
+                "loss_": [float(v) for v in self.loss_], "shuffle_seed": int(self._shuffle_seed),
+                "batch_size_used": getattr(self, "_batch_size", None), **self._input_state()}
+
+    def _state_arrays(self, fields):
+        """``{name: ArraySpec}`` of the arrays a state of these ``layers`` holds."""
+        layers = fields.layers()
+        if layers[-1] != 1:
+            raise ValueError(f"a NeuralNet has one output unit; layers end in {layers[-1]}")
+        return {"params": ArraySpec([(n_parameters(layers),)], "f"),
+                "classes": ArraySpec([(2,)], "biufU", misfit=lambda shape: (
+                    f"{shape[0] if len(shape) == 1 else shape} classes do not fit 1 output "
+                    f"unit(s) of a {type(self).__name__}")),
+                **self._input_arrays(layers[0])}
+
+    def _set_state(self, state):
+        """Restore the fitted network from what :meth:`_get_state` gave, every value checked.
+
+        Parameters
+        ----------
+        state : dict
+
+        Raises
+        ------
+        ValueError
+            Naming the first value that is missing, of the wrong type or shape, not finite,
+            or inconsistent with the network's parameters (``layers``, ``activation``). The
+            network is then left as it was.
+        """
+        fields = StateFields(state)
+        layers = fields.layers()
+        try:
+            checked = [int(u) for u in self._check_hyperparameters()]
+            registry.activation(self.activation)
+        except (TypeError, ValueError, OverflowError) as exc:   # Overflow: huge layer sizes
+            raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
+        if checked != layers:
+            raise ValueError(f"the saved parameters ask for hidden layers {checked[1:-1]}; "
+                             f"the fitted layers are {layers}")
+        check_state_arrays(state, self._state_arrays(fields), type(self).__name__, layers)
+        check_finite(state["params"], "parameters")
+        check_labels(state["classes"])
+        with self._all_or_nothing():
+            self._set_input_state(fields, layers)
+            batch = fields.get("batch_size_used", "int", low=1, default=None, none=True)
+            self.__dict__.pop("_batch_size", None)
+            if batch is not None:
+                self._batch_size = batch
+            self.classes_ = native_copy(state["classes"])
+            self._layers = np.asarray(layers, dtype=np.intp)
+            self._set_params_flat(native_copy(state["params"]))
+            self._shuffle_seed = fields.get("shuffle_seed", "int", low=0)
+            self.n_iter_ = fields.get("n_iter_", "int", low=0)
+            self.loss_ = list(fields.get("loss_", "losses"))
 
     # --- API ----------------------------------------------------------------------------------
 

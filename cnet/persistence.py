@@ -12,22 +12,35 @@ architecture decides which members must exist and each one's shape and dtype, an
 are those members read. The model's parameters are re-validated by the model's own checks.
 Whatever is wrong gives a ``ValueError`` naming it.
 
-This module imports nothing of the models: each model class registers itself with
+This module knows the file, not the models: each model class registers itself with
 :func:`register_model` where it is defined, and :func:`load` finds it by the name the file
 records. Importing ``cnet`` imports every model, so the registry is full whenever ``load`` runs.
+What a model's file holds is the model's to say, through three methods:
+
+- ``_get_state()``: the fitted state as named plain values, numpy arrays (stored as members of
+  the archive) and JSON values (stored in the header's ``fitted`` object); ``params``, the
+  flat parameter vector, is one of them in every model.
+- ``_state_arrays(fields)``: the arrays a state must hold, as ``{name: ArraySpec}``, given its
+  JSON values read through a :class:`StateFields` (so that :func:`load` checks each member's
+  shape and dtype before reading it).
+- ``_set_state(state)``: the model restored from such values, each one checked.
+
+The checks a state's values share, whatever the model, are here: :class:`StateFields` (types
+and ranges of the JSON values), :func:`check_state_arrays`, :func:`check_finite`,
+:func:`check_labels`, :func:`storable_labels`, and :class:`SaveMixin`'s input state.
 """
+import contextlib
 import json
 import math
 import numbers
 import os
 import stat
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
-from sklearn.preprocessing import LabelBinarizer
 
 from cnet._atomic import atomic_write
 from cnet._npz_reader import BoundedArchive, short_list
-from cnet.optimizer import StochasticOptimizer
 
 FORMAT = "cnet-model"
 # Version 2 added feature_names_in (a DataFrame's column names), dict parameters
@@ -71,7 +84,9 @@ def register_model(cls):
 
 
 class SaveMixin:
-    """Gives a model ``save(path)``."""
+    """Gives a model ``save(path)``, and the part of its state every model shares: what it
+    was fitted on (scikit-learn's ``n_features_in_`` and ``feature_names_in_``, the CLI's
+    ``feature_names_``)."""
 
     def save(self, path):
         """Write the fitted model to ``path``; :func:`cnet.load` reads it back.
@@ -83,6 +98,149 @@ class SaveMixin:
             It is replaced whole or not at all; see :func:`cnet.persistence.save`.
         """
         save(self, path)
+
+    def _input_state(self):
+        """The inputs' part of ``_get_state()``."""
+        state = {"n_features_in_": int(self.n_features_in_)}
+        if getattr(self, "feature_names_", None) is not None:
+            state["feature_names"] = np.asarray(self.feature_names_, dtype=str)
+        if getattr(self, "feature_names_in_", None) is not None:
+            # scikit-learn's column names of a DataFrame: predict compares them after loading.
+            state["feature_names_in"] = np.asarray(self.feature_names_in_, dtype=str)
+        return state
+
+    @staticmethod
+    def _input_arrays(n_features):
+        """The inputs' part of ``_state_arrays()``: the optional feature names."""
+        return {"feature_names": ArraySpec([(n_features,)], "U", required=False),
+                "feature_names_in": ArraySpec([(n_features,)], "U", required=False)}
+
+    def _set_input_state(self, fields, layers):
+        """Restore what ``_input_state`` gave; ``fields`` reads the state (checked arrays)."""
+        n_features = fields.get("n_features_in_", "int", low=1)
+        if n_features != layers[0]:
+            raise ValueError(f"n_features_in_ {n_features} is not the first layer's "
+                             f"{layers[0]} units")
+        self.n_features_in_ = n_features
+        for name in ("feature_names_", "feature_names_in_"):
+            self.__dict__.pop(name, None)
+        if "feature_names" in fields.mapping:
+            self.feature_names_ = [str(v) for v in fields.mapping["feature_names"]]
+        if "feature_names_in" in fields.mapping:
+            self.feature_names_in_ = np.asarray(fields.mapping["feature_names_in"].tolist(),
+                                                dtype=object)
+
+    @contextlib.contextmanager
+    def _all_or_nothing(self):
+        """Undo every attribute change of the block if it raises: a state refused halfway
+        leaves the model as it was, not half restored."""
+        before = dict(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+
+class ArraySpec(NamedTuple):
+    """What one array of a model's state must be.
+
+    ``shapes`` lists the shapes allowed; ``kinds`` the dtype kinds (``"f"``: float32 or
+    float64, the model's own dtype, shared by every ``"f"`` array; ``"biufU"``: numbers or
+    strings; ``"U"``: strings); ``misfit(shape)``, if given, words the error for a shape not
+    allowed.
+    """
+
+    shapes: list
+    kinds: str
+    required: bool = True
+    misfit: Optional[Callable] = None
+
+
+_KIND_NAMES = {"f": "float32 or float64", "biufU": "numbers or strings", "U": "strings"}
+
+
+def check_state_arrays(state, layout, owner, layers):
+    """Check the arrays of a state against the model's ``_state_arrays``.
+
+    Parameters
+    ----------
+    state : dict
+        A model's state; its numpy arrays are checked, its other values are not.
+    layout : dict of {str: ArraySpec}
+        What the model's ``_state_arrays`` asks for.
+    owner : str
+        The model's class name, for messages.
+    layers : list of int
+        The state's layers, for messages.
+
+    Raises
+    ------
+    ValueError
+        Naming the first array missing, unknown, or of a shape or dtype not allowed.
+    """
+    for name in layout:
+        if name in state and not isinstance(state[name], np.ndarray):
+            # A header's fitted object may name an array it does not hold.
+            raise ValueError(f"the state's {name!r} is a {type(state[name]).__name__}, not an "
+                             f"array")
+    found = {name: (tuple(value.shape), value.dtype) for name, value in state.items()
+             if isinstance(value, np.ndarray)}
+    _check_layout(found, layout, owner, layers)
+
+
+def _check_layout(found, layout, owner, layers, dtype=None, where=""):
+    """``found`` (``{name: (shape, dtype)}``) against ``layout``; ``dtype`` is the model's,
+    if known (else that of the first float array)."""
+    unknown = sorted(set(found) - set(layout))
+    missing = sorted(name for name, spec in layout.items()
+                     if spec.required and name not in found)
+    if unknown or missing:
+        raise ValueError(f"the arrays do not match a {owner}'s: "
+                         + "; ".join(filter(None, [unknown and f"unknown {short_list(unknown)}",
+                                                   missing and f"missing {short_list(missing)}"])))
+    said = "the header says the model is" if dtype else "the other arrays are"
+    for name, (shape, array_dtype) in found.items():
+        spec = layout[name]
+        if array_dtype.kind not in spec.kinds or array_dtype.itemsize == 0:
+            raise ValueError(f"array {name!r} has dtype {array_dtype.str!r:.20}{where}; a "
+                             f"{owner} stores {name} as {_KIND_NAMES[spec.kinds]}")
+        if spec.kinds == "f":
+            # Class labels may be floats of another width; the parameters and what the
+            # optimizer keeps of them are all of the model's one dtype.
+            if array_dtype.name not in ("float32", "float64"):
+                raise ValueError(f"array {name!r} is {array_dtype.name}; a {owner} stores "
+                                 f"{name} as {_KIND_NAMES['f']}")
+            dtype = dtype or array_dtype.name
+            if array_dtype.name != dtype:
+                raise ValueError(f"array {name!r} is {array_dtype.name}, {said} {dtype}")
+        if shape not in [tuple(s) for s in spec.shapes]:
+            if spec.misfit is not None:
+                raise ValueError(spec.misfit(shape))
+            raise ValueError(f"array {name!r} of shape {list(shape)} does not fit layers "
+                             f"{layers!s:.60} (they need {list(spec.shapes[0])})")
+
+
+def check_finite(array, what):
+    """ValueError naming ``what`` if ``array`` holds NaN or infinity."""
+    if not np.isfinite(array).all():
+        raise ValueError(f"the {what} contain NaN or infinity")
+
+
+def check_labels(classes):
+    """ValueError unless the class labels are finite, sorted and distinct."""
+    if classes.dtype.kind == "f" and not np.isfinite(classes).all():
+        raise ValueError("the class labels contain NaN or infinity")
+    if not (classes[1:] > classes[:-1]).all():
+        # Labels are kept sorted and distinct; relabelled classes would name the wrong
+        # output units.
+        raise ValueError("the class labels are not sorted and distinct")
+
+
+def native_copy(array):
+    """A C-ordered copy in native byte order: a restored model owns its arrays."""
+    return np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
 
 
 def _jsonable(name, value):
@@ -128,8 +286,26 @@ def _is_label(value):
     return value is None or isinstance(value, (str, bool, int, float))
 
 
-def _storable_labels(labels, what):
-    """Labels as an array of numbers or fixed-width strings (never objects, never pickled)."""
+def storable_labels(labels, what):
+    """Labels as a state may hold them: numbers or fixed-width strings, never objects.
+
+    Parameters
+    ----------
+    labels : array-like
+        Class labels; an object array of Python strings or integers (what pandas gives) is
+        converted.
+    what : str
+        What they are, for the message.
+
+    Returns
+    -------
+    ndarray
+
+    Raises
+    ------
+    ValueError
+        If they are of another dtype: the file stores no objects (nothing is pickled).
+    """
     labels = np.asarray(labels)
     if labels.dtype.kind in "biufU":
         return labels
@@ -140,43 +316,6 @@ def _storable_labels(labels, what):
         if all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in labels):
             return labels.astype(np.int64)
     raise ValueError(f"cannot save {what} of dtype {labels.dtype}: numbers and strings only")
-
-
-def _fitted_state(model):
-    """Arrays and JSON scalars that make up a fitted model, by model kind."""
-    if type(model).__name__ == "NeuralNet":   # the test load makes on the file's class name
-        model._packed_params()
-        arrays = {"params": model._params_flat}
-        scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
-                   "loss_": model.loss_, "shuffle_seed": model._shuffle_seed}
-    else:
-        optimizer = getattr(model, "_optimizer", None)
-        state = (optimizer.state if optimizer is not None
-                 else np.zeros((2, model._packed().size), dtype=model.coefs_[0].dtype))
-        arrays = {"params": model._packed(), "optimizer_state": state}
-        best_loss = getattr(model, "best_loss_", None)
-        scalars = {"layers": [int(u) for u in model._layers], "n_iter_": model.n_iter_,
-                   "loss_curve_": [float(v) for v in model.loss_curve_], "t_": model.t_,
-                   "best_loss_": None if best_loss is None else float(best_loss),
-                   "seed": model._seed,
-                   "steps": optimizer.step_count if optimizer is not None else 0,
-                   "epochs_seen": model._epochs_seen,
-                   "learning_rate_now": (optimizer.learning_rate if optimizer is not None
-                                         else float(model.learning_rate_init)),
-                   "has_optimizer": optimizer is not None,
-                   "out_activation": model.out_activation_}
-        if hasattr(model, "_label_binarizer"):
-            scalars["label_type"] = model._label_binarizer.y_type_
-    if hasattr(model, "classes_"):
-        arrays["classes"] = _storable_labels(model.classes_, "class labels")
-    scalars["n_features_in_"] = int(model.n_features_in_)
-    scalars["batch_size_used"] = getattr(model, "_batch_size", None)
-    if getattr(model, "feature_names_", None) is not None:
-        arrays["feature_names"] = np.asarray(model.feature_names_, dtype=str)
-    if getattr(model, "feature_names_in_", None) is not None:
-        # scikit-learn's column names of a DataFrame: predict compares them after loading too.
-        arrays["feature_names_in"] = np.asarray(model.feature_names_in_, dtype=str)
-    return arrays, scalars
 
 
 def save(model, path):
@@ -207,7 +346,9 @@ def save(model, path):
                         f"{sorted(_MODEL_CLASSES)}")
     if not hasattr(model, "n_features_in_"):
         raise ValueError("the model is not fitted; fit it before saving")
-    arrays, scalars = _fitted_state(model)
+    state = model._get_state()
+    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
     header = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(model).__name__,
         "params": {k: _jsonable(k, v) for k, v in model.get_params().items()},
@@ -286,37 +427,19 @@ def _open(path):
 def _load(archive):
     header = _read_header(archive)
     cls = _MODEL_CLASSES[header["class"]]
-    fitted = _Fields(header["fitted"], "fitted")
-    layers = fitted.layers()
-    declared = _declared_arrays(header, cls.__name__, layers, fitted)
+    model = _model(cls, header)
+    fitted = StateFields(header["fitted"])
+    layout = model._state_arrays(fitted)
+    declared = _declared_arrays(header, layout, cls.__name__, fitted.layers())
     members = archive.names - {"header"}
     if members != set(declared):
         extra, missing = sorted(members - set(declared)), sorted(set(declared) - members)
-        raise ValueError(f"the arrays do not match the header's: "
+        raise ValueError("the arrays do not match the header's: "
                          + "; ".join(filter(None, [extra and f"not declared {short_list(extra)}",
                                                    missing and f"missing {short_list(missing)}"])))
-    model = _model(cls, header)
     arrays = {name: archive.read(name, dtype, shape)
               for name, (shape, dtype) in declared.items()}
-    _check_values(arrays, fitted)
-    model.n_features_in_ = layers[0]
-    batch = fitted.get("batch_size_used", "int", low=1, default=None, none=True)
-    if batch is not None:
-        model._batch_size = batch
-    if "classes" in arrays:
-        model.classes_ = arrays["classes"]
-    if "feature_names" in arrays:
-        model.feature_names_ = [str(v) for v in arrays["feature_names"]]
-    if "feature_names_in" in arrays:
-        model.feature_names_in_ = np.asarray(arrays["feature_names_in"].tolist(), dtype=object)
-    if header["class"] == "NeuralNet":
-        model._layers = np.asarray(layers, dtype=np.intp)
-        model._set_params_flat(arrays["params"])
-        model._shuffle_seed = fitted.get("shuffle_seed", "int", low=0)
-        model.n_iter_ = fitted.get("n_iter_", "int", low=0)
-        model.loss_ = fitted.get("loss_", "losses")
-        return model
-    _restore_mlp(model, np.asarray(layers, dtype=np.intp), arrays, fitted)
+    model._set_state({**header["fitted"], **arrays})
     return model
 
 
@@ -361,73 +484,24 @@ def _json_constant(name):
     return float(name)   # Infinity: a best loss before any epoch is one
 
 
-def _declared_arrays(header, kind, layers, fitted):
+def _declared_arrays(header, layout, kind, layers):
     """``{name: (shape, dtype)}`` of the arrays the file must hold, as the header declares them
-    and as the architecture implies; every disagreement is refused."""
-    n_params = sum(a * b + b for a, b in zip(layers[:-1], layers[1:]))
-    n_features, n_outputs = layers[0], layers[-1]
-    if fitted.get("n_features_in_", "int", low=1) != n_features:
-        raise ValueError(f"n_features_in_ {fitted.mapping['n_features_in_']} is not the "
-                         f"first layer's {n_features} units")
-    implied = {"params": ((n_params,), "f"), "classes": (None, "biufU"),
-               "feature_names": ((n_features,), "U"), "feature_names_in": ((n_features,), "U")}
-    required = {"params"}
-    if kind == "NeuralNet":
-        if n_outputs != 1:
-            raise ValueError(f"a NeuralNet has one output unit; layers end in {n_outputs}")
-        required.add("classes")
-        implied["classes"] = ((2,), "biufU")
-    else:
-        required.add("optimizer_state")
-        implied["optimizer_state"] = ((2, n_params), "f")
-        if kind == "MLPClassifier":
-            required.add("classes")
-            label_type = fitted.get("label_type", "str")
-            counts = {"binary": (1, 2), "multiclass": (n_outputs,),
-                      "multilabel-indicator": (n_outputs,)}
-            if label_type not in counts:
-                raise ValueError(f"label_type {label_type!r:.40} is not one of {list(counts)}")
-            if label_type == "binary" and n_outputs != 1:
-                raise ValueError(f"binary labels have one output unit; the network has "
-                                 f"{n_outputs}")
-            implied["classes"] = (counts[label_type], "biufU")
-        else:
-            implied.pop("classes")
+    and as the model's ``layout`` of its state implies; every disagreement is refused."""
     declared = header["arrays"]
-    unknown = sorted(set(declared) - set(implied))
-    missing = sorted(required - set(declared))
-    if unknown or missing:
-        raise ValueError(f"the arrays do not match a {kind}'s: "
-                         + "; ".join(filter(None, [unknown and f"unknown {short_list(unknown)}",
-                                                   missing and f"missing {short_list(missing)}"])))
-    result = {}
+    found = {}
     for name, entry in declared.items():
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
                 and all(_is_int(d) and 0 <= d <= MAX_INT for d in entry[0])
                 and isinstance(entry[1], str)):
             raise ValueError(f"the header's entry for array {name!r} is {entry!r:.60}, not "
                              f"[shape, dtype]")
-        shape, dtype_str = tuple(entry[0]), entry[1]
-        want_shape, kinds = implied[name]
-        dtype = _plain_dtype(dtype_str)
-        if dtype is None or dtype.kind not in kinds:
-            raise ValueError(f"array {name!r} has dtype {dtype_str!r:.20} in the header; a "
-                             f"{kind} stores {name} as {_KIND_NAMES[kinds]}")
-        if dtype.kind == "f" and dtype.name != header["dtype"]:
-            raise ValueError(f"array {name!r} is {dtype.name}, the header says the model is "
-                             f"{header['dtype']}")
-        if name == "classes":
-            if len(shape) != 1 or shape[0] not in want_shape:
-                raise ValueError(f"{shape[0] if len(shape) == 1 else shape} classes do not fit "
-                                 f"{n_outputs} output unit(s) of a {kind}")
-        elif shape != want_shape:
-            raise ValueError(f"array {name!r} of shape {list(shape)} does not fit layers "
-                             f"{layers!s:.60} (they need {list(want_shape)})")
-        result[name] = (shape, dtype)
-    return result
-
-
-_KIND_NAMES = {"f": "float32 or float64", "biufU": "numbers or strings", "U": "strings"}
+        dtype = _plain_dtype(entry[1])
+        if dtype is None and name in layout:
+            raise ValueError(f"array {name!r} has dtype {entry[1]!r:.20} in the header; a "
+                             f"{kind} stores {name} as {_KIND_NAMES[layout[name].kinds]}")
+        found[name] = (tuple(entry[0]), dtype or np.dtype("V"))
+    _check_layout(found, layout, kind, layers, header["dtype"], where=" in the header")
+    return found
 
 
 def _plain_dtype(text):
@@ -443,105 +517,29 @@ def _plain_dtype(text):
 
 
 def _model(cls, header):
-    """The model class built from the header's parameters, checked as ``fit`` checks them."""
+    """The model class built from the header's parameters; those the file itself constrains
+    are checked (the rest the model's ``_set_state`` checks as ``fit`` checks them)."""
     try:
         params = {key: _from_json(value) for key, value in header["params"].items()}
         model = cls(**params)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the saved parameters do not fit {cls.__name__}: "
                          f"{str(exc)[:200]}") from None
-    layers = header["fitted"]["layers"]
     try:
-        checked = model._check_hyperparameters()
-        hidden = ([int(u) for u in checked[1:-1]] if cls.__name__ == "NeuralNet"
-                  else model._hidden_sizes())
-        _check_common_parameters(model, header["dtype"])
-    except (TypeError, ValueError, OverflowError) as exc:   # Overflow: an int64 array of sizes
+        _check_common_parameters(model)
+    except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
-    if hidden != layers[1:-1] or (cls.__name__ == "NeuralNet"
-                                  and [int(u) for u in checked] != layers):
-        raise ValueError(f"the saved parameters ask for hidden layers {hidden}; the fitted "
-                         f"layers are {layers}")
     return model
 
 
-def _check_common_parameters(model, dtype):
-    state = model.random_state
-    if not (state is None or (_is_int(state) and 0 <= state < 2**32)):
-        raise ValueError(f"random_state must be None or an int in [0, 2**32), got {state!r:.40}")
+def _check_common_parameters(model):
+    """What the model's own checks let through but a file must not hold: a class weight
+    dict's weights must be finite, non-negative numbers (random_state and the kind of
+    class_weight the model's parameter constraints check, with scikit-learn's messages)."""
     class_weight = getattr(model, "class_weight", None)
     if isinstance(class_weight, dict):
         if not all(_is_number(w) and _finite(w) and w >= 0 for w in class_weight.values()):
             raise ValueError("class_weight's weights must be finite and non-negative")
-    elif class_weight not in (None, "balanced"):
-        raise ValueError(f"class_weight must be None, 'balanced' or a dict, got "
-                         f"{class_weight!r:.40}")
-    wanted = getattr(model, "dtype", None)
-    if wanted is not None and np.dtype(wanted).name != dtype:
-        raise ValueError(f"dtype={wanted!r} but the parameters are {dtype}")
-
-
-def _check_values(arrays, fitted):
-    """What the shapes cannot say: finite parameters, labels sorted and distinct."""
-    for name in ("params", "optimizer_state"):
-        if name in arrays and not np.isfinite(arrays[name]).all():
-            raise ValueError(f"the {'parameters' if name == 'params' else 'optimizer state'} "
-                             f"contain NaN or infinity")
-    classes = arrays.get("classes")
-    if classes is not None:
-        if classes.dtype.kind == "f" and not np.isfinite(classes).all():
-            raise ValueError("the class labels contain NaN or infinity")
-        if not (classes[1:] > classes[:-1]).all():
-            # Labels are kept sorted and distinct; relabelled classes would name the wrong
-            # output units.
-            raise ValueError("the class labels are not sorted and distinct")
-        if (fitted.mapping.get("label_type") == "multilabel-indicator"
-                and not np.array_equal(classes, np.arange(len(classes)))):
-            raise ValueError("multi-label classes must be 0, 1, ... one per output unit")
-
-
-def _restore_mlp(model, layers, arrays, fitted):
-    params = arrays["params"]
-    model.n_layers_ = len(layers)
-    model.n_outputs_ = int(layers[-1])
-    model._expose(params, layers)
-    # Files of format 1 written before the optimizer had an object of its own always carried
-    # its state.
-    if fitted.get("has_optimizer", "bool", default=True) and model.solver in ("sgd", "adam"):
-        optimizer = StochasticOptimizer(model.solver, params.size, params.dtype,
-                                        model.learning_rate_init, model.learning_rate,
-                                        model.power_t)
-        optimizer.state[...] = arrays["optimizer_state"]
-        optimizer.step_count = fitted.get("steps", "int", low=0)
-        optimizer.learning_rate = fitted.get("learning_rate_now", "positive")
-        model._optimizer = optimizer
-    model._seed = fitted.get("seed", "int", low=0)
-    model._epochs_seen = fitted.get("epochs_seen", "int", low=0)
-    model.out_activation_ = fitted.get("out_activation", "str")
-    model.n_iter_ = fitted.get("n_iter_", "int", low=0)
-    model.t_ = fitted.get("t_", "int", low=0)
-    model.loss_curve_ = fitted.get("loss_curve_", "losses")
-    model.validation_loss_curve_ = []
-    model.loss_ = model.loss_curve_[-1] if model.loss_curve_ else None
-    stochastic = model.solver in ("sgd", "adam")
-    best_loss = fitted.get("best_loss_", "loss", default=None, none=True)
-    model.best_loss_ = None if model.early_stopping or not stochastic else best_loss
-    model._no_improvement_count = 0
-    model.validation_scores_ = [] if model.early_stopping and stochastic else None
-    model.best_validation_score_ = -np.inf if model.early_stopping and stochastic else None
-    model._best_coefs = [W.copy() for W in model.coefs_]
-    model._best_intercepts = [b.copy() for b in model.intercepts_]
-    if "classes" in arrays:
-        binarizer = LabelBinarizer()
-        if fitted.get("label_type", "str") == "multilabel-indicator":
-            binarizer.fit(np.eye(len(model.classes_), dtype=int))
-        else:
-            binarizer.fit(model.classes_)
-        model._label_binarizer = binarizer
-    if model.out_activation_ != model._output_activation():
-        # The output layer is decided by the estimator, its loss and its labels.
-        raise ValueError(f"out_activation {model.out_activation_!r:.40} does not fit this "
-                         f"{type(model).__name__} (it needs {model._output_activation()!r})")
 
 
 def _is_int(value):
@@ -560,8 +558,17 @@ def _finite(value):
         return False
 
 
-class _Fields:
-    """One JSON object of the header, read field by field with the type and range checked."""
+class StateFields:
+    """A model's state (the header's ``fitted`` object, and the arrays), read field by field
+    with each value's type and range checked.
+
+    Parameters
+    ----------
+    mapping : dict
+        The state: JSON values (as the header holds them) and numpy arrays.
+    where : str, default "fitted"
+        Where the values are, for messages: ``"the header's fitted.n_iter_ is ..."``.
+    """
 
     _KINDS = {
         "int": ("an integer in range", lambda v, low: _is_int(v) and low <= v <= MAX_INT),
@@ -575,10 +582,33 @@ class _Fields:
                    lambda v, low: isinstance(v, list) and {type(x) for x in v} <= {int, float}),
     }
 
-    def __init__(self, mapping, where):
+    def __init__(self, mapping, where="fitted"):
         self.mapping, self.where = mapping, where
 
     def get(self, key, kind, low=0, default=KeyError, none=False):
+        """The value of ``key``, checked to be of ``kind``.
+
+        Parameters
+        ----------
+        key : str
+        kind : {"int", "bool", "str", "positive", "loss", "losses"}
+            What the value must be; ``"int"`` also ``>= low``.
+        low : int, default 0
+        default : optional
+            Returned when ``key`` is absent (older files lack some fields); without it, an
+            absent key is an error.
+        none : bool, default False
+            Whether None is accepted.
+
+        Returns
+        -------
+        The value, as stored.
+
+        Raises
+        ------
+        ValueError
+            Naming the field, if it is absent (and has no default) or not of ``kind``.
+        """
         if key not in self.mapping:
             if default is KeyError:
                 raise ValueError(f"the header's {self.where} has no {key!r}")
@@ -591,6 +621,7 @@ class _Fields:
         return value
 
     def layers(self):
+        """The units of every layer, inputs first: at least 2 positive integers."""
         layers = self.mapping.get("layers")
         if not (isinstance(layers, list) and len(layers) >= 2
                 and all(_is_int(u) and 1 <= u <= MAX_INT for u in layers)):
