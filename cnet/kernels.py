@@ -352,21 +352,21 @@ def _loss_kernels(entry):
         _compiled().output_loss_grad(code, outputs, y, out)
         return out
 
-    def loss(logits, y):
-        return mean_loss(logits, y)
-
-    def loss_grad(logits, y, out=None):
-        return gradient(logits, y, out)
-
-    def pred_loss(pred, y):
-        return mean_loss(pred, y)
-
-    def pred_loss_grad(pred, y, out=None):
-        return gradient(pred, y, out)
-
+    # A loss on an identity output names its input pred, the others logits, as the twins do.
     z = "pred" if entry.output_activation == "identity" else "logits"
     if z == "pred":
-        loss, loss_grad = pred_loss, pred_loss_grad
+        def loss(pred, y):
+            return mean_loss(pred, y)
+
+        def loss_grad(pred, y, out=None):
+            return gradient(pred, y, out)
+    else:
+        def loss(logits, y):
+            return mean_loss(logits, y)
+
+        def loss_grad(logits, y, out=None):
+            return gradient(logits, y, out)
+
     targets = _TARGETS.get(entry.targets, "")
     name = entry.loss_kernel
     return {
