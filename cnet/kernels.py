@@ -5,6 +5,10 @@ the output if none is given, and runs the Cython kernel of the same name in ``cn
 (the build for this CPU, see :mod:`cnet._cpu`) with the GIL released. ``cnet.reference`` has a
 numpy function of the same name and signature for each one; the tests hold the two equal.
 
+The hidden activations (``relu``, ``relu_backward``, ...) and the output layers' losses
+(``squared_error``, ``squared_error_grad``, ...) are made from :mod:`cnet.registry`, one pair
+per entry, so that a new entry has its kernels here with no change to this module.
+
 Layout: a layer's values are ``(units, n_samples)``; weights are ``(n_in, n_out)``.
 
 Examples
@@ -20,22 +24,13 @@ array([0. , 0.5])
 import numpy as np
 import scipy.sparse as sp
 
-from cnet import _cpu
+from cnet import _cpu, registry
 from cnet._input import check_sparse_structure
 
 
 def _compiled():
     """The compiled kernels of the variant in use (see :mod:`cnet._cpu`)."""
     return _cpu.module("_kernels")
-
-__all__ = [
-    "matmul", "sparse_matmul", "sparse_transpose_matmul", "bias_add", "relu", "relu_backward", "sigmoid", "sigmoid_backward",
-    "tanh", "tanh_backward", "leaky_relu", "leaky_relu_backward", "softmax",
-    "binary_cross_entropy", "binary_cross_entropy_grad",
-    "softmax_cross_entropy", "softmax_cross_entropy_grad",
-    "squared_error", "squared_error_grad", "poisson_loss", "poisson_loss_grad", "bias_grad", "sgd_update", "momentum_update",
-    "adam_update", "dropout_mask",
-]
 
 
 def _float_dtype(*arrays):
@@ -209,6 +204,8 @@ def bias_add(z, bias, out=None):
 
 
 def _elementwise(kernel, names, values, out):
+    """Run ``kernel(*flat inputs, flat out)`` on the checked inputs; ``out`` may be the first
+    input, not the others."""
     arrays = _inputs(names, values, [None] * len(values))
     shape = arrays[0].shape
     for name, a in zip(names[1:], arrays[1:]):
@@ -216,144 +213,176 @@ def _elementwise(kernel, names, values, out):
             raise ValueError(f"{name} has shape {a.shape}, {names[0]} has {shape}")
     # Element-wise kernels may write over their first input, but not over the others.
     out = _output(out, shape, arrays[0].dtype, inputs=arrays[1:])
-    getattr(_compiled(), kernel)(*[a.reshape(-1) for a in arrays], out.reshape(-1))
+    kernel(*[a.reshape(-1) for a in arrays], out.reshape(-1))
     return out
 
 
-def relu(z, out=None):
-    """Rectified linear unit, ``max(z, 0)``, element-wise.
-
-    Parameters
-    ----------
-    z : array_like
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of the shape of ``z``
-    """
-    return _elementwise("relu", ("z",), (z,), out)
+def _logits_and_targets(outputs, y):
+    outputs, y = _inputs(("outputs", "y"), (outputs, y), (2, 2))
+    if y.shape != outputs.shape:
+        raise ValueError(f"y has shape {y.shape}, the outputs have shape {outputs.shape}")
+    return outputs, y
 
 
-def relu_backward(grad, a, out=None):
-    """Gradient through relu: ``grad * (a > 0)``.
+# --- hidden activations and output/loss pairs, made from cnet.registry --------------------------
+#
+# For every hidden activation ``name`` of the registry: ``name(z, out=None)`` and
+# ``name_backward(grad, a, out=None)`` (``grad, z`` for an entry whose backward reads its
+# input); for every output/loss pair: ``loss_kernel(logits, y)`` and
+# ``loss_kernel_grad(logits, y, out=None)`` (``pred`` for a loss on an identity output). Each
+# runs the one compiled entry point of its kind with the entry's code.
 
-    Parameters
-    ----------
-    grad : array_like
-        Gradient of the loss with respect to relu's output.
-    a : array_like
-        relu's output (positive exactly where its input was).
-    out : ndarray, optional
+_FORWARD_DOC = """{title}: ``{formula}``, element-wise.
 
-    Returns
-    -------
-    ndarray
-        Gradient with respect to relu's input.
-    """
-    return _elementwise("relu_backward", ("grad", "a"), (grad, a), out)
+Parameters
+----------
+z : array_like
+    float32 stays float32, other real dtypes compute in float64.
+out : ndarray, optional
+    C-contiguous array of the shape and dtype of the result to write into; may be ``z``.
 
+Returns
+-------
+ndarray of the shape of ``z``
+"""
 
-def sigmoid(z, out=None):
-    """Logistic function ``1 / (1 + exp(-z))``, element-wise, without overflow at any z.
+_BACKWARD_DOC = """Gradient through {name}: ``grad * ({derivative})``.
 
-    Parameters
-    ----------
-    z : array_like
-    out : ndarray, optional
+Parameters
+----------
+grad : array_like
+    Gradient of the loss with respect to {name}'s output.
+{x} : array_like
+    {name}'s {x_is}.
+out : ndarray, optional
+    C-contiguous array of the shape and dtype of the result to write into; may be ``grad``.
 
-    Returns
-    -------
-    ndarray of the shape of ``z``, values in [0, 1]
-    """
-    return _elementwise("sigmoid", ("z",), (z,), out)
+Returns
+-------
+ndarray
+    Gradient with respect to {name}'s input.
+"""
 
+_LOSS_DOC = """Loss of the ``{name}`` output layer ({formula}), summed over outputs and
+averaged over samples.
 
-def sigmoid_backward(grad, a, out=None):
-    """Gradient through sigmoid: ``grad * a * (1 - a)``.
+Parameters
+----------
+{z} : array_like of shape (n_outputs, n_samples)
+    The output layer's pre-activations.
+y : array_like of shape (n_outputs, n_samples)
+    Targets{targets}.
 
-    Parameters
-    ----------
-    grad : array_like
-        Gradient of the loss with respect to sigmoid's output.
-    a : array_like
-        sigmoid's output.
-    out : ndarray, optional
+Returns
+-------
+float
+"""
 
-    Returns
-    -------
-    ndarray
-        Gradient with respect to sigmoid's input.
-    """
-    return _elementwise("sigmoid_backward", ("grad", "a"), (grad, a), out)
+_LOSS_GRAD_DOC = """Gradient of :func:`{loss_kernel}` with respect to ``{z}``.
 
+Parameters
+----------
+{z} : array_like of shape (n_outputs, n_samples)
+y : array_like of shape (n_outputs, n_samples)
+    Targets{targets}.
+out : ndarray, optional
 
-def tanh(z, out=None):
-    """Hyperbolic tangent, element-wise.
+Returns
+-------
+ndarray of shape (n_outputs, n_samples)
+"""
 
-    Parameters
-    ----------
-    z : array_like
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of the shape of ``z``
-    """
-    return _elementwise("tanh", ("z",), (z,), out)
-
-
-def tanh_backward(grad, a, out=None):
-    """Gradient through tanh: ``grad * (1 - a**2)``.
-
-    Parameters
-    ----------
-    grad : array_like
-        Gradient of the loss with respect to tanh's output.
-    a : array_like
-        tanh's output.
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray
-        Gradient with respect to tanh's input.
-    """
-    return _elementwise("tanh_backward", ("grad", "a"), (grad, a), out)
+_TARGETS = {"binary": " in [0, 1]", "one_hot": ": probabilities per sample (one-hot for class "
+            "labels)", "real": "", "counts": ", non-negative (counts or rates)"}
 
 
-def leaky_relu(z, out=None):
-    """Leaky rectified linear unit: ``z`` where ``z > 0``, else ``0.01 * z``.
-
-    Parameters
-    ----------
-    z : array_like
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of the shape of ``z``
-    """
-    return _elementwise("leaky_relu", ("z",), (z,), out)
+def _named(function, name, doc):
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
 
 
-def leaky_relu_backward(grad, a, out=None):
-    """Gradient through leaky_relu: ``grad`` where ``a > 0``, else ``0.01 * grad``.
+def _activation_kernels(entry):
+    """``{name: function}`` for one registry activation: its forward and its backward."""
+    code = entry.code
 
-    Parameters
-    ----------
-    grad : array_like
-        Gradient of the loss with respect to leaky_relu's output.
-    a : array_like
-        leaky_relu's output (positive exactly where its input was).
-    out : ndarray, optional
+    def forward(z, out=None):
+        return _elementwise(lambda *arrays: _compiled().activation_forward(code, *arrays),
+                            ("z",), (z,), out)
 
-    Returns
-    -------
-    ndarray
-        Gradient with respect to leaky_relu's input.
-    """
-    return _elementwise("leaky_relu_backward", ("grad", "a"), (grad, a), out)
+    def backward_from_output(grad, a, out=None):
+        return _elementwise(lambda *arrays: _compiled().activation_backward(code, *arrays),
+                            ("grad", "a"), (grad, a), out)
+
+    def backward_from_input(grad, z, out=None):
+        return _elementwise(lambda *arrays: _compiled().activation_backward(code, *arrays),
+                            ("grad", "z"), (grad, z), out)
+
+    reads_input = entry.backward_reads == "input"
+    backward = backward_from_input if reads_input else backward_from_output
+    title = entry.name.replace("_", " ").capitalize()
+    return {
+        entry.name: _named(forward, entry.name,
+                           _FORWARD_DOC.format(title=title, formula=entry.formula)),
+        f"{entry.name}_backward": _named(
+            backward, f"{entry.name}_backward",
+            _BACKWARD_DOC.format(name=entry.name, derivative=entry.derivative,
+                                 x="z" if reads_input else "a",
+                                 x_is="input" if reads_input else "output")),
+    }
+
+
+def _loss_kernels(entry):
+    """``{name: function}`` for one registry output/loss pair: its loss and its gradient."""
+    code = entry.code
+
+    def checked(outputs, y):
+        outputs, y = _logits_and_targets(outputs, y)
+        if entry.targets == "counts" and (y < 0).any():
+            raise ValueError(f"y must be non-negative for the {entry.loss.capitalize()} loss "
+                             f"(counts or rates)")
+        return outputs, y
+
+    def mean_loss(outputs, y):
+        return _compiled().output_loss(code, *checked(outputs, y))
+
+    def gradient(outputs, y, out):
+        outputs, y = checked(outputs, y)
+        out = _output(out, outputs.shape, outputs.dtype, inputs=(y,))
+        _compiled().output_loss_grad(code, outputs, y, out)
+        return out
+
+    # A loss on an identity output names its input pred, the others logits, as the twins do.
+    z = "pred" if entry.output_activation == "identity" else "logits"
+    if z == "pred":
+        def loss(pred, y):
+            return mean_loss(pred, y)
+
+        def loss_grad(pred, y, out=None):
+            return gradient(pred, y, out)
+    else:
+        def loss(logits, y):
+            return mean_loss(logits, y)
+
+        def loss_grad(logits, y, out=None):
+            return gradient(logits, y, out)
+
+    targets = _TARGETS.get(entry.targets, "")
+    name = entry.loss_kernel
+    return {
+        name: _named(loss, name, _LOSS_DOC.format(name=entry.name, formula=entry.formula, z=z,
+                                                  targets=targets)),
+        f"{name}_grad": _named(loss_grad, f"{name}_grad",
+                               _LOSS_GRAD_DOC.format(loss_kernel=name, z=z, targets=targets)),
+    }
+
+
+_ACTIVATION_KERNELS = {name: function for entry in registry.ACTIVATIONS.values()
+                       for name, function in _activation_kernels(entry).items()}
+_LOSS_KERNELS = {name: function for entry in registry.OUTPUT_LOSSES.values()
+                 for name, function in _loss_kernels(entry).items()}
+globals().update(_ACTIVATION_KERNELS)
+globals().update(_LOSS_KERNELS)
 
 
 def softmax(z, out=None):
@@ -372,174 +401,6 @@ def softmax(z, out=None):
     (z,) = _inputs(("z",), (z,), (2,))
     out = _output(out, z.shape, z.dtype)
     _compiled().softmax(z, out)
-    return out
-
-
-def _logits_and_targets(outputs, y):
-    outputs, y = _inputs(("outputs", "y"), (outputs, y), (2, 2))
-    if y.shape != outputs.shape:
-        raise ValueError(f"y has shape {y.shape}, the outputs have shape {outputs.shape}")
-    return outputs, y
-
-
-def binary_cross_entropy(logits, y):
-    """Mean binary cross-entropy of ``sigmoid(logits)`` against targets ``y``.
-
-    Computed from the logits, so it stays finite when the probabilities saturate.
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-        Targets in [0, 1].
-
-    Returns
-    -------
-    float
-        The loss summed over outputs, averaged over samples.
-    """
-    logits, y = _logits_and_targets(logits, y)
-    return _compiled().binary_cross_entropy(logits, y)
-
-
-def binary_cross_entropy_grad(logits, y, out=None):
-    """Gradient of :func:`binary_cross_entropy` with respect to the logits.
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of shape (n_outputs, n_samples)
-        ``(sigmoid(logits) - y) / n_samples``.
-    """
-    logits, y = _logits_and_targets(logits, y)
-    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _compiled().binary_cross_entropy_grad(logits, y, out)
-    return out
-
-
-def softmax_cross_entropy(logits, y):
-    """Mean categorical cross-entropy of ``softmax(logits)`` against targets ``y``.
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-        Target probabilities per sample (one-hot for class labels).
-
-    Returns
-    -------
-    float
-        ``-sum(y * log softmax(logits)) / n_samples``, finite at any logits.
-    """
-    logits, y = _logits_and_targets(logits, y)
-    return _compiled().softmax_cross_entropy(logits, y)
-
-
-def softmax_cross_entropy_grad(logits, y, out=None):
-    """Gradient of :func:`softmax_cross_entropy` with respect to the logits.
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of shape (n_outputs, n_samples)
-        ``(softmax(logits) - y) / n_samples``.
-    """
-    logits, y = _logits_and_targets(logits, y)
-    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _compiled().softmax_cross_entropy_grad(logits, y, out)
-    return out
-
-
-def squared_error(pred, y):
-    """Half the squared error, summed over outputs and averaged over samples.
-
-    Parameters
-    ----------
-    pred : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-
-    Returns
-    -------
-    float
-        ``0.5 * sum((pred - y)**2) / n_samples``.
-    """
-    pred, y = _logits_and_targets(pred, y)
-    return _compiled().squared_error(pred, y)
-
-
-def squared_error_grad(pred, y, out=None):
-    """Gradient of :func:`squared_error` with respect to ``pred``: ``(pred - y) / n_samples``.
-
-    Parameters
-    ----------
-    pred : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of shape (n_outputs, n_samples)
-    """
-    pred, y = _logits_and_targets(pred, y)
-    out = _output(out, pred.shape, pred.dtype, inputs=(y,))
-    _compiled().squared_error_grad(pred, y, out)
-    return out
-
-
-def _logits_and_counts(logits, y):
-    logits, y = _logits_and_targets(logits, y)
-    if (y < 0).any():
-        raise ValueError("y must be non-negative for the Poisson loss (counts or rates)")
-    return logits, y
-
-
-def poisson_loss(logits, y):
-    """Poisson deviance of ``exp(logits)`` against ``y``, summed over outputs and averaged
-    over samples (half the deviance, as scikit-learn's MLP counts it).
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-        The log of the predicted means.
-    y : array_like of shape (n_outputs, n_samples)
-        Non-negative targets.
-
-    Returns
-    -------
-    float
-        ``sum(exp(z) - y z + y log y - y) / n_samples`` (``y log y`` is 0 at ``y = 0``).
-    """
-    logits, y = _logits_and_counts(logits, y)
-    return _compiled().poisson_loss(logits, y)
-
-
-def poisson_loss_grad(logits, y, out=None):
-    """Gradient of :func:`poisson_loss` with respect to the logits: ``(exp(z) - y) / n_samples``.
-
-    Parameters
-    ----------
-    logits : array_like of shape (n_outputs, n_samples)
-    y : array_like of shape (n_outputs, n_samples)
-        Non-negative targets.
-    out : ndarray, optional
-
-    Returns
-    -------
-    ndarray of shape (n_outputs, n_samples)
-    """
-    logits, y = _logits_and_counts(logits, y)
-    out = _output(out, logits.shape, logits.dtype, inputs=(y,))
-    _compiled().poisson_loss_grad(logits, y, out)
     return out
 
 
@@ -709,3 +570,8 @@ def dropout_mask(shape, rate, counter, dtype=np.float64):
         raise ValueError(f"shape {out.shape} is empty")
     _compiled().dropout_mask(out.reshape(-1), float(rate), int(counter))
     return out
+
+
+__all__ = ["matmul", "sparse_matmul", "sparse_transpose_matmul", "bias_add",
+           *_ACTIVATION_KERNELS, "softmax", *_LOSS_KERNELS, "bias_grad", "sgd_update",
+           "momentum_update", "adam_update", "dropout_mask"]

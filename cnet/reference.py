@@ -8,9 +8,12 @@ Layout, as in the first of the two tutorials cnet grows from: the values of a la
 one row per unit and one column per sample, ``Z.shape == (units, n_samples)``. Weights are
 stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b[:, None]``.
 """
+from collections.abc import Mapping
+
 import numpy as np
 import scipy.sparse as sp
 
+from cnet import registry
 from cnet._input import check_sparse_structure
 from cnet._layout import unpack
 from cnet.epoch_rules import check as check_rules
@@ -141,7 +144,7 @@ def squared_error_grad(pred, y, out=None):
     return _into(out, (pred - y) / pred.shape[1])
 
 
-def _poisson_terms(logits, y):
+def _poisson_loss_terms(logits, y):
     # The deviance y log(y / mu) - y + mu with mu = exp(z), written in z: the log of mu is
     # never taken, and y log y is 0 where y is.
     ylogy = np.where(y > 0, y * np.log(np.where(y > 0, y, 1)), 0)
@@ -151,7 +154,7 @@ def _poisson_terms(logits, y):
 def poisson_loss(logits, y):
     """Poisson deviance of ``exp(logits)`` against ``y``, summed over outputs, averaged over
     samples."""
-    return float(_poisson_terms(logits, y).sum() / logits.shape[1])
+    return float(_poisson_loss_terms(logits, y).sum() / logits.shape[1])
 
 
 def poisson_loss_grad(logits, y, out=None):
@@ -206,22 +209,65 @@ def identity_backward(grad, a, out=None):
     return _into(out, grad)
 
 
-ACTIVATIONS = {
-    "identity": (identity, identity_backward),
-    "relu": (relu, relu_backward),
-    "sigmoid": (sigmoid, sigmoid_backward),
-    "tanh": (tanh, tanh_backward),
-    "leaky_relu": (leaky_relu, leaky_relu_backward),
-}
+def exp(z, out=None):
+    """The exponential: the Poisson pair's output activation (a log link)."""
+    return _into(out, np.exp(z))
 
-# Each output activation with its matching loss: the loss's gradient through the activation is
-# (activation(z) - y) / n_samples, so backprop starts from there.
-OUTPUTS = {
-    "logistic": (sigmoid, binary_cross_entropy, binary_cross_entropy_grad),
-    "softmax": (softmax, softmax_cross_entropy, softmax_cross_entropy_grad),
-    "identity": (identity, squared_error, squared_error_grad),
-    "exp": (np.exp, poisson_loss, poisson_loss_grad),
-}
+
+# --- the tables, read through cnet.registry ----------------------------------------------------
+#
+# Found by name: registry activation ``name`` has ``name`` and ``name_backward`` here; an
+# output/loss pair has its output activation (a registry activation by name or alias, or the
+# function of that name here: softmax, exp), ``loss_kernel``, ``loss_kernel_grad`` and the
+# per-element ``_loss_kernel_terms``. A new registry entry needs its functions here and nothing
+# else.
+
+def _twin(name):
+    return globals()[name]
+
+
+def activation_functions(name):
+    """The twin's ``(forward, backward)`` of a hidden activation, by its name or an alias."""
+    entry = registry.activation(name)
+    return _twin(entry.name), _twin(f"{entry.name}_backward")
+
+
+def output_functions(output):
+    """The twin's ``(output activation, mean loss, loss gradient)`` of an output/loss pair.
+
+    The loss's gradient through the activation is taken as one (for today's pairs
+    ``(activation(z) - y) / n_samples``), so backprop starts from there.
+    """
+    entry = registry.output_loss(output)
+    name = entry.output_activation
+    activate = (activation_functions(name)[0] if name in registry.activation_names()
+                else _twin(name))
+    return activate, _twin(entry.loss_kernel), _twin(f"{entry.loss_kernel}_grad")
+
+
+def _loss_terms(output):
+    """Each element's loss term of an output/loss pair, ``(outputs, samples)``."""
+    return _twin(f"_{registry.output_loss(output).loss_kernel}_terms")
+
+
+class _ByOutput(Mapping):
+    """``OUTPUTS[output]``: :func:`output_functions` behind a mapping, for the training code
+    that indexes a table."""
+
+    def __getitem__(self, output):
+        try:
+            return output_functions(output)
+        except ValueError:
+            raise KeyError(output) from None
+
+    def __iter__(self):
+        return iter(registry.OUTPUT_LOSSES)
+
+    def __len__(self):
+        return len(registry.OUTPUT_LOSSES)
+
+
+OUTPUTS = _ByOutput()
 
 
 # --- counter-based randomness (shared with the compiled loop, bit for bit) ---------------------
@@ -285,7 +331,7 @@ def forward_pass(weights, biases, activation, X, masks=None):
     hidden layer), each hidden layer's value is its activation times its mask. X may be
     scipy.sparse; ``X.T`` is then sparse too.
     """
-    act, _ = ACTIVATIONS[activation]
+    act, _ = activation_functions(activation)
     A = X.T
     values = [A]
     for k, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
@@ -297,14 +343,9 @@ def forward_pass(weights, biases, activation, X, masks=None):
     return values, logits
 
 
-_LOSS_TERMS = {"logistic": _binary_cross_entropy_terms,
-               "softmax": _softmax_cross_entropy_terms, "identity": _squared_error_terms,
-               "exp": _poisson_terms}
-
-
 def sample_losses(output, logits, Y):
     """Each sample's loss (summed over outputs), for weighted means: shape (n_samples,)."""
-    return _LOSS_TERMS[output](logits, Y.T).sum(axis=0)
+    return _loss_terms(output)(logits, Y.T).sum(axis=0)
 
 
 def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None,
@@ -321,8 +362,8 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
     and through the derivative of the activation actually used (the second tutorial used
     tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples.
     """
-    _, act_backward = ACTIVATIONS[activation]
-    _, _, loss_grad = OUTPUTS[output]
+    _, act_backward = activation_functions(activation)
+    _, _, loss_grad = output_functions(output)
     dZ = loss_grad(logits, Y.T)
     if sample_factor is not None:
         dZ = dZ * sample_factor

@@ -24,8 +24,11 @@ class Activation(NamedTuple):
     code: int                 # its number in the Activation enum of src_c/_activations.pxd
     backward_reads: str       # what name_backward takes besides grad: "output" (a) or "input" (z)
     init_gain: float          # NeuralNet's initial weight variance is gain / n_in
-    formula: str              # for the docs table
+    formula: str              # for the docs table and the kernels' docstrings
     aliases: tuple = ()       # other accepted names (scikit-learn's first)
+    # The factor name_backward multiplies grad by, written in what it reads (a or z): for the
+    # docs table and the kernels' docstrings.
+    derivative: str = ""
 
 
 class OutputLoss(NamedTuple):
@@ -40,6 +43,10 @@ class OutputLoss(NamedTuple):
     task: str                 # "classification" or "regression"
     formula: str              # for the docs table
     parameter: Optional[str] = None   # the loss's one hyperparameter, if it has one
+    # The targets the loss takes: "binary" (0 or 1), "one_hot" (one 1 per sample), "real" or
+    # "counts" (non-negative). The kernels refuse negative counts; the tests draw targets of
+    # this kind.
+    targets: str = "real"
 
 
 class Optimizer(NamedTuple):
@@ -52,22 +59,25 @@ class Optimizer(NamedTuple):
 
 
 ACTIVATIONS = {entry.name: entry for entry in [
-    Activation("identity", 0, "output", 1.0, "z"),
-    Activation("relu", 1, "output", 2.0, "max(z, 0)"),
-    Activation("sigmoid", 2, "output", 1.0, "1 / (1 + exp(-z))", aliases=("logistic",)),
-    Activation("tanh", 3, "output", 1.0, "tanh(z)"),
-    Activation("leaky_relu", 4, "output", 2.0, "z if z > 0 else 0.01 z"),
+    Activation("identity", 0, "output", 1.0, "z", derivative="1"),
+    Activation("relu", 1, "output", 2.0, "max(z, 0)", derivative="a > 0"),
+    Activation("sigmoid", 2, "output", 1.0, "1 / (1 + exp(-z))", aliases=("logistic",),
+               derivative="a (1 - a)"),
+    Activation("tanh", 3, "output", 1.0, "tanh(z)", derivative="1 - a**2"),
+    Activation("leaky_relu", 4, "output", 2.0, "z if z > 0 else 0.01 z",
+               derivative="1 if a > 0 else 0.01"),
 ]}
 
 OUTPUT_LOSSES = {entry.name: entry for entry in [
     OutputLoss("logistic", 0, "logistic", "log_loss", "binary_cross_entropy", "classification",
-               "sigmoid units, binary cross-entropy (two classes, multi-label)"),
+               "sigmoid units, binary cross-entropy (two classes, multi-label)",
+               targets="binary"),
     OutputLoss("softmax", 1, "softmax", "log_loss", "softmax_cross_entropy", "classification",
-               "softmax, categorical cross-entropy (several classes)"),
+               "softmax, categorical cross-entropy (several classes)", targets="one_hot"),
     OutputLoss("identity", 2, "identity", "squared_error", "squared_error", "regression",
                "linear units, half the squared error"),
     OutputLoss("exp", 3, "exp", "poisson", "poisson_loss", "regression",
-               "exp units (log link), half the Poisson deviance (counts)"),
+               "exp units (log link), half the Poisson deviance (counts)", targets="counts"),
 ]}
 
 OPTIMIZERS = {entry.name: entry for entry in [

@@ -1,4 +1,6 @@
-# The compiled kernels, one Python-callable function per kernel, over typed memoryviews.
+# The compiled kernels, one Python-callable function per kernel, over typed memoryviews; the
+# hidden activations and output/loss pairs have one for all (their codes and names come from
+# cnet.registry).
 #
 # These are the raw entry points: they check shapes, then run the nogil cores declared in the
 # .pxd files beside this one (the same cores the training loop in _train.pyx chains). Outputs
@@ -11,6 +13,7 @@ import numpy as np
 
 from cython cimport floating
 from libc.stdint cimport uint64_t, uintptr_t
+from libc.string cimport memcpy
 
 cimport _activations
 cimport _dropout
@@ -20,6 +23,8 @@ cimport _log
 cimport _losses
 cimport _sparse
 cimport _updates
+
+from cnet import registry
 
 
 cdef extern from *:
@@ -236,107 +241,115 @@ def bias_add(const floating[:, ::1] z, const floating[::1] bias, floating[:, ::1
         _activations.bias_add(&z[0, 0], &bias[0], &out[0, 0], z.shape[0], z.shape[1])
 
 
-def relu(const floating[::1] z, floating[::1] out):
-    """out = max(z, 0)."""
+# --- hidden activations and output/loss pairs: one entry point each, for every entry ---------
+#
+# Every hidden activation of cnet.registry runs through activation_forward and
+# activation_backward, which dispatch on the entry's code through the enum dispatch of
+# _activations.pxd (the training loop's own), and every output/loss pair through output_loss
+# and output_loss_grad, which dispatch through _losses.output_gradient: a new registry entry
+# needs no entry point here. The per-name functions (relu, relu_backward, squared_error, ...)
+# are made from the registry at the end of this module.
+
+_ACTIVATIONS = {entry.code: entry for entry in registry.ACTIVATIONS.values()}
+_OUTPUT_LOSSES = {entry.code: entry for entry in registry.OUTPUT_LOSSES.values()}
+
+
+cdef object _entry(dict table, int code, str what):
+    # The dispatches fall through to their last branch on a code they do not know: another
+    # function's values, silently.
+    entry = table.get(code)
+    if entry is None:
+        raise ValueError(f"{what} code must be one of {sorted(table)}, got {code}")
+    return entry
+
+
+cdef inline bint _same(const void* p, const void* q) noexcept nogil:
+    return p == q
+
+
+cdef void _activate(int code, const floating[::1] z, floating[::1] out) noexcept:
+    # The loop's forward step, bias and activation in place, with a zero bias: z + 0 is z (but
+    # for the sign of a zero, which no activation tells apart).
+    cdef floating zero = 0
+    cdef Py_ssize_t n = z.shape[0]
+    with nogil:
+        if not _same(&out[0], &z[0]):
+            memcpy(&out[0], &z[0], n * sizeof(floating))
+        _activations.bias_activation(&out[0], &zero, 1, n, <_activations.Activation>code)
+
+
+def activation_forward(int code, const floating[::1] z, floating[::1] out):
+    """out = the hidden activation numbered ``code`` in cnet.registry, of z."""
+    _entry(_ACTIVATIONS, code, "activation")
     _check_nonempty(z.shape[0], "z")
     _check_same_size(out.shape[0], z.shape[0], "out")
     _check_same_or_apart1(z, out, "z")
-    with nogil:
-        _activations.relu(&z[0], &out[0], z.shape[0])
+    _activate(code, z, out)
 
 
-def relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
-    """out = grad * (a > 0), the gradient through relu given its output a."""
+def activation_backward(int code, const floating[::1] grad, const floating[::1] x,
+                        floating[::1] out):
+    """out = the gradient through the hidden activation numbered ``code`` in cnet.registry,
+    given the gradient of its output and x: its output a, or its input z where the entry's
+    ``backward_reads`` is "input"."""
+    entry = _entry(_ACTIVATIONS, code, "activation")
+    cdef bint reads_input = entry.backward_reads == "input"
+    x_name = "z" if reads_input else "a"
     _check_nonempty(grad.shape[0], "grad")
-    _check_same_size(a.shape[0], grad.shape[0], "a")
+    _check_same_size(x.shape[0], grad.shape[0], x_name)
     _check_same_size(out.shape[0], grad.shape[0], "out")
     _check_same_or_apart1(grad, out, "grad")
-    _check_same_or_apart1(a, out, "a")
+    _check_same_or_apart1(x, out, x_name)
+    cdef Py_ssize_t n = grad.shape[0]
+    # activation_backward overwrites the activation's output a with the gradient. That a is
+    # out, unless out is grad, which it still reads, or z, which an input-reading entry reads.
+    cdef floating[::1] a = out
+    if reads_input or (_same(&out[0], &grad[0]) and not _same(&out[0], &x[0])):
+        a = np.empty(n, dtype=np.float32 if floating is float else np.float64)
+    if reads_input:
+        _activate(code, x, a)
     with nogil:
-        _activations.relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+        if not reads_input and not _same(&a[0], &x[0]):
+            memcpy(&a[0], &x[0], n * sizeof(floating))
+        # An entry that reads its input gets z (x) here once activation_backward takes it.
+        _activations.activation_backward(&grad[0], &a[0], n, <_activations.Activation>code)
+        if not _same(&a[0], &out[0]):
+            memcpy(&out[0], &a[0], n * sizeof(floating))
 
 
-def sigmoid(const floating[::1] z, floating[::1] out):
-    """out = 1 / (1 + exp(-z)), without overflow."""
-    _check_nonempty(z.shape[0], "z")
-    _check_same_size(out.shape[0], z.shape[0], "out")
-    _check_same_or_apart1(z, out, "z")
-    with nogil:
-        _activations.sigmoid(&z[0], &out[0], z.shape[0])
-
-
-def sigmoid_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
-    """out = grad * a * (1 - a), the gradient through sigmoid given its output a."""
-    _check_nonempty(grad.shape[0], "grad")
-    _check_same_size(a.shape[0], grad.shape[0], "a")
-    _check_same_size(out.shape[0], grad.shape[0], "out")
-    _check_same_or_apart1(grad, out, "grad")
-    _check_same_or_apart1(a, out, "a")
-    with nogil:
-        _activations.sigmoid_backward(&grad[0], &a[0], &out[0], grad.shape[0])
-
-
-def binary_cross_entropy(const floating[:, ::1] logits, const floating[:, ::1] y):
-    """Mean over samples (columns) of the cross-entropy summed over outputs (rows)."""
+def output_loss(int code, const floating[:, ::1] logits, const floating[:, ::1] y):
+    """Mean over samples (columns) of the loss of the output/loss pair numbered ``code`` in
+    cnet.registry, summed over outputs (rows), from the output pre-activations."""
+    entry = _entry(_OUTPUT_LOSSES, code, "output")
+    _check_pair(logits, y, entry.loss_kernel)
+    # output_gradient writes the gradient over its input: it gets a copy.
+    z = np.array(logits)
+    work = np.empty(3 * logits.shape[1], dtype=z.dtype)
+    cdef floating[:, ::1] zv = z
+    cdef floating[::1] w = work
     cdef double total
-    _check_pair(logits, y, "binary_cross_entropy")
     with nogil:
-        total = _losses.binary_cross_entropy_sum(&logits[0, 0], &y[0, 0], logits.shape[0],
-                                                 logits.shape[1], y.shape[1], 1)
+        total = _losses.output_gradient(<_losses.Output>code, &zv[0, 0], &y[0, 0], zv.shape[0],
+                                        zv.shape[1], y.shape[1], 1, 1, True, &w[0], NULL)
     return total / logits.shape[1]
 
 
-def binary_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
-                              floating[:, ::1] out):
-    """out = (sigmoid(logits) - y) / n_samples, the gradient of the mean loss."""
-    cdef Py_ssize_t rows = logits.shape[0], cols = logits.shape[1]
-    _check_pair(logits, y, "binary_cross_entropy_grad")
-    _check_pair(logits, out, "binary_cross_entropy_grad (out)")
+def output_loss_grad(int code, const floating[:, ::1] logits, const floating[:, ::1] y,
+                     floating[:, ::1] out):
+    """out = the gradient of :func:`output_loss` with respect to the output pre-activations:
+    (activation(logits) - y) / n_samples for every pair of today's registry."""
+    entry = _entry(_OUTPUT_LOSSES, code, "output")
+    name = f"{entry.loss_kernel}_grad"
+    _check_pair(logits, y, name)
+    _check_pair(logits, out, f"{name} (out)")
     _check_targets_apart(logits, y, out)
+    work = np.empty(3 * logits.shape[1], dtype=np.asarray(out).dtype)
+    cdef floating[::1] w = work
     out[...] = logits
     with nogil:
-        _losses.binary_cross_entropy_gradient(&out[0, 0], &y[0, 0], rows, cols, cols, 1,
-                                              1 / <floating>cols, False, NULL)
-
-
-def tanh(const floating[::1] z, floating[::1] out):
-    """out = tanh(z)."""
-    _check_nonempty(z.shape[0], "z")
-    _check_same_size(out.shape[0], z.shape[0], "out")
-    _check_same_or_apart1(z, out, "z")
-    with nogil:
-        _activations.tanh(&z[0], &out[0], z.shape[0])
-
-
-def tanh_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
-    """out = grad * (1 - a**2), the gradient through tanh given its output a."""
-    _check_nonempty(grad.shape[0], "grad")
-    _check_same_size(a.shape[0], grad.shape[0], "a")
-    _check_same_size(out.shape[0], grad.shape[0], "out")
-    _check_same_or_apart1(grad, out, "grad")
-    _check_same_or_apart1(a, out, "a")
-    with nogil:
-        _activations.tanh_backward(&grad[0], &a[0], &out[0], grad.shape[0])
-
-
-def leaky_relu(const floating[::1] z, floating[::1] out):
-    """out = z where z > 0, else 0.01 * z."""
-    _check_nonempty(z.shape[0], "z")
-    _check_same_size(out.shape[0], z.shape[0], "out")
-    _check_same_or_apart1(z, out, "z")
-    with nogil:
-        _activations.leaky_relu(&z[0], &out[0], z.shape[0])
-
-
-def leaky_relu_backward(const floating[::1] grad, const floating[::1] a, floating[::1] out):
-    """out = grad * (1 where a > 0, else 0.01), the gradient through leaky_relu."""
-    _check_nonempty(grad.shape[0], "grad")
-    _check_same_size(a.shape[0], grad.shape[0], "a")
-    _check_same_size(out.shape[0], grad.shape[0], "out")
-    _check_same_or_apart1(grad, out, "grad")
-    _check_same_or_apart1(a, out, "a")
-    with nogil:
-        _activations.leaky_relu_backward(&grad[0], &a[0], &out[0], grad.shape[0])
+        _losses.output_gradient(<_losses.Output>code, &out[0, 0], &y[0, 0], out.shape[0],
+                                out.shape[1], y.shape[1], 1, 1 / <floating>out.shape[1], False,
+                                &w[0], NULL)
 
 
 cdef _check_pair(const floating[:, ::1] z, const floating[:, ::1] y, str name):
@@ -393,84 +406,6 @@ def softmax(const floating[:, ::1] z, floating[:, ::1] out):
     out[...] = z
     with nogil:
         _losses.softmax_columns(&out[0, 0], out.shape[0], out.shape[1], &w[0])
-
-
-def softmax_cross_entropy(const floating[:, ::1] logits, const floating[:, ::1] y):
-    """Mean over samples (columns) of -sum_o y[o] log softmax(logits)[o]."""
-    _check_pair(logits, y, "softmax_cross_entropy")
-    z = np.array(logits)
-    work = np.empty(3 * logits.shape[1], dtype=z.dtype)
-    cdef floating[:, ::1] zv = z
-    cdef floating[::1] w = work
-    cdef double total
-    with nogil:
-        total = _losses.softmax_cross_entropy_gradient(&zv[0, 0], &y[0, 0], zv.shape[0],
-                                                       zv.shape[1], y.shape[1], 1, 1, True,
-                                                       &w[0])
-    return total / logits.shape[1]
-
-
-def softmax_cross_entropy_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
-                               floating[:, ::1] out):
-    """out = (softmax(logits) - y) / n_samples, the gradient of the mean loss."""
-    _check_pair(logits, y, "softmax_cross_entropy_grad")
-    _check_pair(logits, out, "softmax_cross_entropy_grad (out)")
-    _check_targets_apart(logits, y, out)
-    work = np.empty(3 * logits.shape[1], dtype=np.asarray(logits).dtype)
-    cdef floating[::1] w = work
-    out[...] = logits
-    with nogil:
-        _losses.softmax_cross_entropy_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
-                                               y.shape[1], 1, 1 / <floating>out.shape[1], False,
-                                               &w[0])
-
-
-def squared_error(const floating[:, ::1] pred, const floating[:, ::1] y):
-    """Mean over samples (columns) of half the squared error summed over outputs (rows)."""
-    _check_pair(pred, y, "squared_error")
-    z = np.array(pred)
-    cdef floating[:, ::1] zv = z
-    cdef double total
-    with nogil:
-        total = _losses.squared_error_gradient(&zv[0, 0], &y[0, 0], zv.shape[0], zv.shape[1],
-                                               y.shape[1], 1, 1, True)
-    return total / pred.shape[1]
-
-
-def squared_error_grad(const floating[:, ::1] pred, const floating[:, ::1] y,
-                       floating[:, ::1] out):
-    """out = (pred - y) / n_samples, the gradient of the mean loss."""
-    _check_pair(pred, y, "squared_error_grad")
-    _check_pair(pred, out, "squared_error_grad (out)")
-    _check_targets_apart(pred, y, out)
-    out[...] = pred
-    with nogil:
-        _losses.squared_error_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
-                                       y.shape[1], 1, 1 / <floating>out.shape[1], False)
-
-
-def poisson_loss(const floating[:, ::1] logits, const floating[:, ::1] y):
-    """Mean over samples (columns) of the Poisson deviance of exp(logits), summed over outputs."""
-    _check_pair(logits, y, "poisson_loss")
-    z = np.array(logits)
-    cdef floating[:, ::1] zv = z
-    cdef double total
-    with nogil:
-        total = _losses.poisson_deviance_gradient(&zv[0, 0], &y[0, 0], zv.shape[0],
-                                                  zv.shape[1], y.shape[1], 1, 1, True)
-    return total / logits.shape[1]
-
-
-def poisson_loss_grad(const floating[:, ::1] logits, const floating[:, ::1] y,
-                      floating[:, ::1] out):
-    """out = (exp(logits) - y) / n_samples, the gradient of the mean deviance."""
-    _check_pair(logits, y, "poisson_loss_grad")
-    _check_pair(logits, out, "poisson_loss_grad (out)")
-    _check_targets_apart(logits, y, out)
-    out[...] = logits
-    with nogil:
-        _losses.poisson_deviance_gradient(&out[0, 0], &y[0, 0], out.shape[0], out.shape[1],
-                                          y.shape[1], 1, 1 / <floating>out.shape[1], False)
 
 
 def bias_grad(const floating[:, ::1] dz, floating[::1] out):
@@ -555,3 +490,69 @@ def dropout_mask(floating[::1] out, double rate, uint64_t counter):
     _check_nonempty(out.shape[0], "out")
     with nogil:
         _dropout.dropout_mask(&out[0], out.shape[0], rate, counter)
+
+
+# --- the per-name entry points, made from the registry ----------------------------------------
+#
+# relu(z, out), relu_backward(grad, a, out), ..., squared_error(pred, y),
+# squared_error_grad(pred, y, out), ...: the generic entry points above with the entry's code
+# bound, under the names cnet.kernels and cnet.reference use. A loss on an identity output
+# names its input pred, the others logits, as the kernels always have.
+
+def _activation_entry_points(code):
+    def forward(z, out):
+        return activation_forward(code, z, out)
+
+    def backward_from_output(grad, a, out):
+        return activation_backward(code, grad, a, out)
+
+    def backward_from_input(grad, z, out):
+        return activation_backward(code, grad, z, out)
+
+    return forward, backward_from_output, backward_from_input
+
+
+def _loss_entry_points(code):
+    def loss(logits, y):
+        return output_loss(code, logits, y)
+
+    def loss_grad(logits, y, out):
+        return output_loss_grad(code, logits, y, out)
+
+    def pred_loss(pred, y):
+        return output_loss(code, pred, y)
+
+    def pred_loss_grad(pred, y, out):
+        return output_loss_grad(code, pred, y, out)
+
+    return loss, loss_grad, pred_loss, pred_loss_grad
+
+
+def _named(function, name, doc):
+    function.__name__ = function.__qualname__ = name
+    function.__doc__ = doc
+    return function
+
+
+def _make_named_entry_points():
+    made = {}
+    for entry in registry.ACTIVATIONS.values():
+        forward, from_output, from_input = _activation_entry_points(entry.code)
+        reads = "z" if entry.backward_reads == "input" else "a"
+        made[entry.name] = _named(forward, entry.name, f"out = {entry.formula}.")
+        made[f"{entry.name}_backward"] = _named(
+            from_input if reads == "z" else from_output, f"{entry.name}_backward",
+            f"out = grad * ({entry.derivative}), the gradient through {entry.name} given {reads}.")
+    for entry in registry.OUTPUT_LOSSES.values():
+        loss, loss_grad, pred_loss, pred_loss_grad = _loss_entry_points(entry.code)
+        if entry.output_activation == "identity":
+            loss, loss_grad = pred_loss, pred_loss_grad
+        made[entry.loss_kernel] = _named(
+            loss, entry.loss_kernel, f"Mean over samples (columns) of {entry.formula}.")
+        made[f"{entry.loss_kernel}_grad"] = _named(
+            loss_grad, f"{entry.loss_kernel}_grad",
+            f"out = the gradient of {entry.loss_kernel} with respect to the outputs.")
+    return made
+
+
+globals().update(_make_named_entry_points())

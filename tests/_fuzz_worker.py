@@ -25,7 +25,7 @@ import numpy as np
 import scipy.sparse as sp
 
 import cnet
-from cnet import _cpu, kernels, reference
+from cnet import _cpu, kernels, reference, registry
 
 FLOATS = (np.float32, np.float64)
 
@@ -286,9 +286,10 @@ def _raw_sparse(case):
 # --- kernels ------------------------------------------------------------------------------------
 
 # Each kernel's arguments before ``out`` (or the in-place ones), and how the raw one returns.
-ELEMENTWISE = ["relu", "sigmoid", "tanh", "leaky_relu"]
+# Every hidden activation and output/loss pair of the registry: a new entry is fuzzed by itself.
+ELEMENTWISE = list(registry.ACTIVATIONS)
 BACKWARDS = [f"{name}_backward" for name in ELEMENTWISE]
-LOSSES = ["binary_cross_entropy", "softmax_cross_entropy", "squared_error", "poisson_loss"]
+LOSSES = [entry.loss_kernel for entry in registry.OUTPUT_LOSSES.values()]
 GRADS = [f"{name}_grad" for name in LOSSES]
 
 

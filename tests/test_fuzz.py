@@ -17,6 +17,7 @@ CNET_FUZZ_EXAMPLES sets the number of cases per test (unset: 150 for the in-proc
 and each harness test's CI sample below, about a minute in all on each compiled build the CPU
 supports); ``scripts/fuzz.sh`` runs 20,000 per test on demand.
 """
+import functools
 import os
 import pickle
 import shlex
@@ -41,6 +42,7 @@ import cnet
 from cnet import kernels, reference
 
 import _fuzz_worker as _worker
+import registry_rows
 
 EXAMPLES = int(os.environ.get("CNET_FUZZ_EXAMPLES", "150"))
 FLOATS = (np.float32, np.float64)
@@ -348,10 +350,9 @@ def sparse_fit_cases(draw, variant):
                 stage=draw(st.sampled_from(["fit", "predict"])))
 
 
-TARGETS = {"logistic": lambda rng, n, k: rng.integers(0, 2, (n, k)).astype(float),
-           "softmax": lambda rng, n, k: np.eye(k)[rng.integers(0, k, n)],
-           "identity": lambda rng, n, k: rng.standard_normal((n, k)),
-           "exp": lambda rng, n, k: rng.poisson(1.0, (n, k)).astype(float)}
+# Targets of the kind each registry output/loss pair takes.
+TARGETS = {output: functools.partial(registry_rows.targets, output=output)
+           for output in registry_rows.OUTPUTS}
 
 
 @st.composite
@@ -401,8 +402,7 @@ def raw_train_cases(draw, variant):
             "params": (rng.standard_normal(max(n_params, 0)) * 0.5).astype(dtype),
             "layers": np.array(layers, dtype=np.intp), "X": X,
             "Y": TARGETS[output](rng, n_rows, layers[-1]).astype(dtype), "tile": tile,
-            "activation": draw(st.sampled_from(["relu", "tanh", "sigmoid", "leaky_relu",
-                                                "identity"])),
+            "activation": draw(st.sampled_from(registry_rows.ACTIVATIONS)),
             "output": output, "sample_weight": sample_weight,
             "dropout": draw(st.sampled_from([0.0] * 6 + [0.3, -0.1, 1.0, 1.5, np.nan])),
             "alpha": draw(st.sampled_from([0.0, 1e-3])), "seed": draw(st.integers(0, 1000))}
@@ -493,10 +493,9 @@ def _agrees_or_refuses(name, *args):
     np.testing.assert_allclose(got, expected, rtol=tol, atol=tol, equal_nan=True)
 
 
-ELEMENTWISE = ["relu", "sigmoid", "tanh", "leaky_relu"]
-BACKWARDS = ["relu_backward", "sigmoid_backward", "tanh_backward", "leaky_relu_backward"]
-PAIRS = ["binary_cross_entropy_grad", "softmax_cross_entropy_grad", "squared_error_grad",
-         "poisson_loss_grad"]
+ELEMENTWISE = registry_rows.FORWARDS
+BACKWARDS = registry_rows.BACKWARDS
+PAIRS = registry_rows.GRADS
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE + ["softmax", "bias_grad"])

@@ -2,25 +2,18 @@
 import numpy as np
 import pytest
 
-from cnet import engine
+import registry_rows
+from cnet import engine, registry
 from cnet._layout import n_parameters
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
 pytestmark = pytest.mark.usefixtures("cpu_variant")
 
 ARCHITECTURES = [[2, 1], [2, 5, 1], [3, 4, 3, 1], [4, 7, 6, 5, 3]]
-ACTIVATIONS = ["relu", "sigmoid", "tanh", "leaky_relu", "identity"]
-OUTPUTS = ["logistic", "softmax", "identity", "exp"]
-
-
-def _targets(rng, n, outputs, output):
-    if output == "softmax":
-        return np.eye(outputs)[rng.integers(0, outputs, n)]
-    if output == "identity":
-        return rng.standard_normal((n, outputs))
-    if output == "exp":
-        return rng.poisson(1.5, (n, outputs)).astype(np.float64)
-    return (rng.random((n, outputs)) > 0.5).astype(np.float64)
+# Every registry entry is a row: a new activation or output/loss pair is checked by itself.
+ACTIVATIONS = registry_rows.ACTIVATIONS
+OUTPUTS = registry_rows.OUTPUTS
+_targets = registry_rows.targets
 
 
 def _problem(layers, seed, output="logistic"):
@@ -36,7 +29,7 @@ def _problem(layers, seed, output="logistic"):
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 @pytest.mark.parametrize("layers", ARCHITECTURES, ids=str)
 def test_gradient_matches_central_differences(backend, activation, output, layers):
-    if output == "softmax" and layers[-1] == 1:
+    if registry.output_loss(output).targets == "one_hot" and layers[-1] == 1:
         layers = layers[:-1] + [3]   # a softmax over one unit is constant
     layers, params, X, Y = _problem(layers, seed=len(layers), output=output)
     args = (layers, activation, output, X, Y)
@@ -126,7 +119,7 @@ def test_integer_weights_equal_repeated_samples(backend):
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
-@pytest.mark.parametrize("activation", ["relu", "sigmoid", "tanh", "leaky_relu"])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_gradient_with_dropout_matches_central_differences(backend, activation):
     # The masks are fixed by the seed, so the loss is a smooth function of the parameters.
     layers, params, X, Y = _problem([3, 6, 5, 2], seed=13, output="softmax")

@@ -8,7 +8,8 @@ import scipy.special
 from sklearn.metrics import log_loss
 
 import cnet
-from cnet import _cpu, _kernels, kernels, reference
+import registry_rows
+from cnet import _cpu, _kernels, kernels, reference, registry
 from conftest import ATOL, RTOL
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
@@ -70,22 +71,19 @@ def _kernel_args(name, rng, shape, dtype, layout):
         return (_sparse(rng, (rows, 9), dtype, layout), make((rows, cols))), {}
     if name == "bias_add":
         return (make(shape), make((1, rows))[0]), {}
-    if name in ("relu", "sigmoid", "tanh", "leaky_relu", "softmax"):
+    if name in registry_rows.FORWARDS or name == "softmax":
         return (make(shape) * 5,), {}
-    if name.endswith("_backward"):
-        forward = getattr(reference, name[:-len("_backward")])
-        return (make(shape), forward(make(shape))), {}
-    if name in ("binary_cross_entropy", "binary_cross_entropy_grad"):
-        y = (rng.random(shape) > 0.5).astype(dtype)
-        return (make(shape) * 5, y), {}
-    if name in ("softmax_cross_entropy", "softmax_cross_entropy_grad"):
-        y = np.eye(rows, dtype=dtype)[:, rng.integers(0, rows, cols)]
-        return (make(shape) * 5, y), {}
-    if name in ("squared_error", "squared_error_grad"):
-        return (make(shape), make(shape)), {}
-    if name in ("poisson_loss", "poisson_loss_grad"):
-        counts = rng.poisson(2.0, shape).astype(dtype)   # zeros among them: y log y = 0
-        return (make(shape), counts), {}
+    if name in registry_rows.BACKWARDS:
+        activation = name[:-len("_backward")]
+        x = make(shape)
+        return (make(shape), x if registry_rows.reads_input(activation) else
+                getattr(reference, activation)(x)), {}
+    if name in registry_rows.LOSSES + registry_rows.GRADS:
+        output = registry_rows.output_of_loss_kernel(name)
+        y = np.ascontiguousarray(registry_rows.targets(rng, cols, rows, output, dtype).T)
+        # Classification logits spread wide, to reach the saturated ends.
+        scale = 5 if registry.output_loss(output).task == "classification" else 1
+        return (make(shape) * scale, y), {}
     if name == "bias_grad":
         return (make(shape),), {}
     raise KeyError(name)
@@ -173,16 +171,19 @@ def test_relu_and_its_backward(backend, dtype):
     np.testing.assert_array_equal(backend.relu_backward(grad, backend.relu(z)), [[0, 0, 3, 4]])
 
 
-def test_activation_backwards_match_finite_differences(backend):
+@pytest.mark.parametrize("activation", registry_rows.ACTIVATIONS)
+def test_activation_backward_matches_finite_differences(backend, activation):
     rng = np.random.default_rng(1)
     z = rng.standard_normal((3, 4))
-    z[np.abs(z) < 0.05] = 0.5  # keep away from relu's kink
+    z[np.abs(z) < 0.05] = 0.5  # keep away from the kinks at 0 (relu, leaky_relu)
     grad = rng.standard_normal((3, 4))
+    forward = getattr(backend, activation)
+    backward = getattr(backend, f"{activation}_backward")
     h = 1e-6
-    for forward, backward in [(backend.relu, backend.relu_backward),
-                              (backend.sigmoid, backend.sigmoid_backward)]:
-        numeric = grad * (forward(z + h) - forward(z - h)) / (2 * h)
-        np.testing.assert_allclose(backward(grad, forward(z)), numeric, rtol=1e-7, atol=1e-9)
+    numeric = grad * (forward(z + h) - forward(z - h)) / (2 * h)
+    x = z if registry_rows.reads_input(activation) else forward(z)
+    # Central differences: O(h**2) ~ 1e-12 plus rounding ~ eps / h ~ 1e-10.
+    np.testing.assert_allclose(backward(grad, x), numeric, rtol=1e-7, atol=1e-9)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -202,18 +203,20 @@ def test_binary_cross_entropy_matches_sklearn_and_saturates_finitely(backend, dt
         np.testing.assert_allclose(backend.binary_cross_entropy_grad(z, t), [[1 / 3, -1 / 3, 0]])
 
 
-def test_binary_cross_entropy_grad_is_its_derivative(backend):
+@pytest.mark.parametrize("output", registry_rows.OUTPUTS)
+def test_loss_grad_is_the_derivative_of_the_loss(backend, output):
+    loss_kernel = registry.output_loss(output).loss_kernel
+    loss, loss_grad = getattr(backend, loss_kernel), getattr(backend, f"{loss_kernel}_grad")
     rng = np.random.default_rng(3)
     z = rng.standard_normal((2, 5))
-    y = (rng.random((2, 5)) > 0.5).astype(float)
+    y = np.ascontiguousarray(registry_rows.targets(rng, 5, 2, output).T)
     h = 1e-6
     numeric = np.empty_like(z)
     for idx in np.ndindex(z.shape):
         e = np.zeros_like(z)
         e[idx] = h
-        numeric[idx] = (backend.binary_cross_entropy(z + e, y)
-                        - backend.binary_cross_entropy(z - e, y)) / (2 * h)
-    np.testing.assert_allclose(backend.binary_cross_entropy_grad(z, y), numeric, rtol=1e-6)
+        numeric[idx] = (loss(z + e, y) - loss(z - e, y)) / (2 * h)
+    np.testing.assert_allclose(loss_grad(z, y), numeric, rtol=1e-6)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -17,7 +17,7 @@ import pytest
 import scipy.sparse as sp
 
 import cnet
-from cnet import _kernels, _train, engine, kernels, reference
+from cnet import _kernels, _train, engine, kernels, reference, registry
 from cnet._layout import n_parameters
 
 # --- a crash-proof harness ------------------------------------------------------------------
@@ -355,7 +355,23 @@ def test_raw_kernels_refuse_an_out_shifted_over_an_input(call):
         call(x, out)
 
 
-@pytest.mark.parametrize("name", ["relu", "sigmoid", "tanh", "leaky_relu"])
+# Every registry activation (this file also runs in a child interpreter that has no tests/
+# on its path, so the registry is read here rather than through registry_rows).
+FORWARDS = list(registry.ACTIVATIONS)
+BACKWARDS = [f"{name}_backward" for name in FORWARDS]
+
+
+@pytest.mark.parametrize("position", [0, 1])
+@pytest.mark.parametrize("name", FORWARDS + BACKWARDS)
+def test_raw_activation_kernels_refuse_an_out_shifted_over_any_input(name, position):
+    x, out = _shifted(np.linspace(-2, 2, 16))
+    inputs = [x] if name in FORWARDS else [np.linspace(1, 2, 16)] * 2
+    inputs[min(position, len(inputs) - 1)] = x
+    with pytest.raises(ValueError, match="shares memory"):
+        getattr(_kernels, name)(*inputs, out)
+
+
+@pytest.mark.parametrize("name", FORWARDS)
 def test_raw_elementwise_kernels_may_write_over_their_input(name):
     # Each element is read before it is written: out may be the input itself.
     z = np.linspace(-3, 3, 13)

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 from sklearn.exceptions import ConvergenceWarning
 
 import cnet
+import registry_rows
 from cnet import _cpu, engine
 from cnet._layout import n_parameters
 
@@ -34,14 +35,7 @@ def _sparse_problem(layers, output, dtype=np.float64, n=60, density=0.15, seed=0
     keep[3] = 0                      # a sample with no stored feature
     X = sp.csr_matrix(sp.diags(keep) @ X, dtype=dtype)
     X.eliminate_zeros()
-    if output == "softmax":
-        Y = np.eye(layers[-1], dtype=dtype)[rng.integers(0, layers[-1], n)]
-    elif output == "identity":
-        Y = rng.standard_normal((n, layers[-1])).astype(dtype)
-    elif output == "exp":
-        Y = rng.poisson(1.0, (n, layers[-1])).astype(dtype)
-    else:
-        Y = (rng.random((n, layers[-1])) > 0.5).astype(dtype)
+    Y = registry_rows.targets(rng, n, layers[-1], output, dtype)
     params = (rng.standard_normal(n_parameters(layers)) * 0.5).astype(dtype)
     return np.asarray(layers, dtype=np.intp), params, X, Y
 

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import cnet
+import registry_rows
 from cnet import _train, engine, reference
 from cnet._layout import n_parameters
 
@@ -16,13 +17,7 @@ TRAIN_RTOL = {np.float64: 1e-10, np.float32: 1e-4}
 def _targets(X, outputs, output, dtype):
     """A learnable target for each kind of output layer."""
     score = X[:, :1] * X[:, -1:] + np.arange(outputs) * X[:, :1]
-    if output == "softmax":
-        return np.eye(outputs, dtype=dtype)[np.argmax(score, axis=1)]
-    if output == "identity":
-        return score.astype(dtype)
-    if output == "exp":
-        return np.floor(np.exp(np.clip(score, -3, 2))).astype(dtype)   # counts
-    return (score > 0).astype(dtype)
+    return registry_rows.learnable_targets(score, outputs, output, dtype)
 
 
 def _train_both(layers, activation, dtype, batch_size, shuffle, loss_every=7, epochs=500,
@@ -71,6 +66,32 @@ def test_cython_loop_equals_numpy_twin(layers, activation, output, batch_size, s
     assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
     np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
     assert not np.allclose(p_c, 0)
+
+
+# One row per registry entry, so that a new hidden activation or output/loss pair is held to its
+# twin by itself: a few epochs, one full batch and shuffled small ones, both dtypes.
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size,shuffle", [(150, False), (32, True)])
+@pytest.mark.parametrize("activation", registry_rows.ACTIVATIONS)
+def test_cython_loop_equals_numpy_twin_for_every_activation(activation, batch_size, shuffle,
+                                                            dtype):
+    res = _train_both([3, 7, 5, 2], activation, dtype, batch_size, shuffle, epochs=30,
+                      output="softmax")
+    (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
+    assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
+    np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
+    assert np.isfinite(l_c).all() and not np.allclose(p_c, 0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("batch_size,shuffle", [(150, False), (32, True)])
+@pytest.mark.parametrize("output", registry_rows.OUTPUTS)
+def test_cython_loop_equals_numpy_twin_for_every_output(output, batch_size, shuffle, dtype):
+    res = _train_both([3, 6, 3], "tanh", dtype, batch_size, shuffle, epochs=30, output=output)
+    (p_c, l_c), (p_n, l_n) = res["cython"], res["numpy"]
+    assert _relative_error(p_c, p_n) < TRAIN_RTOL[dtype]
+    np.testing.assert_allclose(l_c, l_n, rtol=TRAIN_RTOL[dtype])
+    assert np.isfinite(l_c).all() and not np.allclose(p_c, 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -276,7 +297,7 @@ def test_divergence_stops_with_a_warning_and_keeps_the_previous_parameters(moons
 @pytest.mark.parametrize("batch_size,shuffle,optimizer", [
     (150, False, {}), (32, True, {}), (40, False, dict(solver="sgd", alpha=0.1)),
     (32, True, dict(solver="adam", alpha=0.01))], ids=str)
-@pytest.mark.parametrize("output", ["logistic", "softmax", "identity", "exp"])
+@pytest.mark.parametrize("output", registry_rows.OUTPUTS)
 def test_cython_loop_equals_numpy_twin_with_sample_weights(output, batch_size, shuffle,
                                                            optimizer, dtype):
     # float32 Adam drifts after ~100 epochs (see the optimizer test above): 50 epochs here.
