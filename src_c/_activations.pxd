@@ -3,9 +3,12 @@
 # Layout: a layer's values are stored one row per unit and one column per sample, so the loops
 # below run along a row of samples, the long contiguous dimension.
 #
-# The backward passes take the activation's *output* a, not its input z: every derivative used
-# here can be written in terms of a (relu: a > 0, sigmoid: a (1 - a)), so the training loop keeps
-# one array per layer and overwrites it with the gradient once it is no longer needed.
+# The backward passes take the activation's *output* a: every derivative of today's activations
+# can be written in terms of a (relu: a > 0, sigmoid: a (1 - a)), so the training loop keeps one
+# array per layer and overwrites it with the gradient once it is no longer needed. An activation
+# whose derivative needs its input z (cnet.registry: backward_reads == "input") gets z as well:
+# the loop then keeps each hidden layer's pre-activation (bias_activation's pre) for the way
+# back, and only then.
 #
 # NaN propagates as it does in numpy (np.maximum, products), so the compiled kernels and the
 # numpy twin agree on every input.
@@ -118,12 +121,34 @@ cdef inline void bias_add(const floating* z, const floating* bias, floating* out
             out[r * cols + c] = z[r * cols + c] + b
 
 
+cdef inline void activation_forward(const floating* z, floating* out, Py_ssize_t n,
+                                     Activation activation) noexcept nogil:
+    cdef Py_ssize_t i
+    if activation == RELU:
+        relu(z, out, n)
+    elif activation == SIGMOID:
+        sigmoid(z, out, n)
+    elif activation == TANH:
+        tanh(z, out, n)
+    elif activation == LEAKY_RELU:
+        leaky_relu(z, out, n)
+    else:
+        for i in range(n):
+            out[i] = z[i]
+
+
 cdef inline void bias_activation(floating* z, const floating* bias, Py_ssize_t rows,
-                                 Py_ssize_t cols, Activation activation) noexcept nogil:
+                                 Py_ssize_t cols, Activation activation,
+                                 floating* pre) noexcept nogil:
     # Bias and activation in one pass over z, in place: the training loop's forward step.
+    # With pre (not NULL), z + bias is kept there first, for a backward pass that reads it.
     cdef Py_ssize_t r, c
     cdef floating b
     cdef floating* row
+    if pre != NULL:
+        bias_add(z, bias, pre, rows, cols)
+        activation_forward(pre, z, rows * cols, activation)
+        return
     for r in range(rows):
         b = bias[r]
         row = z + r * cols
@@ -144,9 +169,10 @@ cdef inline void bias_activation(floating* z, const floating* bias, Py_ssize_t r
                 row[c] = row[c] + b
 
 
-cdef inline void activation_backward(const floating* grad, floating* a, Py_ssize_t n,
-                                     Activation activation) noexcept nogil:
-    # Overwrites the activation a with the gradient of the pre-activation.
+cdef inline void activation_backward(const floating* grad, floating* a, const floating* z,
+                                     Py_ssize_t n, Activation activation) noexcept nogil:
+    # Overwrites the activation a with the gradient of the pre-activation. z is the
+    # pre-activation where the loop keeps it (activations that read their input), else NULL.
     cdef Py_ssize_t i
     if activation == RELU:
         relu_backward(grad, a, a, n)
