@@ -45,6 +45,9 @@ from _losses cimport Output, output_activation, output_gradient
 from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
 from libc.math cimport pow
 
+FLOAT32 = np.dtype(np.float32)
+FLOAT64 = np.dtype(np.float64)
+
 # Sizes, codes and pointers of the spec (cnet/spec.py), made once at every entry point by
 # _network, _matrix and train_epochs' own set-up; below them, the loops only do arithmetic.
 
@@ -550,7 +553,8 @@ cdef _Layers _network(network, Py_ssize_t n_params, Py_ssize_t n_features,
     checked here, where the arrays are, since the loops index by them unchecked."""
     cdef _Layers spec = _Layers.__new__(_Layers)
     cdef Net* net = &spec.net
-    if np.dtype(network.dtype) != np.dtype(dtype):
+    # numpy's dtypes of the builtin types are singletons: a quick test for the usual case.
+    if network.dtype is not dtype and np.dtype(network.dtype) != np.dtype(dtype):
         raise TypeError(f"the parameters are {np.dtype(dtype)}, the network "
                         f"{np.dtype(network.dtype)}")
     spec.layers = network.layers
@@ -710,7 +714,7 @@ cdef _Matrix _matrix(X, const floating[::1] like, str name):
     dtype of like, its structure valid (_csr_arrays), its values (a sparse X's stored
     entries) finite. Sizes come from the buffers: an object's .shape may say anything.
     cnet.reference._entry_values makes the same value checks with the same errors."""
-    dtype = np.float32 if floating is float else np.float64
+    dtype = FLOAT32 if floating is float else FLOAT64
     cdef _Matrix mat = _Matrix.__new__(_Matrix)
     cdef const floating[:, ::1] dense
     cdef const floating[::1] data
@@ -897,7 +901,7 @@ cdef _ValidationSet _validation_set(validation, network, const floating[::1] par
     """A cnet.epoch_rules.Validation checked against the network and the training targets'
     n_outputs columns, with the workspaces of its evaluation (chunks of up to 1024 rows);
     the memory it reads is added to read."""
-    dtype = np.float32 if floating is float else np.float64
+    dtype = FLOAT32 if floating is float else FLOAT64
     cdef _ValidationSet val = _ValidationSet.__new__(_ValidationSet)
     val.x = _matrix(validation.X, params, "validation.X")
     cdef Py_ssize_t n = val.x.data.n
@@ -935,6 +939,37 @@ cdef _ValidationSet _validation_set(validation, network, const floating[::1] par
     val.copy = &copy[0]
     val.work = space.work
     return val
+
+
+cdef bint _apply_rules(ProgressFields* prog, OptimizerFields* opt, int stop_on, double tol,
+                       double patience, Py_ssize_t n, double loss, double score,
+                       bint* best) noexcept nogil:
+    """The rules after an epoch of n samples whose training loss and validation score were
+    loss and score (cnet.epoch_rules), and the optimizer's schedule: prog and opt's rate are
+    updated; best says whether the score is the best so far (the caller keeps the
+    parameters). Returns whether training stops. cnet.reference._apply_rules is its twin."""
+    best[0] = False
+    prog.samples_seen += n
+    if stop_on == STOP_ON_SCORE:
+        # A NaN score (diverging outputs) fails "score < best + tol", so it resets the
+        # count, and never becomes the best: as in scikit-learn.
+        prog.no_improvement = prog.no_improvement + 1 if score < prog.best_score + tol else 0
+        if score > prog.best_score:
+            prog.best_score = score
+            best[0] = True
+    elif stop_on == STOP_ON_LOSS:
+        prog.no_improvement = prog.no_improvement + 1 if loss > prog.best_loss - tol else 0
+        if loss < prog.best_loss:
+            prog.best_loss = loss
+    if opt.schedule == SCHEDULE_INVSCALING:
+        opt.learning_rate = opt.learning_rate_init / pow(prog.samples_seen + 1, opt.power_t)
+    if stop_on != STOP_NONE and prog.no_improvement > patience:
+        if opt.schedule == SCHEDULE_ADAPTIVE and opt.learning_rate > opt.lr_floor:
+            opt.learning_rate = opt.learning_rate / 5
+            prog.no_improvement = 0
+        else:
+            return True
+    return False
 
 
 # --- the entry points -----------------------------------------------------------------------
@@ -977,7 +1012,7 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
     Dropout drops each hidden unit's output with that probability in training (inverted
     dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from the seed.
     """
-    dtype = np.float32 if floating is float else np.float64
+    dtype = FLOAT32 if floating is float else FLOAT64
     cdef _Matrix x_mat = _matrix(X, params, "X")
     cdef Input x_in = x_mat.data
     cdef bint sparse = x_in.indptr != NULL
@@ -1095,7 +1130,7 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
     cdef SignalPoll* inner_poll = _inner_poll(&poll, net, m_max)
 
     cdef Py_ssize_t e, epoch, start, m, j, f, row, counted
-    cdef bint want_loss
+    cdef bint want_loss, best = False
     cdef double total
     cdef floating batch_loss, weight_sum
     cdef Batch b
@@ -1213,7 +1248,6 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
                 # weights that are all zero, so only a raw call can get here).
                 losses_v[e] = total / counted if want_loss and counted > 0 else NAN
                 epochs_done += 1
-                prog.samples_seen += n
                 if v_data != NULL:
                     _evaluate(net, &params[0], v_data, <const floating*>val.y,
                               <const floating*>val.w, val.chunk, &val.work,
@@ -1222,28 +1256,12 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
                     val_losses_v[e] = vloss
                 if stop_on == STOP_ON_SCORE:
                     val_scores_v[e] = vscore
-                    # A NaN score (diverging outputs) fails "score < best + tol", so it
-                    # resets the count, and never becomes the best: as in scikit-learn.
-                    prog.no_improvement = (prog.no_improvement + 1
-                                           if vscore < prog.best_score + tol else 0)
-                    if vscore > prog.best_score:
-                        prog.best_score = vscore
-                        memcpy(&best_params[0], &params[0], n_params * sizeof(floating))
-                elif stop_on == STOP_ON_LOSS:
-                    prog.no_improvement = (prog.no_improvement + 1
-                                           if losses_v[e] > prog.best_loss - tol else 0)
-                    if losses_v[e] < prog.best_loss:
-                        prog.best_loss = losses_v[e]
-                if opt.schedule == SCHEDULE_INVSCALING:
-                    opt.learning_rate = (opt.learning_rate_init
-                                         / pow(prog.samples_seen + 1, opt.power_t))
-                if stop_on != STOP_NONE and prog.no_improvement > patience:
-                    if opt.schedule == SCHEDULE_ADAPTIVE and opt.learning_rate > opt.lr_floor:
-                        opt.learning_rate = opt.learning_rate / 5
-                        prog.no_improvement = 0
-                    else:
-                        stopped = True
-                        break
+                stopped = _apply_rules(&prog, &opt, stop_on, tol, patience, n, losses_v[e],
+                                       vscore, &best)
+                if best:
+                    memcpy(&best_params[0], &params[0], n_params * sizeof(floating))
+                if stopped:
+                    break
     finally:
         _blas_loop_finished(blas_started)
         if checking:
@@ -1268,7 +1286,7 @@ def loss_and_gradient(const floating[::1] params, network, X, const floating[:, 
     alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / (the weight sum, or n) to the loss,
     and its gradient to grad: the objective that lbfgs minimizes. X is a C-contiguous array
     or a scipy.sparse CSR matrix, of the dtype of params."""
-    dtype = np.float32 if floating is float else np.float64
+    dtype = FLOAT32 if floating is float else FLOAT64
     cdef _Matrix x_mat = _matrix(X, params, "X")
     cdef Input x_in = x_mat.data
     cdef Py_ssize_t n = x_in.n
@@ -1350,7 +1368,7 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
 
     X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params. A sample
     whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
-    dtype = np.float32 if floating is float else np.float64
+    dtype = FLOAT32 if floating is float else FLOAT64
     cdef _Matrix x_mat = _matrix(X, params, "X")
     cdef Input x_in = x_mat.data
     cdef Py_ssize_t n = x_in.n
