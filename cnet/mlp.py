@@ -400,7 +400,8 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng):
         layers = self._layers
-        if not incremental or not hasattr(self, "_optimizer"):
+        if (not incremental or not hasattr(self, "_optimizer")
+                or self._optimizer.name != self.solver):
             schedule = dict(schedule=self.learning_rate, power_t=self.power_t) \
                 if self.solver == "sgd" else {}
             self._optimizer = optimizers.make(self.solver, n_parameters(layers), X.dtype,
