@@ -349,8 +349,8 @@ cdef floating* _forward(const Net* net, const floating* params, const Batch* b, 
     return z
 
 
-cdef void _dense_chunk(const Input* data, Py_ssize_t start, Py_ssize_t m, Batch* b,
-                       const floating* like) noexcept nogil:
+cdef void _rows_batch(const Input* data, Py_ssize_t start, Py_ssize_t m, Batch* b,
+                      const floating* like) noexcept nogil:
     """b: rows start .. start + m of data, in order, with no targets (evaluation and
     prediction; like only picks the dtype)."""
     b.indices = data.indices
@@ -815,7 +815,7 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
     start = 0
     while start < n:
         m = min(chunk, n - start)
-        _dense_chunk(data, start, m, &b, params)
+        _rows_batch(data, start, m, &b, params)
         z = _forward(net, params, &b, work, NULL)
         memcpy(copy, z, n_out * m * sizeof(floating))
         total += output_gradient(net.output, copy, y + start * n_out, n_out, m, 1, n_out, 1,
@@ -1397,6 +1397,7 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     work.scratch = workspace + net.total_units * chunk
     work.pre = NULL
     work.dropout = 0
+    work.dropout_seed = 0
     work.one_sample = not sparse and n < FEW_SAMPLES
     cdef bint blas_started = False
     try:
@@ -1419,7 +1420,7 @@ cdef void _predict_chunks(const Net* net, const floating* params, const Input* d
     start = 0
     while start < data.n:
         m = min(chunk, data.n - start)
-        _dense_chunk(data, start, m, &b, params)
+        _rows_batch(data, start, m, &b, params)
         z = _forward(net, params, &b, work, NULL)
         # A logit that overflowed (parameters too large for X) may still map to a finite
         # probability, or not, depending on the order of the sums (FMA or not): the
