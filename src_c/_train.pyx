@@ -1276,8 +1276,8 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
 
 
 def loss_and_gradient(const floating[::1] params, network, X, const floating[:, ::1] Y,
-                      floating[::1] grad, sample_weight=None, double dropout=0,
-                      uint64_t dropout_seed=0, double alpha=0):
+                      floating[::1] grad, sample_weight=None, double dropout=0.0,
+                      uint64_t dropout_seed=0, double alpha=0.0):
     """Mean loss over all samples of X at params (weighted, if sample_weight is given) of the
     network (a cnet.spec.Network); its gradient is written into grad. With dropout, the masks
     are those of epoch 0's first batch under dropout_seed: fixed, so the loss is a smooth
