@@ -38,9 +38,14 @@ def validate(estimator):
     estimator._validate_params()
     for name, constraints in estimator._parameter_constraints.items():
         value = getattr(estimator, name)
+        kinds = {c.type for c in constraints if isinstance(c, Interval)}
+        if isinstance(value, bool) and Real in kinds and "boolean" not in constraints:
+            # scikit-learn's Interval(Real, ...) takes True as 1.0; a flag where a number
+            # belongs is a mistake (or a tampered model file), not a rate of 1.
+            raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must be "
+                             f"a number, not a bool. Got {value!r} instead.")
         if not isinstance(value, Integral) or isinstance(value, bool):
             continue
-        kinds = {c.type for c in constraints if isinstance(c, Interval)}
         if Real in kinds:
             try:
                 float(value)

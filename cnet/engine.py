@@ -2,7 +2,9 @@
 
 A backend is chosen by name: ``"cython"`` runs the compiled loop in ``cnet._train``,
 ``"numpy"`` runs its twin in ``cnet.reference``. Both modules have the same functions with the
-same signatures; this module calls them and converts their raw outputs.
+same signatures, taking the training spec (:mod:`cnet.spec`): a ``Network`` and a
+``Training``, checked when they were made; this module calls them and converts their raw
+outputs.
 """
 import importlib
 from typing import NamedTuple
@@ -10,6 +12,7 @@ from typing import NamedTuple
 import numpy as np
 
 from cnet import _cpu
+from cnet.epoch_rules import Progress
 
 BACKENDS = {"cython": "cnet._train", "numpy": "cnet.reference"}
 
@@ -18,10 +21,11 @@ class TrainResult(NamedTuple):
     """What :func:`train` reports."""
 
     losses: list            # the recorded losses of the whole epochs trained, in order
-    step_count: int         # Adam's step counter after training
     epochs_done: int        # whole epochs trained; fewer than asked if training stopped
     interrupted: bool       # a KeyboardInterrupt stopped it
     stopped: bool = False   # the epoch rules stopped it (no improvement for too long)
+    val_losses: list = []   # the validation loss of each whole epoch (with a validation set)
+    val_scores: list = []   # the validation score of each whole epoch (stopping on it)
 
 
 class DivergenceWarning(RuntimeWarning):
@@ -49,89 +53,56 @@ def get_backend(name):
     return importlib.import_module(BACKENDS[name])
 
 
-def train(backend, params, layers, activation, output, X, Y, *, learning_rate, batch_size,
-          shuffle, seed, first_epoch, n_epochs, loss_every, solver="sgd", momentum=0.0,
-          nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-          step_count=0, sample_weight=None, dropout=0.0, rules=None):
-    """Run ``n_epochs`` epochs of mini-batch gradient descent, updating ``params`` in place.
+def train(backend, params, network, training, X, Y, n_epochs, progress=None):
+    """Run ``n_epochs`` epochs of mini-batch training, updating ``params`` in place.
 
     Parameters
     ----------
     backend : str
         ``"cython"`` or ``"numpy"``.
     params : ndarray of shape (n_parameters,)
-        Flat parameter vector (see :mod:`cnet._layout`), float32 or float64.
-    layers : ndarray of intp
-        Units per layer, inputs first.
-    activation : str
-        Hidden-layer activation: identity, relu, sigmoid, tanh or leaky_relu.
-    output : str
-        Output activation with its loss: ``"logistic"`` (binary cross-entropy), ``"softmax"``
-        (categorical cross-entropy, one-hot Y), ``"identity"`` (squared error) or ``"exp"``
-        (Poisson deviance, non-negative Y).
-    X : ndarray of shape (n_samples, layers[0])
+        Flat parameter vector (see :mod:`cnet._layout`), of ``network.dtype``.
+    network : cnet.spec.Network
+        What is trained: layers, hidden activation, output/loss pair.
+    training : cnet.spec.Training
+        How: the optimizer (whose state, step count and learning rate are updated in place),
+        batches, shuffling, seed, dropout, L2 penalty, sample weights, stopping rules and a
+        validation set.
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, layers[0])
         C-contiguous, dtype of ``params``.
     Y : ndarray of shape (n_samples, layers[-1])
         Targets, C-contiguous, dtype of ``params``.
-    learning_rate : float
-    batch_size : int
-        Samples per step; ``n_samples`` or more is full batch.
-    shuffle : bool
-        Visit the samples in a new order each epoch (only with more than one batch).
-    seed : int
-        Seed of the shuffling order, in [0, 2**64).
-    first_epoch : int
-        Number of epochs already trained (the epoch counter continues from it).
     n_epochs : int
-    loss_every : int
-        Record the loss on epochs whose number is a multiple of this; 0 records none.
-    solver : {"sgd", "adam"}
-    momentum, nesterov : float, bool
-        SGD's momentum (0: none) and whether to use Nesterov's.
-    beta_1, beta_2, epsilon : float
-        Adam's parameters.
-    alpha : float
-        L2 penalty on the weights: ``0.5 * alpha * sum(W**2) / batch_size`` per batch.
-    state : ndarray of shape (2, n_parameters), optional
-        The optimizer's running state (velocity, or Adam's two moments), updated in place;
-        needed unless the solver is plain SGD with no penalty. Start from zeros.
-    step_count : int
-        Adam steps taken so far.
-    sample_weight : ndarray of shape (n_samples,), optional
-        Non-negative weights, dtype of ``params``; each batch's loss is their weighted mean.
-    dropout : float in [0, 1)
-        Inverted dropout on the hidden layers' outputs (masks derived from ``seed``).
-    rules : cnet.epoch_rules.EpochRules, optional
-        Schedules, validation and stopping applied after every epoch inside the loop; their
-        state is carried in ``rules.progress``. ``learning_rate`` is then the first epoch's.
+    progress : cnet.spec.Progress, optional
+        The epoch counter and the stopping rules' state, carried from call to call and
+        updated in place; a new one (epoch 0) if not given.
 
     Returns
     -------
     TrainResult
-        The recorded losses, the step count, the whole epochs trained and whether a
-        KeyboardInterrupt stopped training. An epoch that would leave the parameters NaN or
-        infinite, or an interrupt, stops training with the parameters of the last whole
-        epoch (``epochs_done < n_epochs``).
+        The recorded losses, the whole epochs trained, whether a KeyboardInterrupt or the
+        stopping rules ended training, and the validation losses and scores. An epoch that
+        would leave the parameters NaN or infinite, or an interrupt, stops training with the
+        parameters of the last whole epoch (``epochs_done < n_epochs``).
     """
-    losses = np.empty(n_epochs, dtype=np.float64)
-    step_count, epochs_done, interrupted, stopped = get_backend(backend).train_epochs(
-        params, layers, activation, output, X, Y, float(learning_rate), int(batch_size),
-        bool(shuffle), int(seed), int(first_epoch), int(n_epochs), int(loss_every), losses,
-        solver, float(momentum), bool(nesterov), float(beta_1), float(beta_2), float(epsilon),
-        float(alpha), state, int(step_count), sample_weight, float(dropout), rules)
-    done = losses[:epochs_done]
-    recorded = [] if loss_every == 0 else [
-        float(v) for v in done[(first_epoch + np.arange(epochs_done)) % loss_every == 0]]
-    return TrainResult(recorded, int(step_count), int(epochs_done), bool(interrupted),
-                       bool(stopped))
+    progress = Progress() if progress is None else progress
+    first = progress.epoch
+    losses, val_losses, val_scores, done, interrupted, stopped = get_backend(
+        backend).train_epochs(params, network, training, X, Y, progress, int(n_epochs))
+    every = training.loss_every
+    recorded = [] if every == 0 else [
+        float(v) for v in losses[:done][(first + np.arange(done)) % every == 0]]
+    return TrainResult(recorded, int(done), bool(interrupted), bool(stopped),
+                       [] if val_losses is None else val_losses[:done].tolist(),
+                       [] if val_scores is None else val_scores[:done].tolist())
 
 
-def predict(backend, params, layers, activation, output, X):
+def predict(backend, params, network, X):
     """The network's outputs, ``(n_samples, layers[-1])``, after the output activation.
 
     Raises ValueError rather than return NaN or infinity (parameters too large for X)."""
-    out = np.empty((X.shape[0], int(layers[-1])), dtype=params.dtype)
-    get_backend(backend).forward(params, layers, activation, output, X, out)
+    out = np.empty((X.shape[0], int(network.layers[-1])), dtype=params.dtype)
+    get_backend(backend).forward(params, network, X, out)
     if not np.isfinite(out).all():
         bad = int(np.sum(~np.isfinite(out).all(axis=1)))
         raise NonFiniteOutputError(f"the network's outputs are NaN or infinite for {bad} of "
@@ -140,16 +111,17 @@ def predict(backend, params, layers, activation, output, X):
     return out
 
 
-def loss_and_gradient(backend, params, layers, activation, output, X, Y, sample_weight=None,
-                      dropout=0.0, dropout_seed=0, alpha=0.0, grad=None):
-    """Mean loss over all of X (weighted, if sample_weight is given) and its gradient.
+def loss_and_gradient(backend, params, network, X, Y, sample_weight=None, dropout=0.0,
+                      dropout_seed=0, alpha=0.0, grad=None):
+    """Mean loss of ``network`` (a cnet.spec.Network) over all of X (weighted, if
+    sample_weight is given) and its gradient.
 
     With dropout, the masks are fixed by ``dropout_seed``, so the loss is a smooth function
     of the parameters (for gradient checks). ``alpha`` adds the L2 penalty
     ``0.5 * alpha * sum(W**2)`` over the weight sum (n without weights), as in training.
     ``grad``, if given, receives the gradient (an array like ``params``)."""
     grad = np.empty_like(params) if grad is None else grad
-    loss = get_backend(backend).loss_and_gradient(params, layers, activation, output, X, Y,
-                                                  grad, sample_weight, float(dropout),
-                                                  int(dropout_seed), float(alpha))
+    loss = get_backend(backend).loss_and_gradient(params, network, X, Y, grad, sample_weight,
+                                                  float(dropout), int(dropout_seed),
+                                                  float(alpha))
     return float(loss), grad

@@ -1,103 +1,123 @@
-"""What happens between epochs, decided inside the training loop: schedules and stopping.
+"""What happens between epochs, decided inside the training loop: stopping, the validation
+set, and what they remember from call to call.
 
 The compiled loop (``cnet._train.train_epochs``) and its numpy twin apply these rules after
 every epoch, so a whole ``fit`` of the scikit-learn estimators is one call, with no Python
-between epochs. They are scikit-learn's MLP rules:
+between epochs. They are scikit-learn's MLP rules; the learning-rate schedules
+(``invscaling``, ``adaptive``) belong to the optimizer (``cnet.optimizer``), which the loop
+asks after each epoch too.
 
-- ``schedule``: ``"constant"``; ``"invscaling"``, the rate ``learning_rate_init / (t + 1) **
-  power_t`` after each epoch, ``t`` the samples seen; ``"adaptive"``, the rate divided by 5
-  when the epochs without improvement exceed ``n_iter_no_change`` (training stops instead once
-  the rate is at most ``lr_floor``).
-- ``stop_on``: ``"loss"`` counts an epoch without improvement when its training loss is above
-  the best so far minus ``tol``; ``"score"`` when the validation score (accuracy or R² on
-  ``X_val``) is below the best plus ``tol``, and keeps the best epoch's parameters in
-  ``best_params``; ``"none"`` never stops. Training stops when the count exceeds
-  ``n_iter_no_change`` (and the schedule is not ``"adaptive"`` with room to lower the rate).
-
-The loop reads and updates ``progress`` in place, so the rules carry over from call to call
-(``partial_fit``, ``warm_start``, verbose fits run an epoch at a time): see PROGRESS_FIELDS.
+The loop reads and updates a :class:`Progress` in place, so the rules carry over from call to
+call (``partial_fit``, ``warm_start``, verbose fits run an epoch at a time).
 """
-from typing import NamedTuple, Optional
-
 import numpy as np
+import scipy.sparse as sp
 
-# progress[i] holds, in and out of each call:
-PROGRESS_FIELDS = ("learning_rate",      # the rate of the next epoch
-                   "best_loss",          # the lowest training loss so far (stop_on="loss")
-                   "best_score",         # the best validation score so far (stop_on="score")
-                   "no_improvement",     # epochs in a row without improvement
-                   "samples_seen")       # t, for invscaling
-SCHEDULES = ("constant", "invscaling", "adaptive")
+from cnet._frozen import Frozen, real
+
+# What stops training, and how a validation set is scored; each one's number is its index
+# (the loop's STOP_* and SCORE_* codes). Scores: the classifiers' accuracy (argmax for softmax
+# outputs; every output > 0.5 against its target for logistic ones; always right for a single
+# class) or the regressor's R² averaged over outputs.
 STOP_ON = ("none", "loss", "score")
-# How a validation score is computed from the outputs: the classifiers' accuracy (argmax for
-# softmax outputs; every output > 0.5 against its target for logistic ones; always right for
-# a single class) or the regressor's R² averaged over outputs.
 SCORES = ("none", "accuracy_argmax", "accuracy_threshold", "accuracy_one_class", "r2")
 
-
-class EpochRules(NamedTuple):
-    """The rules applied after each epoch (see the module docstring)."""
-
-    progress: np.ndarray                  # float64, PROGRESS_FIELDS, updated in place
-    schedule: str = "constant"
-    learning_rate_init: float = 0.001
-    power_t: float = 0.5
-    lr_floor: float = 1e-6
-    stop_on: str = "none"
-    tol: float = 1e-4
-    n_iter_no_change: float = 10
-    X_val: Optional[object] = None        # validation inputs (dense or CSR), dtype of params
-    Y_val: Optional[np.ndarray] = None    # encoded targets, like Y
-    w_val: Optional[np.ndarray] = None    # validation sample weights
-    score: str = "none"
-    ss_tot: Optional[np.ndarray] = None   # float64 per output: R²'s weighted total sum of squares
-    val_losses: Optional[np.ndarray] = None   # float64, one per epoch: the validation loss
-    val_scores: Optional[np.ndarray] = None   # float64, one per epoch: the validation score
-    best_params: Optional[np.ndarray] = None  # the parameters of the best-scoring epoch
+PROGRESS_DTYPE = np.dtype([
+    ("epoch", np.int64),              # epochs trained so far: the next epoch's number
+    ("samples_seen", np.float64),     # t, for invscaling
+    ("best_loss", np.float64),        # the lowest training loss so far (stop on "loss")
+    ("best_score", np.float64),       # the best validation score so far (stop on "score")
+    ("no_improvement", np.int64),     # epochs in a row without improvement
+])
 
 
-def new_progress(learning_rate, best_loss=np.inf, best_score=-np.inf, no_improvement=0,
-                 samples_seen=0):
-    """A progress array for :class:`EpochRules`."""
-    return np.array([learning_rate, best_loss, best_score, no_improvement, samples_seen],
-                    dtype=np.float64)
+class Stopping(Frozen):
+    """When training stops early (scikit-learn's MLP rules).
+
+    Parameters
+    ----------
+    on : {"none", "loss", "score"}
+        ``"loss"`` counts an epoch without improvement when its training loss is above the
+        best so far minus ``tol`` (the loss of every epoch is then needed: loss_every=1);
+        ``"score"`` when the validation score is below the best plus ``tol``, and keeps the
+        best epoch's parameters in ``best_params``; ``"none"`` never stops. Training stops
+        when the count exceeds ``n_iter_no_change`` (unless the optimizer's schedule is
+        ``"adaptive"`` with room to lower the rate: it is divided by 5 instead).
+    tol : float >= 0
+    n_iter_no_change : float >= 1
+    best_params : ndarray, optional
+        Where ``on="score"`` writes the best epoch's parameters (like params).
+    """
+
+    __slots__ = ("on", "tol", "n_iter_no_change", "best_params", "on_code")
+
+    def __init__(self, on="none", *, tol=1e-4, n_iter_no_change=10, best_params=None):
+        if on not in STOP_ON:
+            raise ValueError(f"stopping must be one of {list(STOP_ON)}, got {on!r}")
+        if on == "score" and best_params is None:
+            raise ValueError("stopping on the validation score needs best_params")
+        self._set(on=on, on_code=STOP_ON.index(on), tol=real("tol", tol, 0),
+                  n_iter_no_change=real("n_iter_no_change", n_iter_no_change, 1),
+                  best_params=best_params)
 
 
-def check(rules, n_epochs, n_features, n_outputs, loss_every, n_parameters):
-    """Raise ValueError if ``rules`` cannot be applied to this training call; the compiled
-    loop makes the same checks, in the same words, before it trains."""
-    progress = np.asarray(rules.progress)
-    if progress.shape != (5,):
-        raise ValueError("rules.progress must hold 5 values (see cnet.epoch_rules)")
-    for name, value, allowed in [("rules.schedule", rules.schedule, SCHEDULES),
-                                 ("rules.stop_on", rules.stop_on, STOP_ON),
-                                 ("rules.score", rules.score, SCORES)]:
-        if value not in allowed:
-            raise ValueError(f"{name} must be one of {sorted(allowed)}, got {value!r}")
-    if rules.stop_on == "loss" and loss_every != 1:
-        raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
-    if rules.X_val is not None:
-        n_val = rules.X_val.shape[0]
-        if n_val == 0:
-            raise ValueError("rules.X_val has no rows")
-        if rules.X_val.shape[1] != n_features:
-            raise ValueError(f"X has {rules.X_val.shape[1]} features, but layers[0] is "
-                             f"{n_features}")
-        if rules.Y_val is None or rules.Y_val.shape != (n_val, n_outputs):
-            got = None if rules.Y_val is None else rules.Y_val.shape
-            raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), got {got}")
-        if rules.w_val is not None and len(rules.w_val) != n_val:
-            raise ValueError(f"rules.w_val has {len(rules.w_val)} entries, X_val {n_val} rows")
-        if rules.val_losses is not None and len(rules.val_losses) < n_epochs:
-            raise ValueError("rules.val_losses has room for fewer epochs than asked")
-        if rules.score == "r2" and rules.ss_tot is None:
-            raise ValueError("rules.score='r2' needs rules.ss_tot")
-        if rules.ss_tot is not None and len(rules.ss_tot) != n_outputs:
-            raise ValueError(f"rules.ss_tot must hold {n_outputs} values")
-    if rules.stop_on == "score":
-        if rules.X_val is None or rules.score == "none":
-            raise ValueError("rules.stop_on='score' needs rules.X_val and rules.score")
-        if (rules.val_scores is None or len(rules.val_scores) < n_epochs
-                or rules.best_params is None or len(rules.best_params) != n_parameters):
-            raise ValueError("rules.val_scores needs room for the epochs and "
-                             "rules.best_params the size of params")
+class Validation(Frozen):
+    """A validation set, its loss recorded after every epoch.
+
+    Parameters
+    ----------
+    X : ndarray or scipy.sparse CSR matrix
+        Validation inputs, dtype of the parameters.
+    Y : ndarray
+        Encoded targets, like the training Y.
+    sample_weight : ndarray, optional
+    score : str
+        How it is scored (one of SCORES) when training stops on the score.
+    ss_tot : ndarray of float64, optional
+        R²'s weighted total sum of squares per output (needed for ``score="r2"``).
+    """
+
+    __slots__ = ("X", "Y", "sample_weight", "score", "ss_tot", "score_code")
+
+    def __init__(self, X, Y, sample_weight=None, *, score="none", ss_tot=None):
+        if score not in SCORES:
+            raise ValueError(f"score must be one of {list(SCORES)}, got {score!r}")
+        if score == "r2" and ss_tot is None:
+            raise ValueError("score='r2' needs ss_tot")
+        if not (isinstance(X, np.ndarray) or sp.issparse(X)):
+            raise TypeError(f"the validation X must be a numpy array or a scipy.sparse CSR "
+                            f"matrix, got {type(X).__name__}")
+        self._set(X=X, Y=Y, sample_weight=sample_weight, score=score,
+                  score_code=SCORES.index(score), ss_tot=ss_tot)
+
+
+class Progress:
+    """What the rules between epochs remember from call to call: one record of
+    PROGRESS_DTYPE, named fields on both sides (the compiled loop's ProgressFields struct).
+
+    The loop reads and updates ``fields`` in place; the attributes read and write it.
+    """
+
+    __slots__ = ("fields",)
+
+    def __init__(self, epoch=0, *, samples_seen=0, best_loss=np.inf, best_score=-np.inf,
+                 no_improvement=0):
+        self.fields = np.zeros(1, dtype=PROGRESS_DTYPE)
+        self.fields[0] = (epoch, samples_seen, best_loss, best_score, no_improvement)
+
+    def __repr__(self):
+        shown = ", ".join(f"{k}={getattr(self, k)!r}" for k in PROGRESS_DTYPE.names)
+        return f"Progress({shown})"
+
+
+def _progress_field(name):
+    def get(self):
+        return self.fields[name][0].item()
+
+    def put(self, value):
+        self.fields[name] = value
+    return property(get, put)
+
+
+for _name in PROGRESS_DTYPE.names:
+    setattr(Progress, _name, _progress_field(_name))

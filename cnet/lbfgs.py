@@ -25,7 +25,7 @@ class LbfgsResult(NamedTuple):
     interrupted: bool = False   # a KeyboardInterrupt stopped it
 
 
-def minimize(backend, params, layers, activation, output, X, Y, *, sample_weight=None,
+def minimize(backend, params, network, X, Y, *, sample_weight=None,
              alpha=0.0, max_iter=200, max_fun=15000, tol=1e-4, callback=None):
     """Minimize the training objective over ``params`` (updated in place) by L-BFGS-B.
 
@@ -36,7 +36,7 @@ def minimize(backend, params, layers, activation, output, X, Y, *, sample_weight
     params : ndarray of shape (n_parameters,)
         Flat parameter vector, float32 or float64: the starting point, overwritten with the
         result.
-    layers, activation, output, X, Y, sample_weight
+    network, X, Y, sample_weight
         As for :func:`cnet.engine.loss_and_gradient`.
     alpha : float
         L2 penalty ``0.5 * alpha * sum(W**2)`` over the weight sum.
@@ -63,7 +63,7 @@ def minimize(backend, params, layers, activation, output, X, Y, *, sample_weight
 
     def objective(x):
         params[...] = x
-        loss, _ = engine.loss_and_gradient(backend, params, layers, activation, output, X, Y,
+        loss, _ = engine.loss_and_gradient(backend, params, network, X, Y,
                                            sample_weight=sample_weight, alpha=alpha,
                                            grad=grad)
         if loss < best["loss"]:

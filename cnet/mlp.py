@@ -29,16 +29,16 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs, registry
+from cnet import optimizer as optimizers
 from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
-from cnet.epoch_rules import EpochRules, new_progress
-from cnet.optimizer import ADAPTIVE_FLOOR, StochasticOptimizer
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
+from cnet.spec import Network, Progress, Stopping, Training, Validation
 
 # Every accepted activation name (scikit-learn's, such as "logistic", and cnet's) and cnet's
 # name for it, which the engine takes.
@@ -238,10 +238,8 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         X = as_training_input(X, flat.dtype)
         Y = np.ascontiguousarray(np.asarray(y, dtype=flat.dtype).reshape(X.shape[0], -1))
         w = None if sample_weight is None else np.asarray(sample_weight, dtype=flat.dtype)
-        loss, grad = engine.loss_and_gradient(self.backend, flat, self._layers,
-                                              ACTIVATIONS[self.activation],
-                                              self.out_activation_, X, Y, sample_weight=w,
-                                              alpha=self.alpha)
+        loss, grad = engine.loss_and_gradient(self.backend, flat, self._network(flat.dtype),
+                                              X, Y, sample_weight=w, alpha=self.alpha)
         return loss, grad[order]
 
     # --- input --------------------------------------------------------------------------------
@@ -413,17 +411,32 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             raise ValueError(NON_FINITE_PARAMETERS)
         return self
 
+    def _network(self, dtype):
+        """The network part of the training spec (cnet.spec.Network)."""
+        return Network(self._layers, self.activation, self.out_activation_, dtype=dtype)
+
     def _training_options(self):
-        return dict(solver=self.solver, momentum=self.momentum if self.solver == "sgd" else 0.0,
-                    nesterov=self.nesterovs_momentum, beta_1=self.beta_1, beta_2=self.beta_2,
-                    epsilon=self.epsilon, alpha=self.alpha, dropout=self.dropout)
+        """The optimizer's hyperparameters, by the names its class takes."""
+        if self.solver == "sgd":
+            return dict(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum))
+        return dict(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+
+    def _new_optimizer(self, n_parameters, dtype):
+        """A fresh optimizer of ``solver``, with this estimator's hyperparameters."""
+        schedule = dict(schedule=self.learning_rate, power_t=self.power_t) \
+            if self.solver == "sgd" else {}
+        return optimizers.make(self.solver, n_parameters, dtype, self.learning_rate_init,
+                               **schedule, **self._training_options())
 
     def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng):
         layers = self._layers
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = StochasticOptimizer(self.solver, n_parameters(layers), X.dtype,
-                                                  self.learning_rate_init, self.learning_rate,
-                                                  self.power_t)
+        if (not incremental or not hasattr(self, "_optimizer")
+                or self._optimizer.name != self.solver):
+            self._optimizer = self._new_optimizer(n_parameters(layers), X.dtype)
+        else:
+            # An optimizer restored from a model file has the default momentum or betas;
+            # partial_fit steps with the model's.
+            self._optimizer.set_hyperparameters(**self._training_options())
         optimizer = self._optimizer
         X_train, Y_train, w_train = X, Y, weights
         X_val = Y_val = w_val = None
@@ -453,14 +466,26 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
         flat = self._packed()
         best_params = self._packed_from(self._best_coefs, self._best_intercepts)
-        progress = new_progress(
-            optimizer.learning_rate, np.inf if self.best_loss_ is None else self.best_loss_,
-            (-np.inf if self.best_validation_score_ is None else self.best_validation_score_),
-            self._no_improvement_count, self.t_)
+        progress = Progress(
+            self._epochs_seen, samples_seen=self.t_,
+            best_loss=np.inf if self.best_loss_ is None else self.best_loss_,
+            best_score=(-np.inf if self.best_validation_score_ is None
+                        else self.best_validation_score_),
+            no_improvement=self._no_improvement_count)
         max_epochs = 1 if incremental else self.max_iter
         # What the rules need of the validation set is computed once per fit, not per call.
-        score = self._score_kind()
-        ss_tot = _total_sum_of_squares(Y_val, w_val) if X_val is not None else None
+        validation = None
+        if X_val is not None:
+            validation = Validation(X_val, Y_val, w_val, score=self._score_kind(),
+                                    ss_tot=_total_sum_of_squares(Y_val, w_val))
+        training = Training(
+            optimizer, batch_size=batch_size, shuffle=self.shuffle, seed=self._seed,
+            loss_every=1, alpha=self.alpha, dropout=self.dropout, sample_weight=w_train,
+            stopping=Stopping("score" if self.early_stopping else "loss", tol=self.tol,
+                              n_iter_no_change=self.n_iter_no_change,
+                              best_params=best_params if self.early_stopping else None),
+            validation=validation)
+        network = self._network(X.dtype)
         # A verbose fit goes an epoch per call so that it prints as it goes; any other runs
         # every epoch in one compiled call, the rules applied inside the loop.
         chunk = 1 if self.verbose else max_epochs
@@ -468,43 +493,24 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         stopped = ended = False
         while self.n_iter_ < max_epochs and not (stopped or ended):
             count = min(chunk, max_epochs - self.n_iter_)
-            val_losses = np.full(count, np.nan)
-            val_scores = np.full(count, np.nan)
-            rules = EpochRules(
-                progress, schedule=optimizer.schedule,
-                learning_rate_init=optimizer.learning_rate_init, power_t=optimizer.power_t,
-                lr_floor=ADAPTIVE_FLOOR, stop_on="score" if self.early_stopping else "loss",
-                tol=float(self.tol), n_iter_no_change=float(self.n_iter_no_change),
-                X_val=X_val, Y_val=Y_val, w_val=w_val, score=score, ss_tot=ss_tot,
-                val_losses=val_losses if X_val is not None else None,
-                val_scores=val_scores if self.early_stopping else None,
-                best_params=best_params if self.early_stopping else None)
             rate = optimizer.learning_rate
-            result = engine.train(
-                self.backend, flat, layers, ACTIVATIONS[self.activation], self.out_activation_,
-                X_train, Y_train, learning_rate=rate, batch_size=batch_size,
-                shuffle=self.shuffle, seed=self._seed, first_epoch=self._epochs_seen,
-                n_epochs=count, loss_every=1, state=optimizer.state,
-                step_count=optimizer.step_count, sample_weight=w_train, rules=rules,
-                **self._training_options())
+            result = engine.train(self.backend, flat, network, training, X_train, Y_train,
+                                  count, progress)
             done = result.epochs_done
-            optimizer.step_count = result.step_count
-            optimizer.learning_rate = float(progress[0])
             self._epochs_seen += done
             self.n_iter_ += done
-            self.t_ = int(progress[4])
-            self._no_improvement_count = int(progress[3])
+            self.t_ = int(progress.samples_seen)
+            self._no_improvement_count = progress.no_improvement
             self.loss_curve_ += result.losses
             if done:
                 self._expose(flat, layers)
                 self.loss_ = self.loss_curve_[-1]
-            if X_val is not None:
-                self.validation_loss_curve_ += val_losses[:done].tolist()
+            self.validation_loss_curve_ += result.val_losses
             if self.early_stopping:
-                self.validation_scores_ += val_scores[:done].tolist()
-                self.best_validation_score_ = float(progress[2])
+                self.validation_scores_ += result.val_scores
+                self.best_validation_score_ = progress.best_score
             else:
-                self.best_loss_ = float(progress[1])
+                self.best_loss_ = progress.best_loss
             stopped = result.stopped
             if self.verbose:
                 self._report(done, rate, result)
@@ -565,7 +571,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _fit_lbfgs(self, X, Y, weights, eval_set):
         layers = self._layers
-        activation = ACTIVATIONS[self.activation]
+        network = self._network(X.dtype)
         user_set = self._validation_set(eval_set)
         flat = self._packed()
         iterate = np.empty_like(flat)
@@ -576,17 +582,15 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             if user_set is not None:
                 X_val, _, Y_val, w_val = user_set
                 iterate[...] = x
-                val_loss, _ = engine.loss_and_gradient(self.backend, iterate, layers,
-                                                       activation, self.out_activation_,
-                                                       X_val, Y_val, sample_weight=w_val)
+                val_loss, _ = engine.loss_and_gradient(self.backend, iterate, network, X_val,
+                                                       Y_val, sample_weight=w_val)
                 self.validation_loss_curve_.append(val_loss)
                 extra = f", validation loss = {val_loss:.8f}"
             if self.verbose:
                 print(f"Iteration {len(self.loss_curve_)}, loss = {loss:.8f}{extra}")
 
         with np.errstate(over="ignore", invalid="ignore"):
-            result = lbfgs.minimize(self.backend, flat, layers, activation,
-                                    self.out_activation_, X, Y, sample_weight=weights,
+            result = lbfgs.minimize(self.backend, flat, network, X, Y, sample_weight=weights,
                                     alpha=self.alpha, max_iter=self.max_iter,
                                     max_fun=self.max_fun, tol=self.tol,
                                     callback=after_iteration)
@@ -645,8 +649,8 @@ class _BaseMLP(SaveMixin, BaseEstimator):
             X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
                               order="C")
             X = as_training_input(X, X.dtype)
-        return engine.predict(self.backend, self._prediction_params(), self._layers,
-                              ACTIVATIONS[self.activation], self.out_activation_, X)
+        params = self._prediction_params()
+        return engine.predict(self.backend, params, self._network(params.dtype), X)
 
     def summary(self):
         """The fitted network as a table: layers, activations, parameter counts, dtype,
@@ -786,9 +790,7 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         if not (fields.get("has_optimizer", "bool", default=True)
                 and self.solver in registry.OPTIMIZERS):
             return
-        optimizer = StochasticOptimizer(self.solver, params.size, params.dtype,
-                                        self.learning_rate_init, self.learning_rate,
-                                        self.power_t)
+        optimizer = self._new_optimizer(params.size, params.dtype)
         optimizer.state[...] = fields.mapping["optimizer_state"]
         optimizer.step_count = fields.get("steps", "int", low=0)
         optimizer.learning_rate = fields.get("learning_rate_now", "positive")

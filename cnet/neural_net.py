@@ -15,9 +15,11 @@ from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
+from cnet.optimizer import SGD
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
 from cnet.progress import ProgressBar, train_in_chunks
+from cnet.spec import Network, Progress, Training
 
 # cnet's names of the hidden activations (scikit-learn's aliases are the MLPs').
 ACTIVATIONS = tuple(registry.ACTIVATIONS)
@@ -325,12 +327,16 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         Y = y_index.astype(flat.dtype).reshape(-1, 1)
         self._batch_size = min(X.shape[0], self.batch_size or X.shape[0])
 
+        # Plain SGD at a constant rate, as the tutorials train.
+        network = Network(layers, self.activation, "logistic", dtype=flat.dtype)
+        training = Training(SGD(flat.size, flat.dtype, self.learning_rate, momentum=0.0,
+                                nesterov=False),
+                            batch_size=self._batch_size, shuffle=bool(self.shuffle),
+                            seed=self._shuffle_seed, loss_every=self.loss_every)
+
         def run(first, count):
-            result = engine.train(
-                self.backend, flat, layers, self.activation, "logistic", X, Y,
-                learning_rate=self.learning_rate, batch_size=self._batch_size,
-                shuffle=self.shuffle, seed=self._shuffle_seed,
-                first_epoch=self.n_iter_ + first, n_epochs=count, loss_every=self.loss_every)
+            result = engine.train(self.backend, flat, network, training, X, Y, count,
+                                  Progress(self.n_iter_ + first))
             self.loss_ += result.losses
             if self.verbose >= 2:
                 for loss in result.losses:
@@ -383,7 +389,8 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         check_is_fitted(self, "_params_flat")
         X = self._validate_X(X, reset=False)
         flat = self._packed_params()
-        p = engine.predict(self.backend, flat, self._layers, self.activation, "logistic", X)[:, 0]
+        network = Network(self._layers, self.activation, "logistic", dtype=flat.dtype)
+        p = engine.predict(self.backend, flat, network, X)[:, 0]
         return np.column_stack([1 - p, p])
 
     def __sklearn_tags__(self):

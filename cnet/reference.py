@@ -16,7 +16,6 @@ import scipy.sparse as sp
 from cnet import registry
 from cnet._input import check_sparse_structure
 from cnet._layout import unpack
-from cnet.epoch_rules import check as check_rules
 
 
 def _into(out, value):
@@ -323,19 +322,23 @@ def _layer_product(W, A):
     return matmul(W, A, trans_a=True)
 
 
-def forward_pass(weights, biases, activation, X, masks=None):
+def forward_pass(weights, biases, activation, X, masks=None, pre=None):
     """Forward through the network.
 
     Returns the list of layer values ``[X.T, A1, A2, ...]`` up to the last hidden layer, and
     the output logits; every entry is ``(units, n_samples)``. With dropout ``masks`` (one per
     hidden layer), each hidden layer's value is its activation times its mask. X may be
-    scipy.sparse; ``X.T`` is then sparse too.
+    scipy.sparse; ``X.T`` is then sparse too. ``pre``, if a list, receives each hidden
+    layer's pre-activation (for activations whose backward reads its input).
     """
     act, _ = activation_functions(activation)
     A = X.T
     values = [A]
     for k, (W, b) in enumerate(zip(weights[:-1], biases[:-1])):
-        A = act(bias_add(_layer_product(W, A), b))
+        Z = bias_add(_layer_product(W, A), b)
+        if pre is not None:
+            pre.append(Z)
+        A = act(Z)
         if masks is not None:
             A = A * masks[k]
         values.append(A)
@@ -349,7 +352,7 @@ def sample_losses(output, logits, Y):
 
 
 def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None,
-                  masks=None, dropout=0.0):
+                  masks=None, dropout=0.0, pre=None):
     """Gradients of the mean loss, from the output back to the first layer.
 
     ``sample_factor`` (one value per sample) scales each sample's share of the gradient:
@@ -360,7 +363,10 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
     The chain rule carries ``dZ`` (the gradient of a layer's pre-activation) backwards through
     the layer's *weights* ``W``, not through their gradient ``dW`` as the first tutorial did,
     and through the derivative of the activation actually used (the second tutorial used
-    tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples.
+    tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples. An
+    activation whose backward reads its input (``backward_reads == "input"`` in
+    cnet.registry) gets the pre-activations ``pre`` (from :func:`forward_pass`) instead of
+    the outputs.
     """
     _, act_backward = activation_functions(activation)
     _, _, loss_grad = output_functions(output)
@@ -379,7 +385,7 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
                 dA = dA * masks[k - 1]
                 A_prev = np.where(masks[k - 1] != 0, A_prev * (1 - dropout), 0).astype(
                     A_prev.dtype)
-            dZ = act_backward(dA, A_prev)
+            dZ = act_backward(dA, A_prev if pre is None else pre[k - 1])
     return grad_w, grad_b
 
 
@@ -397,8 +403,9 @@ def epoch_order(seed, epoch, n):
 
 def _entry_values(X, sample_weight=None, dropout=0.0, x_name="X"):
     """X as the entry points compute with it, after the value checks the compiled entry
-    points make before their loops (``_check_values`` in ``_train.pyx``): the same inputs
-    are refused with the same errors, so the two backends' tables stay equal.
+    points make before their loops (``_matrix``, ``_weight_sum`` and ``_check_dropout`` in
+    ``_train.pyx``): the same inputs are refused with the same errors, so the two backends'
+    tables stay equal.
 
     X's values (a sparse X's stored entries) must be finite; ``sample_weight``, if given,
     finite and non-negative with a positive sum; ``dropout`` in [0, 1). A dense X comes back
@@ -422,6 +429,22 @@ def _entry_values(X, sample_weight=None, dropout=0.0, x_name="X"):
     return X
 
 
+def _check_sizes(params, network, n_features, n_outputs, what="Y"):
+    """The size checks the compiled entry points make of the spec against the arrays
+    (``_network`` in ``_train.pyx``), with the same errors."""
+    if params.dtype != network.dtype:
+        raise TypeError(f"the parameters are {params.dtype}, the network {network.dtype}")
+    sizes = [int(u) for u in network.layers]
+    total = sum(a * b + b for a, b in zip(sizes[:-1], sizes[1:]))
+    if params.size != total:
+        raise ValueError(f"params has {params.size} elements, layers {sizes} need {total}")
+    if n_features != sizes[0]:
+        raise ValueError(f"X has {n_features} features, but layers[0] is {sizes[0]}")
+    if n_outputs != sizes[-1]:
+        raise ValueError(f"{what} has {n_outputs} columns, but the last layer has "
+                         f"{sizes[-1]} units")
+
+
 def _check_apart(written, read):
     """Raise ValueError if an array an entry point writes may share memory with another it
     writes or reads (name -> array, None for absent): the compiled entry points refuse such
@@ -437,161 +460,186 @@ def _check_apart(written, read):
                 raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
 
 
-def loss_and_gradient(params, layers, activation, output, X, Y, grad, sample_weight=None,
-                      dropout=0.0, dropout_seed=0, alpha=0.0):
-    """Mean loss over all samples of X at ``params`` (weighted, if sample_weight is given);
-    its gradient is written into ``grad``. With dropout, the masks are those of epoch 0's
-    first batch under ``dropout_seed``. ``alpha`` adds the L2 penalty
-    ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and its gradient."""
+def _weighted_loss(output, logits, Y, sample_weight):
+    """The mean loss of the logits against Y, weighted if sample_weight is given."""
+    if sample_weight is None:
+        _, loss, _ = OUTPUTS[output]
+        return loss(logits, Y.T)
+    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
+
+
+def _gradients(network, weights, biases, X, Y, factor, masks, dropout):
+    """Forward and backward over one batch: the logits and the gradients (lists like
+    weights and biases). ``factor`` (per sample) weights the mean; see backward_pass."""
+    pre = [] if network.keeps_input else None
+    values, logits = forward_pass(weights, biases, network.activation, X, masks, pre)
+    grad_w, grad_b = backward_pass(weights, values, logits, Y, network.activation,
+                                   network.output, factor, masks, dropout, pre)
+    return logits, grad_w, grad_b
+
+
+def loss_and_gradient(params, network, X, Y, grad, sample_weight=None, dropout=0.0,
+                      dropout_seed=0, alpha=0.0):
+    """Mean loss over all samples of X at ``params`` of ``network`` (a cnet.spec.Network),
+    weighted if sample_weight is given; its gradient is written into ``grad``. With dropout,
+    the masks are those of epoch 0's first batch under ``dropout_seed``. ``alpha`` adds the
+    L2 penalty ``0.5 * alpha * sum(W**2) / sum(w)`` (``sum(w)`` is n without weights) and
+    its gradient."""
     X = _entry_values(X, sample_weight, dropout)
-    _check_apart({"grad": grad}, {"X": X, "params": params, "Y": Y, "layers": layers,
+    _check_sizes(params, network, X.shape[1], Y.shape[1])
+    if Y.shape[0] != X.shape[0] or X.shape[0] == 0:
+        raise ValueError("X and Y need the same, non-zero number of rows")
+    if grad.shape != params.shape:
+        raise ValueError("grad must have the size of params")
+    _check_apart({"grad": grad}, {"X": X, "params": params, "Y": Y, "layers": network.layers,
                                   "sample_weight": sample_weight})
-    weights, biases = unpack(params, layers)
+    weights, biases = unpack(params, network.layers)
     masks = None
     if dropout > 0:
         masks = _batch_masks([(W.shape[1], X.shape[0]) for W in weights[:-1]], params.dtype,
                              dropout, dropout_seed, 0, 0)
-    values, logits = forward_pass(weights, biases, activation, X, masks)
     factor = None
     if sample_weight is not None:
         factor = sample_weight * (X.shape[0] / sample_weight.sum())
-    grad_w, grad_b = backward_pass(weights, values, logits, Y, activation, output, factor,
-                                   masks, dropout)
-    gw, gb = unpack(grad, layers)
+    logits, grad_w, grad_b = _gradients(network, weights, biases, X, Y, factor, masks,
+                                        dropout)
+    gw, gb = unpack(grad, network.layers)
     for dst, src in zip(gw + gb, grad_w + grad_b):
         dst[...] = src
-    _, loss, _ = OUTPUTS[output]
     weight_sum = X.shape[0] if sample_weight is None else float(sample_weight.sum())
     penalty = 0.0
     if alpha != 0:
         for W, dW in zip(weights, gw):
             dW += (alpha / weight_sum) * W
         penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
-    if sample_weight is None:
-        return loss(logits, Y.T) + penalty
-    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight)) + penalty
+    return _weighted_loss(network.output, logits, Y, sample_weight) + penalty
 
 
-def train_epochs(params, layers, activation, output, X, Y, learning_rate, batch_size, shuffle,
-                 seed, first_epoch, n_epochs, loss_every, losses, solver="sgd", momentum=0.0,
-                 nesterov=False, beta_1=0.9, beta_2=0.999, epsilon=1e-8, alpha=0.0, state=None,
-                 step_count=0, sample_weight=None, dropout=0.0, rules=None):
+def train_epochs(params, network, training, X, Y, progress, n_epochs):
     """Train for ``n_epochs`` epochs, updating ``params`` in place (see ``cnet._train``).
 
     Each batch: forward, backward, the L2 penalty's gradient ``alpha * W / batch_size`` added
-    to every weight gradient, then one optimizer step. The loss of epoch e, recorded when
-    ``e % loss_every == 0`` (NaN otherwise), is the mean over its batches of the loss each
-    batch had before its step. Returns Adam's step counter.
+    to every weight gradient, then one step of ``training.optimizer``. The loss of epoch e,
+    recorded when ``e % loss_every == 0`` (NaN otherwise), is the mean over its batches of
+    the loss each batch had before its step.
 
-    With ``sample_weight``, a batch's loss, gradient and L2 term divide by the batch's weight
+    With sample weights, a batch's loss, gradient and L2 term divide by the batch's weight
     sum instead of its size. A batch whose weights sum to zero is skipped: no step, no Adam
     step counted, and it is left out of the epoch's loss (NaN if no batch counted).
 
-    Returns ``(step_count, epochs_done, interrupted, stopped)``. An epoch that leaves a
-    parameter NaN or infinite, or a KeyboardInterrupt, stops training with the parameters and
-    optimizer state of the last whole epoch. ``rules`` (:class:`cnet.epoch_rules.EpochRules`)
-    are applied after every whole epoch, and ``stopped`` says whether they ended training.
+    Returns ``(losses, val_losses, val_scores, epochs_done, interrupted, stopped)``. An epoch
+    that leaves a parameter NaN or infinite, or a KeyboardInterrupt, stops training with the
+    parameters and optimizer state of the last whole epoch. The rules of cnet.epoch_rules
+    and the optimizer's schedule apply after every whole epoch; ``progress`` carries their
+    state, and ``stopped`` says whether they ended training.
     """
-    X = _entry_values(X, sample_weight, dropout)
-    weights, biases = unpack(params, layers)
-    n = X.shape[0]
-    step = min(batch_size, n)
-    shuffling = shuffle and step < n
-    epochs_done = 0
-    if rules is not None:
-        check_rules(rules, n_epochs, X.shape[1], Y.shape[1], loss_every, params.size)
-        if rules.X_val is not None:
-            _entry_values(rules.X_val, x_name="rules.X_val")
-    # The arrays the compiled loop writes: state only for the solvers that keep one, the
-    # rules' arrays only where the rules use them.
-    keeps_state = solver == "adam" or momentum != 0 or alpha != 0
-    scored = rules is not None and rules.stop_on == "score"
+    X = _entry_values(X, training.sample_weight, training.dropout)
+    _check_sizes(params, network, X.shape[1], Y.shape[1])
+    if Y.shape[0] != X.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but Y has {Y.shape[0]}")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows")
+    optimizer, stopping, validation = training.optimizer, training.stopping, training.validation
+    state = optimizer.state
+    if state.shape != (2, params.size):
+        raise ValueError(f"the optimizer's state must have shape (2, {params.size})")
+    if training.sample_weight is not None and len(training.sample_weight) != X.shape[0]:
+        raise ValueError(f"sample_weight has {len(training.sample_weight)} entries, X has "
+                         f"{X.shape[0]} rows")
+    if validation is not None:
+        _entry_values(validation.X, x_name="validation.X")
+        if validation.X.shape[0] == 0:
+            raise ValueError("validation.X has no rows")
+        _check_sizes(params, network, validation.X.shape[1], Y.shape[1])
+        if validation.Y.shape != (validation.X.shape[0], Y.shape[1]):
+            raise ValueError(f"validation.Y must have shape ({validation.X.shape[0]}, "
+                             f"{Y.shape[1]}), got {validation.Y.shape}")
+    scored = stopping.on == "score"
+    fused = optimizer.steps_in_backward and training.alpha == 0
     _check_apart(
-        {"params": params, "losses": losses, "state": state if keeps_state else None,
-         **({} if rules is None else {
-             "rules.progress": rules.progress,
-             "rules.val_losses": rules.val_losses if rules.X_val is not None else None,
-             "rules.val_scores": rules.val_scores if scored else None,
-             "rules.best_params": rules.best_params if scored else None})},
-        {"X": X, "Y": Y, "layers": layers, "sample_weight": sample_weight,
-         **({} if rules is None else {"rules.X_val": rules.X_val, "rules.Y_val": rules.Y_val,
-                                      "rules.w_val": rules.w_val})})
+        {"params": params, "optimizer.state": None if fused else state,
+         "stopping.best_params": stopping.best_params if scored else None},
+        {"X": X, "Y": Y, "layers": network.layers, "sample_weight": training.sample_weight,
+         **({} if validation is None else {
+             "validation.X": validation.X, "validation.Y": validation.Y,
+             "validation.sample_weight": validation.sample_weight})})
+    n = X.shape[0]
+    losses = np.full(n_epochs, np.nan)
+    val_losses = None if validation is None else np.full(n_epochs, np.nan)
+    val_scores = np.full(n_epochs, np.nan) if scored else None
+    first, done = progress.epoch, 0
+    outcome = (False, False)
     for e in range(n_epochs):
-        saved = (params.copy(), None if state is None else state.copy(), step_count)
+        saved = (params.copy(), state.copy(), optimizer.step_count)
+        epoch = first + e
         try:
-            step_count, total, counted = _epoch(
-                weights, biases, params, activation, output, X, Y, learning_rate, step,
-                shuffling, seed, first_epoch + e, loss_every, solver, momentum, nesterov,
-                beta_1, beta_2, epsilon, alpha, state, step_count, sample_weight, dropout)
+            total, counted = _epoch(params, network, training, X, Y, epoch)
         except KeyboardInterrupt:
-            _restore(params, state, saved)
-            return saved[2], epochs_done, True, False
-        epoch = first_epoch + e
-        recorded = loss_every > 0 and epoch % loss_every == 0
+            _restore(params, optimizer, saved)
+            outcome = (True, False)
+            break
+        recorded = training.loss_every > 0 and epoch % training.loss_every == 0
         if not np.isfinite(params).all() or (recorded and not np.isfinite(total)):
-            _restore(params, state, saved)
-            return saved[2], epochs_done, False, False
+            _restore(params, optimizer, saved)
+            break
         # NaN, not a divergence, where no batch had weight (only a raw call can get here).
         losses[e] = total / counted if recorded and counted > 0 else np.nan
-        epochs_done += 1
-        if rules is not None:
-            learning_rate, stop = _apply_rules(rules, e, losses[e], n, weights, biases, params,
-                                               activation, output, learning_rate)
-            if stop:
-                return step_count, epochs_done, False, True
-    return step_count, epochs_done, False, False
+        done += 1
+        if _apply_rules(params, network, training, progress, losses[e],
+                        (val_losses, val_scores, e), n):
+            outcome = (False, True)
+            break
+    progress.epoch = first + done
+    return (losses, val_losses, val_scores, done) + outcome
 
 
-def _apply_rules(rules, e, loss, n, weights, biases, params, activation, output,
-                 learning_rate):
-    """The epoch rules after epoch e (see cnet.epoch_rules); returns the next epoch's rate and
-    whether training stops. ``rules.progress`` is updated in place."""
-    progress = rules.progress
-    progress[4] += n
-    if rules.X_val is not None:
-        val_loss, score = evaluate(weights, biases, activation, output, rules.X_val,
-                                   rules.Y_val, rules.w_val,
-                                   rules.score if rules.stop_on == "score" else "none",
-                                   rules.ss_tot)
-        if rules.val_losses is not None:
-            rules.val_losses[e] = val_loss
-    if rules.stop_on == "score":
-        rules.val_scores[e] = score
+def _apply_rules(params, network, training, progress, loss, record, n):
+    """The rules after an epoch (see cnet.epoch_rules) and the optimizer's schedule;
+    ``record`` is (val_losses, val_scores, e): where epoch e's validation loss and score go.
+    Updates ``progress`` and the optimizer's rate in place; returns whether training stops."""
+    optimizer, stopping, validation = training.optimizer, training.stopping, training.validation
+    val_losses, val_scores, e = record
+    progress.samples_seen += n
+    if validation is not None:
+        val_losses[e], score = evaluate(params, network, validation,
+                                        validation.score if stopping.on == "score" else "none")
+    if stopping.on == "score":
+        val_scores[e] = score
         # A NaN score fails "score < best + tol", so it resets the count, and never becomes
         # the best: as in scikit-learn.
-        progress[3] = progress[3] + 1 if score < progress[2] + rules.tol else 0
-        if score > progress[2]:
-            progress[2] = score
-            rules.best_params[...] = params
-    elif rules.stop_on == "loss":
-        progress[3] = progress[3] + 1 if loss > progress[1] - rules.tol else 0
-        progress[1] = min(progress[1], loss)
-    if rules.schedule == "invscaling":
-        learning_rate = rules.learning_rate_init / (progress[4] + 1) ** rules.power_t
-    stop = False
-    if rules.stop_on != "none" and progress[3] > rules.n_iter_no_change:
-        if rules.schedule == "adaptive" and learning_rate > rules.lr_floor:
-            learning_rate /= 5
-            progress[3] = 0
+        progress.no_improvement = (progress.no_improvement + 1
+                                   if score < progress.best_score + stopping.tol else 0)
+        if score > progress.best_score:
+            progress.best_score = score
+            stopping.best_params[...] = params
+    elif stopping.on == "loss":
+        progress.no_improvement = (progress.no_improvement + 1
+                                   if loss > progress.best_loss - stopping.tol else 0)
+        progress.best_loss = min(progress.best_loss, loss)
+    fields = optimizer.fields
+    if optimizer.schedule == "invscaling":
+        optimizer.learning_rate = (fields["learning_rate_init"][0]
+                                   / (progress.samples_seen + 1) ** fields["power_t"][0])
+    if stopping.on != "none" and progress.no_improvement > stopping.n_iter_no_change:
+        if optimizer.schedule == "adaptive" and optimizer.learning_rate > fields["lr_floor"][0]:
+            optimizer.learning_rate = optimizer.learning_rate / 5
+            progress.no_improvement = 0
         else:
-            stop = True
-    progress[0] = learning_rate
-    return learning_rate, stop
+            return True
+    return False
 
 
-def evaluate(weights, biases, activation, output, X, Y, sample_weight, score, ss_tot):
-    """Mean loss (weighted, no L2 term) and score (cnet.epoch_rules.SCORES) on a validation
-    set, as the compiled loop's rules compute them; the score is NaN where an output is not
-    finite."""
-    _, logits = forward_pass(weights, biases, activation, X)
-    _, loss, _ = OUTPUTS[output]
-    if sample_weight is None:
-        val_loss = loss(logits, Y.T)
-    else:
-        val_loss = float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
+def evaluate(params, network, validation, score):
+    """Mean loss (weighted, no L2 term) and score (one of cnet.epoch_rules.SCORES) of the
+    network on a validation set (cnet.epoch_rules.Validation), as the compiled loop's rules
+    compute them; the score is NaN where an output is not finite."""
+    weights, biases = unpack(params, network.layers)
+    X, Y, sample_weight = validation.X, validation.Y, validation.sample_weight
+    _, logits = forward_pass(weights, biases, network.activation, X)
+    val_loss = _weighted_loss(network.output, logits, Y, sample_weight)
     if score == "none":
         return val_loss, np.nan
-    out_activation, _, _ = OUTPUTS[output]
+    out_activation, _, _ = OUTPUTS[network.output]
     with np.errstate(all="ignore"):
         out = out_activation(logits).T
     w = np.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
@@ -599,6 +647,7 @@ def evaluate(weights, biases, activation, output, X, Y, sample_weight, score, ss
     if not (np.isfinite(out).all() and np.isfinite(logits).all()):
         return val_loss, np.nan
     if score == "r2":
+        ss_tot = validation.ss_tot
         ss_res = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)
         r2 = np.where((ss_tot != 0) & (ss_res != 0), 1 - ss_res / np.where(ss_tot, ss_tot, 1),
                       np.where(ss_res == 0, 1.0, 0.0))
@@ -612,31 +661,51 @@ def evaluate(weights, biases, activation, output, X, Y, sample_weight, score, ss
     return val_loss, float((w * right).sum() / w.sum())
 
 
-def _restore(params, state, saved):
+def _restore(params, optimizer, saved):
     params[...] = saved[0]
-    if state is not None:
-        state[...] = saved[1]
+    optimizer.state[...] = saved[1]
+    optimizer.step_count = saved[2]
 
 
-def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, step, shuffling,
-           seed, epoch, loss_every, solver, momentum, nesterov, beta_1, beta_2, epsilon, alpha,
-           state, step_count, sample_weight, dropout):
-    """One epoch of :func:`train_epochs`; returns the step count, the summed batch losses and
-    the samples in the batches that counted.
+# --- the optimizers' steps: _<name>_step for each cnet.registry.OPTIMIZERS entry --------------
+
+def _sgd_step(optimizer, params, grads):
+    """SGD with momentum (Nesterov's if asked), or plain SGD; state row 0 is the velocity."""
+    if optimizer.momentum != 0:
+        momentum_update(params, grads, optimizer.state[0], optimizer.learning_rate,
+                        optimizer.momentum, optimizer.nesterov)
+    else:
+        sgd_update(params, grads, optimizer.learning_rate)
+
+
+def _adam_step(optimizer, params, grads):
+    """Adam; state rows 0 and 1 are the moments. Counts the step."""
+    optimizer.step_count += 1
+    t = optimizer.step_count
+    step_size = (optimizer.learning_rate * np.sqrt(1 - optimizer.beta_2 ** t)
+                 / (1 - optimizer.beta_1 ** t))
+    adam_update(params, grads, optimizer.state[0], optimizer.state[1], step_size,
+                optimizer.beta_1, optimizer.beta_2, optimizer.epsilon)
+
+
+def _epoch(params, network, training, X, Y, epoch):
+    """Epoch ``epoch`` of :func:`train_epochs`; returns the summed batch losses and the
+    samples in the batches that counted.
 
     A batch whose weights sum to zero holds nothing to learn from (its weighted mean is
     0 / 0): it is skipped whole, no step and no Adam step counted, and the epoch's loss is
     the mean over the batches that count."""
-    if state is not None:
-        velocity, first_moment, second_moment = state[0], state[0], state[1]
-    _, loss, _ = OUTPUTS[output]
+    weights, biases = unpack(params, network.layers)
+    step = globals()[f"_{training.optimizer.name}_step"]
+    sample_weight, dropout, alpha = training.sample_weight, training.dropout, training.alpha
     n = X.shape[0]
-    record = loss_every > 0 and epoch % loss_every == 0
-    order = epoch_order(seed, epoch, n) if shuffling else None
+    size = min(training.batch_size, n)
+    record = training.loss_every > 0 and epoch % training.loss_every == 0
+    order = epoch_order(training.seed, epoch, n) if training.shuffle and size < n else None
     total = 0.0
     counted = 0
-    for start in range(0, n, step):
-        rows = slice(start, start + step) if order is None else order[start:start + step]
+    for start in range(0, n, size):
+        rows = slice(start, start + size) if order is None else order[start:start + size]
         Xb, Yb = X[rows], Y[rows]
         m = Xb.shape[0]
         wb = None if sample_weight is None else sample_weight[rows]
@@ -647,41 +716,34 @@ def _epoch(weights, biases, params, activation, output, X, Y, learning_rate, ste
         masks = None
         if dropout > 0:
             masks = _batch_masks([(W.shape[1], m) for W in weights[:-1]], params.dtype,
-                                 dropout, dropout_seed(seed), epoch, start)
-        values, logits = forward_pass(weights, biases, activation, Xb, masks)
+                                 dropout, dropout_seed(training.seed), epoch, start)
         factor = None if wb is None else wb * (m / weight_sum)
-        grad_w, grad_b = backward_pass(weights, values, logits, Yb, activation, output,
-                                       factor, masks, dropout)
+        logits, grad_w, grad_b = _gradients(network, weights, biases, Xb, Yb, factor, masks,
+                                            dropout)
         if record:
-            batch_loss = (loss(logits, Yb.T) if wb is None else
-                          float(np.average(sample_losses(output, logits, Yb), weights=wb)))
+            batch_loss = _weighted_loss(network.output, logits, Yb, wb)
             penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
             total += (batch_loss + penalty) * m
         for W, dW in zip(weights, grad_w):
             dW += (alpha / weight_sum) * W
         grads = np.concatenate([g.ravel() for pair in zip(grad_w, grad_b) for g in pair])
-        if solver == "adam":
-            step_count += 1
-            step_size = (learning_rate * np.sqrt(1 - beta_2 ** step_count)
-                         / (1 - beta_1 ** step_count))
-            adam_update(params, grads, first_moment, second_moment, step_size, beta_1,
-                        beta_2, epsilon)
-        elif momentum != 0:
-            momentum_update(params, grads, velocity, learning_rate, momentum, nesterov)
-        else:
-            sgd_update(params, grads, learning_rate)
-    return step_count, total, counted
+        step(training.optimizer, params, grads)
+    return total, counted
 
 
-def forward(params, layers, activation, output, X, out):
-    """Write the network's outputs (after the output activation), samples x outputs, into out.
+def forward(params, network, X, out):
+    """Write the outputs of ``network`` (a cnet.spec.Network) after its output activation,
+    samples x outputs, into out.
 
     A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
     X = _entry_values(X)
-    _check_apart({"out": out}, {"X": X, "params": params, "layers": layers})
-    weights, biases = unpack(params, layers)
-    _, logits = forward_pass(weights, biases, activation, X)
-    out_activation, _, _ = OUTPUTS[output]
+    _check_sizes(params, network, X.shape[1], out.shape[1])
+    if out.shape[0] != X.shape[0]:
+        raise ValueError(f"out has {out.shape[0]} rows, X has {X.shape[0]}")
+    _check_apart({"out": out}, {"X": X, "params": params, "layers": network.layers})
+    weights, biases = unpack(params, network.layers)
+    _, logits = forward_pass(weights, biases, network.activation, X)
+    out_activation, _, _ = OUTPUTS[network.output]
     out[...] = out_activation(logits).T
     # Samples whose logits overflowed get NaN outputs, whatever the activation makes of them.
     out[~np.isfinite(logits).all(axis=0)] = np.nan

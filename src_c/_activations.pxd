@@ -3,9 +3,12 @@
 # Layout: a layer's values are stored one row per unit and one column per sample, so the loops
 # below run along a row of samples, the long contiguous dimension.
 #
-# The backward passes take the activation's *output* a, not its input z: every derivative used
-# here can be written in terms of a (relu: a > 0, sigmoid: a (1 - a)), so the training loop keeps
-# one array per layer and overwrites it with the gradient once it is no longer needed.
+# The backward passes take the activation's *output* a: every derivative of today's activations
+# can be written in terms of a (relu: a > 0, sigmoid: a (1 - a)), so the training loop keeps one
+# array per layer and overwrites it with the gradient once it is no longer needed. An activation
+# whose derivative needs its input z (cnet.registry: backward_reads == "input") gets z as well:
+# the loop then keeps each hidden layer's pre-activation (bias_activation's pre) for the way
+# back, and only then.
 #
 # NaN propagates as it does in numpy (np.maximum, products), so the compiled kernels and the
 # numpy twin agree on every input.
@@ -27,17 +30,29 @@ cdef enum:
     LEAKY_SLOPE_PERCENT = 1
 
 
+# --- each activation: its value, and its derivative from its output a (or its input z) --------
+# <floating> literals throughout: Cython writes a bare 1 as 1.0, a double, which would compute
+# float32 data in double and disagree with numpy where float32 overflows. The derivatives
+# return 0/1 from a float select, not a bool-to-float conversion, so their loops vectorize,
+# and the gradient is a product with them, so inf and NaN in it behave as in numpy.
+
 cdef inline floating sigmoid_scalar(floating z) noexcept nogil:
     # exp of a non-positive number only, so no overflow at z = +-1000.
     cdef floating e = exp_nonpositive(minus_abs(z))
-    # <floating> literals: Cython writes a bare 1 as 1.0, a double, which would compute
-    # float32 data in double and disagree with numpy where float32 overflows.
     return (<floating>1 if z >= 0 else e) / (<floating>1 + e)
+
+
+cdef inline floating sigmoid_derivative(floating a) noexcept nogil:
+    return a * (<floating>1 - a)
 
 
 cdef inline floating relu_scalar(floating z) noexcept nogil:
     # Written so that NaN passes through, like np.maximum(z, 0).
     return 0 if z <= 0 else z
+
+
+cdef inline floating relu_derivative(floating a) noexcept nogil:
+    return <floating>1 if a > 0 else <floating>0
 
 
 cdef inline floating tanh_scalar(floating z) noexcept nogil:
@@ -47,66 +62,67 @@ cdef inline floating tanh_scalar(floating z) noexcept nogil:
         return libm_tanh(z)
 
 
+cdef inline floating tanh_derivative(floating a) noexcept nogil:
+    return <floating>1 - a * a
+
+
 cdef inline floating leaky_relu_scalar(floating z) noexcept nogil:
     # NaN > 0 is false, and slope * NaN is NaN, as in numpy.
     return z if z > 0 else z * (<floating>LEAKY_SLOPE_PERCENT / 100)
 
 
-cdef inline void relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = relu_scalar(z[i])
-
-
-cdef inline void relu_backward(const floating* grad, const floating* a, floating* out,
-                               Py_ssize_t n) noexcept nogil:
-    # A product with 0 or 1, not a select, so that inf and NaN in grad behave as in numpy; the
-    # 0/1 comes from a float select (not a bool-to-float conversion) so the loop vectorizes.
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = grad[i] * (<floating>1 if a[i] > 0 else <floating>0)
-
-
-cdef inline void sigmoid(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = sigmoid_scalar(z[i])
-
-
-cdef inline void sigmoid_backward(const floating* grad, const floating* a, floating* out,
-                                  Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = grad[i] * (a[i] * (<floating>1 - a[i]))
-
-
-cdef inline void tanh(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = tanh_scalar(z[i])
-
-
-cdef inline void tanh_backward(const floating* grad, const floating* a, floating* out,
-                               Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = grad[i] * (<floating>1 - a[i] * a[i])
-
-
-cdef inline void leaky_relu(const floating* z, floating* out, Py_ssize_t n) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = leaky_relu_scalar(z[i])
-
-
-cdef inline void leaky_relu_backward(const floating* grad, const floating* a, floating* out,
-                                     Py_ssize_t n) noexcept nogil:
+cdef inline floating leaky_relu_derivative(floating a) noexcept nogil:
     # a > 0 exactly where z > 0, since the slope is positive.
-    cdef Py_ssize_t i
-    cdef floating slope = <floating>LEAKY_SLOPE_PERCENT / 100
-    for i in range(n):
-        out[i] = grad[i] * (<floating>1 if a[i] > 0 else slope)
+    return <floating>1 if a > 0 else <floating>LEAKY_SLOPE_PERCENT / 100
 
+
+# --- the two dispatches: one branch per activation each ------------------------------------------
+
+cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize_t n,
+                          Activation activation) noexcept nogil:
+    # out = activation(z + b) over n values; out may be z. One loop per activation, so that
+    # each vectorizes on its own.
+    cdef Py_ssize_t i
+    if activation == RELU:
+        for i in range(n):
+            out[i] = relu_scalar(z[i] + b)
+    elif activation == SIGMOID:
+        for i in range(n):
+            out[i] = sigmoid_scalar(z[i] + b)
+    elif activation == TANH:
+        for i in range(n):
+            out[i] = tanh_scalar(z[i] + b)
+    elif activation == LEAKY_RELU:
+        for i in range(n):
+            out[i] = leaky_relu_scalar(z[i] + b)
+    else:
+        for i in range(n):
+            out[i] = z[i] + b
+
+
+cdef inline void activation_backward(const floating* grad, floating* a, const floating* z,
+                                     Py_ssize_t n, Activation activation) noexcept nogil:
+    # Overwrites the activation's output a with the gradient of its input. z is the input
+    # where the loop keeps it (activations whose backward reads it), else NULL.
+    cdef Py_ssize_t i
+    if activation == RELU:
+        for i in range(n):
+            a[i] = grad[i] * relu_derivative(a[i])
+    elif activation == SIGMOID:
+        for i in range(n):
+            a[i] = grad[i] * sigmoid_derivative(a[i])
+    elif activation == TANH:
+        for i in range(n):
+            a[i] = grad[i] * tanh_derivative(a[i])
+    elif activation == LEAKY_RELU:
+        for i in range(n):
+            a[i] = grad[i] * leaky_relu_derivative(a[i])
+    else:
+        for i in range(n):
+            a[i] = grad[i]
+
+
+# --- the layers' passes, built on the dispatches -------------------------------------------------
 
 cdef inline void bias_add(const floating* z, const floating* bias, floating* out,
                           Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:
@@ -119,43 +135,14 @@ cdef inline void bias_add(const floating* z, const floating* bias, floating* out
 
 
 cdef inline void bias_activation(floating* z, const floating* bias, Py_ssize_t rows,
-                                 Py_ssize_t cols, Activation activation) noexcept nogil:
+                                 Py_ssize_t cols, Activation activation,
+                                 floating* pre) noexcept nogil:
     # Bias and activation in one pass over z, in place: the training loop's forward step.
-    cdef Py_ssize_t r, c
-    cdef floating b
-    cdef floating* row
+    # With pre (not NULL), z + bias is kept there first, for a backward pass that reads it.
+    cdef Py_ssize_t r
+    if pre != NULL:
+        bias_add(z, bias, pre, rows, cols)
+        activate(pre, 0, z, rows * cols, activation)
+        return
     for r in range(rows):
-        b = bias[r]
-        row = z + r * cols
-        if activation == RELU:
-            for c in range(cols):
-                row[c] = relu_scalar(row[c] + b)
-        elif activation == SIGMOID:
-            for c in range(cols):
-                row[c] = sigmoid_scalar(row[c] + b)
-        elif activation == TANH:
-            for c in range(cols):
-                row[c] = tanh_scalar(row[c] + b)
-        elif activation == LEAKY_RELU:
-            for c in range(cols):
-                row[c] = leaky_relu_scalar(row[c] + b)
-        else:
-            for c in range(cols):
-                row[c] = row[c] + b
-
-
-cdef inline void activation_backward(const floating* grad, floating* a, Py_ssize_t n,
-                                     Activation activation) noexcept nogil:
-    # Overwrites the activation a with the gradient of the pre-activation.
-    cdef Py_ssize_t i
-    if activation == RELU:
-        relu_backward(grad, a, a, n)
-    elif activation == SIGMOID:
-        sigmoid_backward(grad, a, a, n)
-    elif activation == TANH:
-        tanh_backward(grad, a, a, n)
-    elif activation == LEAKY_RELU:
-        leaky_relu_backward(grad, a, a, n)
-    else:
-        for i in range(n):
-            a[i] = grad[i]
+        activate(z + r * cols, bias[r], z + r * cols, cols, activation)

@@ -268,14 +268,10 @@ cdef inline bint _same(const void* p, const void* q) noexcept nogil:
 
 
 cdef void _activate(int code, const floating[::1] z, floating[::1] out) noexcept:
-    # The loop's forward step, bias and activation in place, with a zero bias: z + 0 is z (but
-    # for the sign of a zero, which no activation tells apart).
-    cdef floating zero = 0
-    cdef Py_ssize_t n = z.shape[0]
+    # The loop's forward dispatch with a zero bias: z + 0 is z (but for the sign of a zero,
+    # which no activation tells apart).
     with nogil:
-        if not _same(&out[0], &z[0]):
-            memcpy(&out[0], &z[0], n * sizeof(floating))
-        _activations.bias_activation(&out[0], &zero, 1, n, <_activations.Activation>code)
+        _activations.activate(&z[0], 0, &out[0], z.shape[0], <_activations.Activation>code)
 
 
 def activation_forward(int code, const floating[::1] z, floating[::1] out):
@@ -311,15 +307,17 @@ def activation_backward(int code, const floating[::1] grad, const floating[::1] 
     with nogil:
         if not reads_input and not _same(&a[0], &x[0]):
             memcpy(&a[0], &x[0], n * sizeof(floating))
-        # An entry that reads its input gets z (x) here once activation_backward takes it.
-        _activations.activation_backward(&grad[0], &a[0], n, <_activations.Activation>code)
+        _activations.activation_backward(&grad[0], &a[0], &x[0] if reads_input else NULL, n,
+                                         <_activations.Activation>code)
         if not _same(&a[0], &out[0]):
             memcpy(&out[0], &a[0], n * sizeof(floating))
 
 
-def output_loss(int code, const floating[:, ::1] logits, const floating[:, ::1] y):
+def output_loss(int code, const floating[:, ::1] logits, const floating[:, ::1] y,
+                double parameter=1):
     """Mean over samples (columns) of the loss of the output/loss pair numbered ``code`` in
-    cnet.registry, summed over outputs (rows), from the output pre-activations."""
+    cnet.registry, summed over outputs (rows), from the output pre-activations; parameter is
+    the loss's own (cnet.registry's OutputLoss.parameter), for a loss that has one."""
     entry = _entry(_OUTPUT_LOSSES, code, "output")
     _check_pair(logits, y, entry.loss_kernel)
     # output_gradient writes the gradient over its input: it gets a copy.
@@ -330,14 +328,15 @@ def output_loss(int code, const floating[:, ::1] logits, const floating[:, ::1] 
     cdef double total
     with nogil:
         total = _losses.output_gradient(<_losses.Output>code, &zv[0, 0], &y[0, 0], zv.shape[0],
-                                        zv.shape[1], y.shape[1], 1, 1, True, &w[0], NULL)
+                                        zv.shape[1], y.shape[1], 1, 1, True, &w[0], NULL,
+                                        <floating>parameter)
     return total / logits.shape[1]
 
 
 def output_loss_grad(int code, const floating[:, ::1] logits, const floating[:, ::1] y,
-                     floating[:, ::1] out):
+                     floating[:, ::1] out, double parameter=1):
     """out = the gradient of :func:`output_loss` with respect to the output pre-activations:
-    (activation(logits) - y) / n_samples for every pair of today's registry."""
+    (activation(logits) - y) / n_samples for the cross-entropies and the squared error."""
     entry = _entry(_OUTPUT_LOSSES, code, "output")
     name = f"{entry.loss_kernel}_grad"
     _check_pair(logits, y, name)
@@ -349,7 +348,7 @@ def output_loss_grad(int code, const floating[:, ::1] logits, const floating[:, 
     with nogil:
         _losses.output_gradient(<_losses.Output>code, &out[0, 0], &y[0, 0], out.shape[0],
                                 out.shape[1], y.shape[1], 1, 1 / <floating>out.shape[1], False,
-                                &w[0], NULL)
+                                &w[0], NULL, <floating>parameter)
 
 
 cdef _check_pair(const floating[:, ::1] z, const floating[:, ::1] y, str name):

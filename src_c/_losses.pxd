@@ -310,12 +310,14 @@ cdef inline double output_gradient(Output output, floating* z, const floating* y
                                    Py_ssize_t outputs, Py_ssize_t m,
                                    Py_ssize_t y_output_stride, Py_ssize_t y_sample_stride,
                                    floating scale, bint want_loss,
-                                   floating* work, const floating* weights) noexcept nogil:
+                                   floating* work, const floating* weights,
+                                   floating delta) noexcept nogil:
     """Overwrite the output pre-activations z with the loss gradient; return the summed loss.
 
     Each output activation is paired with the loss whose gradient through it is
     scale * w_j * (activation(z) - y), which is why the pair is differentiated as one.
-    Sample j's loss is weighted by w_j = weights[j], or 1 where weights is NULL.
+    Sample j's loss is weighted by w_j = weights[j], or 1 where weights is NULL. delta is the
+    network's loss_parameter, for a loss that has one (none of today's reads it).
     """
     if output == SOFTMAX:
         return softmax_cross_entropy_gradient(z, y, outputs, m, y_output_stride,

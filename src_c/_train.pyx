@@ -20,11 +20,11 @@
 import numpy as np
 from scipy.sparse import issparse
 
-from cnet import _blas_threads
+from cnet import _blas_threads, registry
 
 from cython cimport floating
 from libc.math cimport INFINITY, NAN
-from libc.stdint cimport uint64_t, uintptr_t
+from libc.stdint cimport int64_t, uint64_t, uintptr_t
 from cpython.pyport cimport PY_SSIZE_T_MAX
 # The raw allocator: safe without the GIL like malloc, and seen by tracemalloc, so the
 # benchmark's peak-memory report covers the loop's workspaces too.
@@ -45,18 +45,89 @@ from _losses cimport Output, output_activation, output_gradient
 from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
 from libc.math cimport pow
 
-ACTIVATIONS = {
-    "identity": _activations.IDENTITY,
-    "relu": _activations.RELU,
-    "sigmoid": _activations.SIGMOID,
-    "tanh": _activations.TANH,
-    "leaky_relu": _activations.LEAKY_RELU,
-}
-# Output activations, each trained with its matching loss: binary cross-entropy, categorical
-# cross-entropy, squared error and the Poisson deviance.
-OUTPUTS = {"logistic": _losses.LOGISTIC, "softmax": _losses.SOFTMAX, "identity": _losses.SQUARED,
-           "exp": _losses.POISSON}
-SOLVERS = ("sgd", "adam")
+FLOAT32 = np.dtype(np.float32)
+FLOAT64 = np.dtype(np.float64)
+
+# Sizes, codes and pointers of the spec (cnet/spec.py), made once at every entry point by
+# _network, _matrix and train_epochs' own set-up; below them, the loops only do arithmetic.
+
+cdef struct Net:
+    const Py_ssize_t* layers
+    Py_ssize_t n_layers
+    Py_ssize_t n_params
+    Activation activation
+    Output output
+    double loss_parameter
+    bint keeps_input            # training keeps the hidden pre-activations (pre, below)
+    Py_ssize_t total_units      # units in every layer after the input
+    Py_ssize_t hidden_units     # units in the hidden layers
+    Py_ssize_t widest_hidden    # the widest hidden layer (0 if none)
+
+
+cdef struct Input:
+    # A dense X (C-contiguous rows, indptr NULL) or a CSR X's three arrays.
+    const void* x
+    const Py_ssize_t* indices
+    const Py_ssize_t* indptr
+    Py_ssize_t n
+    Py_ssize_t n_features
+
+
+cdef struct Batch:
+    # Samples start .. start + m of an epoch. x is the batch's first value (samples x
+    # features with row stride ldx, or features x samples if by_feature), or a CSR's data:
+    # then the batch is rows[0..m), or rows start .. start + m where rows is NULL.
+    const void* x
+    Py_ssize_t ldx
+    bint by_feature
+    const Py_ssize_t* indices
+    const Py_ssize_t* indptr
+    const Py_ssize_t* rows
+    Py_ssize_t start
+    Py_ssize_t m
+    const void* y               # samples x outputs
+    const void* w               # the batch's sample weights, or NULL
+    double weight_sum
+    Py_ssize_t epoch            # for the dropout masks
+
+
+cdef struct Work:
+    void* acts                  # every layer after the input, (units, m) each
+    void* scratch               # scratch_rows x m (see _scratch_rows)
+    void* pre                   # the hidden layers' pre-activations, or NULL (keeps_input)
+    double dropout
+    uint64_t dropout_seed
+    bint one_sample             # prediction of single samples: vector-matrix products
+
+
+# cnet.optimizer.FIELDS_DTYPE, field for field: what the optimizer object describes to the
+# loop (its registry code, hyperparameters and schedule) and what the loop updates in place
+# (the rate, the step count).
+cdef packed struct OptimizerFields:
+    int64_t code
+    int64_t schedule
+    int64_t step_count
+    int64_t nesterov
+    double learning_rate
+    double learning_rate_init
+    double power_t
+    double lr_floor
+    double momentum
+    double beta_1
+    double beta_2
+    double epsilon
+
+
+# cnet.spec.PROGRESS_DTYPE, field for field: what the rules between epochs carry from call
+# to call.
+cdef packed struct ProgressFields:
+    int64_t epoch
+    double samples_seen
+    double best_loss
+    double best_score
+    int64_t no_improvement
+
+
 
 
 cdef struct SortKey:
@@ -99,13 +170,13 @@ def epoch_order(uint64_t seed, Py_ssize_t epoch, Py_ssize_t n):
         PyMem_RawFree(keys)
 
 
-cdef bint _blas_loop_started(const Py_ssize_t[::1] layers, Py_ssize_t m) except -1:
+cdef bint _blas_loop_started(const Net* net, Py_ssize_t m) except -1:
     """Tell cnet._blas_threads that a loop over batches of m samples starts, if any of its
     products may use BLAS threads (every product of layer k has work layers[k] *
     layers[k + 1] * m); returns whether it told, to pass to _blas_loop_finished."""
     cdef Py_ssize_t k
-    for k in range(layers.shape[0] - 1):
-        if gemm_may_use_threads(layers[k + 1], m, layers[k]):
+    for k in range(net.n_layers - 1):
+        if gemm_may_use_threads(net.layers[k + 1], m, net.layers[k]):
             _blas_threads.loop_started()
             return True
     return False
@@ -197,107 +268,154 @@ cdef inline Py_ssize_t _piece(Py_ssize_t m, Py_ssize_t per_sample) noexcept nogi
     return min(m, max(<Py_ssize_t>MIN_PIECE, WORK_PER_POLL // max(per_sample, 1)))
 
 
-cdef SignalPoll* _inner_poll(SignalPoll* poll, const Py_ssize_t[::1] layers,
-                             Py_ssize_t m) noexcept:
+
+cdef SignalPoll* _inner_poll(SignalPoll* poll, const Net* net, Py_ssize_t m) noexcept:
     """poll, for batches of m samples long enough to need a look inside them; else NULL.
 
     A batch of less than WORK_PER_POLL / 8 multiply-adds ends well within
     SIGNAL_CHECK_SECONDS, so the look between batches suffices, and the small networks'
     batches (a few microseconds) pay no clock reads between their layers."""
     cdef Py_ssize_t k, work = 0
-    for k in range(layers.shape[0] - 1):
-        work += layers[k] * layers[k + 1]
+    for k in range(net.n_layers - 1):
+        work += net.layers[k] * net.layers[k + 1]
         if work >= WORK_PER_POLL // 8 // m + 1:
             return poll
     return NULL
 
 
-cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
-                        Activation activation, Output output, floating* params, floating* grads,
-                        floating learning_rate,
-                        const floating* x, Py_ssize_t ldx, bint x_by_feature,
-                        const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
-                        const Py_ssize_t* x_rows, const floating* y, const floating* weights, floating weight_sum,
-                        Py_ssize_t m, floating* acts, floating* scratch,
-                        bint want_loss, double dropout, uint64_t dropout_seed,
-                        Py_ssize_t epoch, Py_ssize_t batch_start,
+# --- the forward pass: training, evaluation and prediction ----------------------------------
+
+cdef floating* _forward(const Net* net, const floating* params, const Batch* b, Work* work,
                         SignalPoll* poll) noexcept nogil:
-    """Forward and backward over m samples; returns the summed loss if asked.
+    """The network over the m samples of b: each layer's values in work.acts, (units, m) each,
+    the hidden ones activated (and, with work.dropout > 0, through their dropout masks), the
+    last one the output pre-activations (logits). Returns the logits, or NULL when a signal
+    handler raised (poll.raised set; see _batch_step).
+
+    Where work.pre is not NULL, each hidden layer's pre-activation is kept there too, laid
+    out as in acts. With work.one_sample (prediction, m = 1, dense X), each layer is one row
+    times the weights: for one sample the (units, samples) and (samples, units) layouts are
+    the same vector, and BLAS's call costs more than that contiguous loop.
+
+    Products larger than WORK_PER_POLL multiply-adds are split along the samples, with a
+    look for signals between the pieces and between the layers (poll, unless NULL).
+    """
+    cdef Py_ssize_t k, n_in, n_out, off = 0, act_off = 0, j0, mc, piece, m = b.m
+    cdef Py_ssize_t last = net.n_layers - 2
+    cdef const floating* w
+    cdef const floating* x = <const floating*>b.x
+    cdef floating* acts = <floating*>work.acts
+    cdef floating* scratch = <floating*>work.scratch
+    cdef floating* pre = <floating*>work.pre
+    cdef floating* z = acts
+    cdef bint sparse = b.indptr != NULL
+    for k in range(net.n_layers - 1):
+        n_in = net.layers[k]
+        n_out = net.layers[k + 1]
+        w = params + off
+        z = acts + act_off
+        if work.one_sample:
+            gemm_small(False, False, 1, n_out, n_in, 1, x if k == 0 else z - n_in, n_in, w,
+                       n_out, False, z, n_out)
+        else:
+            piece = _piece(m, n_in * n_out)
+            j0 = 0
+            while j0 < m:
+                mc = min(piece, m - j0)
+                if k == 0 and sparse:
+                    # Samples x units first, then the (units, samples) layout; scratch is
+                    # free until the loss.
+                    csr_matmul(x, b.indices, b.indptr, b.rows + j0 if b.rows != NULL else NULL,
+                               b.start + j0, mc, w, n_out, scratch + j0 * n_out)
+                elif k == 0:
+                    gemm(True, not b.by_feature, n_out, mc, n_in, 1, w, n_out,
+                         x + (j0 if b.by_feature else j0 * b.ldx), b.ldx, False, z + j0, m)
+                else:
+                    gemm(True, False, n_out, mc, n_in, 1, w, n_out, z - n_in * m + j0, m,
+                         False, z + j0, m)
+                if _poll_signals(poll):
+                    return NULL
+                j0 += mc
+            if k == 0 and sparse:
+                transpose(scratch, m, n_out, z)
+        _activations.bias_activation(z, w + n_in * n_out, n_out, m,
+                                     net.activation if k < last else _activations.IDENTITY,
+                                     pre + act_off if pre != NULL and k < last else NULL)
+        if work.dropout > 0 and k < last:
+            dropout_forward(z, n_out * m, work.dropout,
+                            dropout_counter(work.dropout_seed, b.epoch, b.start, k))
+        off += n_in * n_out + n_out
+        act_off += n_out * m
+    return z
+
+
+cdef void _rows_batch(const Input* data, Py_ssize_t start, Py_ssize_t m, Batch* b,
+                      const floating* like) noexcept nogil:
+    """b: rows start .. start + m of data, in order, with no targets (evaluation and
+    prediction; like only picks the dtype)."""
+    b.indices = data.indices
+    b.indptr = data.indptr
+    b.x = data.x if data.indptr != NULL else <const floating*>data.x + start * data.n_features
+    b.ldx = data.n_features
+    b.by_feature = False
+    b.rows = NULL
+    b.start = start
+    b.m = m
+    b.epoch = 0
+
+
+# --- one training step ----------------------------------------------------------------------
+
+cdef double _batch_step(const Net* net, floating* params, floating* grads,
+                        floating learning_rate, const Batch* b, Work* work, bint want_loss,
+                        SignalPoll* poll) noexcept nogil:
+    """Forward and backward over the batch b; returns the summed loss if asked.
 
     The loss is the weighted mean over the batch: sample j's terms are weighted by
-    weights[j] (1 where weights is NULL) and divided by weight_sum, their sum; what is
-    returned is the weighted sum, before that division.
+    b.w[j] (1 where b.w is NULL) and divided by b.weight_sum, their sum; what is returned is
+    the weighted sum, before that division.
 
     With learning_rate = 0 the gradient is written into grads. Otherwise the gradient step
     params -= learning_rate * gradient is taken in place, layer by layer on the way back: each
     weight matrix is updated by the product that computes its gradient (beta = 1), after the
     product that carries the error through the old weights to the layer below.
 
-    The batch x is samples x features with row stride ldx, or, if x_by_feature, features x
-    samples with row stride ldx. If x_indptr is not NULL, X is sparse: x, x_indices and
-    x_indptr are its CSR arrays, and the batch is rows x_rows[0..m) (or, where x_rows is NULL,
-    rows batch_start..batch_start + m).
-
-    With dropout > 0, each hidden layer's output goes through inverted dropout; the masks
-    come from (dropout_seed, epoch, batch_start, layer) and are drawn again on the way back.
+    With work.dropout > 0, each hidden layer's output goes through inverted dropout; the
+    masks come from (dropout_seed, epoch, batch start, layer) and are drawn again on the way
+    back.
 
     Signals are looked for between layers and between the pieces of large products (poll,
     unless NULL): when a handler raises, the batch is abandoned half done (params and grads
     then hold partial values) and NaN is returned with poll.raised set.
     """
-    cdef Py_ssize_t k, n_in = 0, n_out = 0, off = 0, act_off = 0, i, j0, mc, piece
+    cdef floating* z = _forward(net, params, b, work, poll)
+    if z == NULL:
+        return NAN
+    cdef Py_ssize_t k, n_in, n_out = net.layers[net.n_layers - 1], j0, mc, piece, m = b.m
+    cdef Py_ssize_t off = net.n_params, act_off = net.total_units * m
     cdef floating* w
     cdef floating* bias_grad
-    cdef floating* z = acts
     cdef floating* a_prev
     cdef floating* target
+    cdef floating* scratch = <floating*>work.scratch
+    cdef floating* pre = <floating*>work.pre
+    cdef const floating* x = <const floating*>b.x
     cdef floating alpha
     cdef double loss
     cdef bint step = learning_rate != 0
-    cdef bint sparse = x_indptr != NULL
-    for k in range(n_layers - 1):
-        n_in = layers[k]
-        n_out = layers[k + 1]
-        w = params + off
-        z = acts + act_off
-        piece = _piece(m, n_in * n_out)
-        j0 = 0
-        while j0 < m:
-            mc = min(piece, m - j0)
-            if k == 0 and sparse:
-                # Samples x units first, then the (units, samples) layout; scratch is free
-                # until the loss.
-                csr_matmul(x, x_indices, x_indptr, x_rows + j0 if x_rows != NULL else NULL,
-                           batch_start + j0, mc, w, n_out, scratch + j0 * n_out)
-            elif k == 0:
-                gemm(True, not x_by_feature, n_out, mc, n_in, 1, w, n_out,
-                     x + (j0 if x_by_feature else j0 * ldx), ldx, False, z + j0, m)
-            else:
-                gemm(True, False, n_out, mc, n_in, 1, w, n_out, z - n_in * m + j0, m, False,
-                     z + j0, m)
-            if _poll_signals(poll):
-                return NAN
-            j0 += mc
-        if k == 0 and sparse:
-            transpose(scratch, m, n_out, z)
-        _activations.bias_activation(z, w + n_in * n_out, n_out, m,
-                                     activation if k < n_layers - 2 else _activations.IDENTITY)
-        if dropout > 0 and k < n_layers - 2:
-            dropout_forward(z, n_out * m, dropout,
-                            dropout_counter(dropout_seed, epoch, batch_start, k))
-        off += n_in * n_out + n_out
-        act_off += n_out * m
+    cdef bint sparse = b.indptr != NULL
     # z holds the output pre-activations, outputs x samples; y is samples x outputs. The
     # scratch array is free until the backward pass needs it.
-    loss = output_gradient(output, z, y, n_out, m, 1, n_out, 1 / weight_sum, want_loss,
-                           scratch, weights)
-    for k in range(n_layers - 2, -1, -1):
-        n_in = layers[k]
-        n_out = layers[k + 1]
+    loss = output_gradient(net.output, z, <const floating*>b.y, n_out, m, 1, n_out,
+                           <floating>1 / <floating>b.weight_sum, want_loss, scratch,
+                           <const floating*>b.w, <floating>net.loss_parameter)
+    for k in range(net.n_layers - 2, -1, -1):
+        n_in = net.layers[k]
+        n_out = net.layers[k + 1]
         off -= n_in * n_out + n_out
         act_off -= n_out * m
         w = params + off
-        z = acts + act_off          # now the gradient of this layer's pre-activation
+        z = <floating*>work.acts + act_off     # now the gradient of this layer's pre-activation
         a_prev = z - n_in * m
         piece = _piece(m, n_in * n_out)
         if k > 0:
@@ -324,13 +442,13 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         while j0 < m:
             mc = min(piece, m - j0)
             if k == 0 and sparse:
-                csr_transpose_matmul_add(x, x_indices, x_indptr,
-                                         x_rows + j0 if x_rows != NULL else NULL,
-                                         batch_start + j0, mc, scratch + j0 * n_out, n_out,
+                csr_transpose_matmul_add(x, b.indices, b.indptr,
+                                         b.rows + j0 if b.rows != NULL else NULL,
+                                         b.start + j0, mc, scratch + j0 * n_out, n_out,
                                          alpha, target)
             elif k == 0:
-                gemm(not x_by_feature, True, n_in, n_out, mc, alpha,
-                     x + (j0 if x_by_feature else j0 * ldx), ldx, z + j0, m,
+                gemm(not b.by_feature, True, n_in, n_out, mc, alpha,
+                     x + (j0 if b.by_feature else j0 * b.ldx), b.ldx, z + j0, m,
                      step or j0 > 0, target, n_out)
             else:
                 gemm(False, True, n_in, n_out, mc, alpha, a_prev + j0, m, z + j0, m,
@@ -343,60 +461,108 @@ cdef double _batch_step(const Py_ssize_t* layers, Py_ssize_t n_layers,
         if step:
             sgd_update(w + n_in * n_out, bias_grad, learning_rate, n_out)
         if k > 0:
-            if dropout > 0:
-                dropout_backward(scratch, a_prev, n_in * m, dropout,
-                                 dropout_counter(dropout_seed, epoch, batch_start, k - 1))
-            _activations.activation_backward(scratch, a_prev, n_in * m, activation)
+            if work.dropout > 0:
+                dropout_backward(scratch, a_prev, n_in * m, work.dropout,
+                                 dropout_counter(work.dropout_seed, b.epoch, b.start, k - 1))
+            _activations.activation_backward(scratch, a_prev,
+                                             pre + act_off - n_in * m if pre != NULL else NULL,
+                                             n_in * m, net.activation)
     return loss
 
 
-cdef void _solver_step(bint adam, floating* params, const floating* grads, floating* first,
-                       floating* second, floating rate, floating beta_1, floating beta_2,
-                       floating epsilon, floating momentum, bint nesterov,
-                       Py_ssize_t n) noexcept nogil:
-    """One step of Adam (rate: the step size, bias corrections folded in), SGD with momentum
-    or plain SGD (rate: the learning rate) from the gradient in grads.
+# --- the optimizers: one update function per registry entry, called through a pointer ------
+#
+# The loop calls them through a pointer, so that gcc compiles each on its own: inlined into
+# the training loop, gcc judged the update loops rarely run and left them scalar (Adam then
+# cost ~3 ns per parameter, against ~0.3 vectorized). Slot i of the tables holds the update
+# of the cnet.registry.OPTIMIZERS entry whose code is i.
 
-    The loop calls it through a pointer (below), so that gcc compiles it on its own: inlined
-    into the training loop, gcc judged the update loops rarely run and left them scalar (Adam
-    then cost ~3 ns per parameter, against ~0.3 vectorized).
-    """
-    if adam:
-        adam_update(params, grads, first, second, rate, beta_1, beta_2, epsilon, n)
-    elif momentum != 0:
-        momentum_update(params, grads, first, rate, momentum, nesterov, n)
+cdef void _sgd_step(floating* params, const floating* grads, floating* state, Py_ssize_t n,
+                    OptimizerFields* opt) noexcept nogil:
+    """SGD with momentum (Nesterov's if asked), or plain SGD: state is the velocity."""
+    if opt.momentum != 0:
+        momentum_update(params, grads, state, <floating>opt.learning_rate,
+                        <floating>opt.momentum, opt.nesterov != 0, n)
     else:
-        sgd_update(params, grads, rate, n)
+        sgd_update(params, grads, <floating>opt.learning_rate, n)
 
 
-ctypedef void (*solver_step_float_t)(bint, float*, const float*, float*, float*, float, float,
-                                    float, float, float, bint, Py_ssize_t) noexcept nogil
-ctypedef void (*solver_step_double_t)(bint, double*, const double*, double*, double*, double,
-                                     double, double, double, double, bint,
-                                     Py_ssize_t) noexcept nogil
-# Set when the module is imported, so the compiler cannot see through them and inline.
-cdef solver_step_float_t solver_step_float = _solver_step[float]
-cdef solver_step_double_t solver_step_double = _solver_step[double]
+cdef void _adam_step(floating* params, const floating* grads, floating* state, Py_ssize_t n,
+                     OptimizerFields* opt) noexcept nogil:
+    """Adam: state holds the two moments, one after the other; counts the step."""
+    opt.step_count += 1
+    cdef floating step_size = <floating>(opt.learning_rate
+                                         * (1 - pow(opt.beta_2, opt.step_count)) ** 0.5
+                                         / (1 - pow(opt.beta_1, opt.step_count)))
+    adam_update(params, grads, state, state + n, step_size, <floating>opt.beta_1,
+                <floating>opt.beta_2, <floating>opt.epsilon, n)
 
 
-cdef double _l2_gradient(const Py_ssize_t* layers, Py_ssize_t n_layers, const floating* params,
-                        floating* grads, floating coef, bint want_norm) noexcept nogil:
+ctypedef void (*step_float_t)(float*, const float*, float*, Py_ssize_t,
+                              OptimizerFields*) noexcept nogil
+ctypedef void (*step_double_t)(double*, const double*, double*, Py_ssize_t,
+                               OptimizerFields*) noexcept nogil
+
+cdef enum:
+    OPTIMIZER_SLOTS = 8
+
+cdef step_float_t STEP_FLOAT[OPTIMIZER_SLOTS]
+cdef step_double_t STEP_DOUBLE[OPTIMIZER_SLOTS]
+
+
+cdef _fill_slot(str name, step_float_t step_float, step_double_t step_double):
+    # Set when the module is imported, so the compiler cannot see through them and inline.
+    cdef int code = registry.optimizer(name).code
+    if not 0 <= code < OPTIMIZER_SLOTS:
+        raise ImportError(f"optimizer {name!r} has code {code}, the loop {OPTIMIZER_SLOTS} "
+                          f"slots")
+    STEP_FLOAT[code] = step_float
+    STEP_DOUBLE[code] = step_double
+
+
+_fill_slot("sgd", _sgd_step[float], _sgd_step[double])
+_fill_slot("adam", _adam_step[float], _adam_step[double])
+
+
+cdef double _l2_gradient(const Net* net, const floating* params, floating* grads,
+                         floating coef, bint want_norm) noexcept nogil:
     """Add coef * W to every weight gradient (biases are not penalised); return sum W**2."""
     cdef Py_ssize_t k, off = 0, n_w
     cdef double total = 0
-    for k in range(n_layers - 1):
-        n_w = layers[k] * layers[k + 1]
+    for k in range(net.n_layers - 1):
+        n_w = net.layers[k] * net.layers[k + 1]
         total += add_l2_gradient(grads + off, params + off, coef, n_w, want_norm)
-        off += n_w + layers[k + 1]
+        off += n_w + net.layers[k + 1]
     return total
 
 
-cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
-                    Py_ssize_t n_features, Py_ssize_t n_outputs):
-    if layers.shape[0] < 2:
+# --- the entry points' checks and set-up ----------------------------------------------------
+
+cdef class _Layers:
+    """The network part of the spec as the loops read it: net, its pointers into the layers
+    array held here (kept alive as long as this object)."""
+    cdef Net net
+    cdef const Py_ssize_t[::1] layers
+
+
+cdef _Layers _network(network, Py_ssize_t n_params, Py_ssize_t n_features,
+                      Py_ssize_t n_outputs, dtype):
+    """The Net of a cnet.spec.Network, for parameters of n_params values of dtype, inputs
+    of n_features and targets (or outputs) of n_outputs columns; ValueError or TypeError if
+    they do not fit. Names and codes were checked when the Network was made; the sizes are
+    checked here, where the arrays are, since the loops index by them unchecked."""
+    cdef _Layers spec = _Layers.__new__(_Layers)
+    cdef Net* net = &spec.net
+    # numpy's dtypes of the builtin types are singletons: a quick test for the usual case.
+    if network.dtype is not dtype and np.dtype(network.dtype) != np.dtype(dtype):
+        raise TypeError(f"the parameters are {np.dtype(dtype)}, the network "
+                        f"{np.dtype(network.dtype)}")
+    spec.layers = network.layers
+    cdef const Py_ssize_t[::1] layers = spec.layers
+    cdef Py_ssize_t k, n_layers = layers.shape[0]
+    if n_layers < 2:
         raise ValueError("layers needs at least 2 entries (inputs and outputs)")
-    cdef Py_ssize_t k
-    for k in range(layers.shape[0]):
+    for k in range(n_layers):
         if layers[k] < 1:
             raise ValueError(f"layers[{k}] = {layers[k]}: every layer needs at least one unit")
         if layers[k] >= 2 ** 31:
@@ -406,7 +572,7 @@ cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
     # integers otherwise, where it must not wrap around.
     cdef Py_ssize_t expected = 0
     cdef bint fits = True
-    for k in range(layers.shape[0] - 1):
+    for k in range(n_layers - 1):
         expected += layers[k] * layers[k + 1] + layers[k + 1]
         if expected >= (<Py_ssize_t>1) << 62:
             fits = False
@@ -418,32 +584,58 @@ cdef _check_network(const Py_ssize_t[::1] layers, Py_ssize_t n_params,
             raise ValueError(f"params has {n_params} elements, layers {sizes} need {total}")
     if n_features != layers[0]:
         raise ValueError(f"X has {n_features} features, but layers[0] is {layers[0]}")
-    if n_outputs != layers[layers.shape[0] - 1]:
+    if n_outputs != layers[n_layers - 1]:
         raise ValueError(f"Y has {n_outputs} columns, but the last layer has "
-                         f"{layers[layers.shape[0] - 1]} units")
+                         f"{layers[n_layers - 1]} units")
+    net.layers = &layers[0]
+    net.n_layers = n_layers
+    net.n_params = n_params
+    net.activation = <Activation><int>network.activation_code
+    net.output = <Output><int>network.output_code
+    net.loss_parameter = network.loss_parameter
+    net.keeps_input = network.keeps_input
+    net.total_units = 0
+    net.widest_hidden = 0
+    for k in range(1, n_layers):
+        net.total_units += layers[k]
+        if k < n_layers - 1:
+            net.widest_hidden = max(net.widest_hidden, layers[k])
+    net.hidden_units = net.total_units - layers[n_layers - 1]
+    return spec
 
 
-cdef Activation _activation_code(str activation) except *:
-    try:
-        return ACTIVATIONS[activation]
-    except KeyError:
-        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, "
-                         f"got {activation!r}") from None
+cdef inline Py_ssize_t _scratch_rows(const Net* net, bint sparse) noexcept nogil:
+    """Rows of scratch: the widest hidden layer, or 3 for the softmax loss's per-sample sums,
+    whichever is more (and the first layer after the input, which a sparse X's products pass
+    through scratch)."""
+    cdef Py_ssize_t rows = max(net.widest_hidden, 3)
+    return max(rows, net.layers[1]) if sparse else rows
 
 
-cdef Output _output_code(str output) except *:
-    try:
-        return OUTPUTS[output]
-    except KeyError:
-        raise ValueError(f"output must be one of {sorted(OUTPUTS)}, got {output!r}") from None
+cdef class _Workspace:
+    """The loops' workspaces for batches of up to m samples (see _workspace): work points
+    into the arrays held here."""
+    cdef Work work
+    cdef object arrays
 
 
-def _workspace_rows(const Py_ssize_t[::1] layers, bint sparse=False):
-    """Units in all layers after the input, and rows of scratch: the widest hidden layer, or
-    3 for the softmax loss's per-sample sums, whichever is more (and the first layer after
-    the input, which a sparse X's products pass through scratch)."""
-    sizes = list(layers)
-    return sum(sizes[1:]), max(sizes[1:len(sizes) - 1] + [3] + ([sizes[1]] if sparse else []))
+cdef _Workspace _workspace(const Net* net, Py_ssize_t m, bint sparse, bint keep_pre,
+                           double dropout, uint64_t dropout_seed, dtype):
+    """Every layer's values, the scratch rows and (keep_pre: training an activation whose
+    backward reads its input) the hidden pre-activations, for m samples; allocated once per
+    call, before the loops."""
+    cdef _Workspace space = _Workspace.__new__(_Workspace)
+    acts = np.empty(net.total_units * m, dtype=dtype)
+    scratch = np.empty(_scratch_rows(net, sparse) * m, dtype=dtype)
+    pre = np.empty(net.hidden_units * m, dtype=dtype) if keep_pre else None
+    space.arrays = (acts, scratch, pre)
+    space.work.acts = <void*><uintptr_t>acts.ctypes.data
+    space.work.scratch = <void*><uintptr_t>scratch.ctypes.data
+    space.work.pre = <void*><uintptr_t>pre.ctypes.data if keep_pre else NULL
+    space.work.dropout = dropout
+    space.work.dropout_seed = dropout_seed
+    space.work.one_sample = False
+    return space
 
 
 def _csr_arrays(X, dtype):
@@ -487,19 +679,6 @@ cdef tuple _span(str name, const void* start, Py_ssize_t n_bytes):
     return name, <uintptr_t>start, n_bytes
 
 
-cdef list _dense_spans(str name, const floating[:, ::1] dense):
-    """The memory an entry point reads for a dense X."""
-    return [_span(name, &dense[0, 0], dense.shape[0] * dense.shape[1] * sizeof(floating))]
-
-
-cdef list _csr_spans(str name, const floating[::1] data, const Py_ssize_t[::1] indices,
-                     const Py_ssize_t[::1] indptr):
-    """The memory an entry point reads for a sparse X: its three CSR arrays."""
-    return [_span(f"{name}.data", &data[0], data.shape[0] * sizeof(floating)),
-            _span(f"{name}.indices", &indices[0], indices.shape[0] * sizeof(Py_ssize_t)),
-            _span(f"{name}.indptr", &indptr[0], indptr.shape[0] * sizeof(Py_ssize_t))]
-
-
 cdef _check_apart(list written, list read):
     """Raise ValueError if an array an entry point writes overlaps another it writes or reads
     (spans from _span). The loops write while they read and assume nothing overlaps: an
@@ -513,15 +692,6 @@ cdef _check_apart(list written, list read):
                 raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
 
 
-def _dense_input(X, dtype):
-    if not isinstance(X, np.ndarray):
-        raise TypeError(f"X must be a numpy array or a scipy.sparse CSR matrix, got "
-                        f"{type(X).__name__}")
-    if X.dtype != dtype:
-        raise TypeError(f"X has dtype {X.dtype}, the parameters {np.dtype(dtype)}")
-    return X
-
-
 cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     # x - x is 0 for every finite x and NaN for NaN and infinities.
     cdef Py_ssize_t i
@@ -531,728 +701,83 @@ cdef bint _all_finite(const floating* x, Py_ssize_t n) noexcept nogil:
     return acc == 0
 
 
-cdef _check_values(const floating* x, Py_ssize_t n_x, const floating* w, Py_ssize_t n_w,
-                   double dropout, str x_name, str w_name):
-    """The value checks of the raw entry points, made once before their loops (which never
-    check): x's n_x values (a dense X, or a sparse X's stored entries) finite; the n_w
-    weights w, if w is not NULL, finite and non-negative with a positive sum; dropout in
-    [0, 1). cnet.reference._entry_values makes the same checks with the same errors."""
+cdef class _Matrix:
+    """An X (dense or CSR) as the loops read it: data, its pointers into the arrays held
+    here, and spans, the memory it occupies (for _check_apart)."""
+    cdef Input data
+    cdef object arrays
+    cdef list spans
+
+
+cdef _Matrix _matrix(X, const floating[::1] like, str name):
+    """X checked for the loops: a C-contiguous ndarray or a scipy.sparse CSR matrix of the
+    dtype of like, its structure valid (_csr_arrays), its values (a sparse X's stored
+    entries) finite. Sizes come from the buffers: an object's .shape may say anything.
+    cnet.reference._entry_values makes the same value checks with the same errors."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix mat = _Matrix.__new__(_Matrix)
+    cdef const floating[:, ::1] dense
+    cdef const floating[::1] data
+    cdef const Py_ssize_t[::1] indices, indptr
+    cdef Py_ssize_t n_values
+    cdef bint finite
+    if issparse(X):
+        mat.arrays = _csr_arrays(X, dtype)
+        data, indices, indptr = mat.arrays[:3]
+        mat.data.x = &data[0]
+        mat.data.indices = &indices[0]
+        mat.data.indptr = &indptr[0]
+        mat.data.n, mat.data.n_features = mat.arrays[3], mat.arrays[4]
+        n_values = indptr[mat.data.n]
+        mat.spans = [
+            _span(f"{name}.data", &data[0], data.shape[0] * sizeof(floating)),
+            _span(f"{name}.indices", &indices[0], indices.shape[0] * sizeof(Py_ssize_t)),
+            _span(f"{name}.indptr", &indptr[0], indptr.shape[0] * sizeof(Py_ssize_t))]
+    else:
+        if not isinstance(X, np.ndarray):
+            raise TypeError(f"{name} must be a numpy array or a scipy.sparse CSR matrix, got "
+                            f"{type(X).__name__}")
+        if X.dtype != dtype:
+            raise TypeError(f"{name} has dtype {X.dtype}, the parameters {np.dtype(dtype)}")
+        dense = X
+        mat.arrays = X
+        mat.data.n, mat.data.n_features = dense.shape[0], dense.shape[1]
+        n_values = dense.shape[0] * dense.shape[1]
+        mat.data.x = &dense[0, 0] if n_values else NULL
+        mat.data.indices = mat.data.indptr = NULL
+        mat.spans = [_span(name, mat.data.x, n_values * sizeof(floating))]
+    with nogil:
+        finite = _all_finite(<const floating*>mat.data.x, n_values)
+    if not finite:
+        raise ValueError(f"{name} contains NaN or infinity")
+    return mat
+
+
+cdef double _weight_sum(const floating* w, Py_ssize_t n, str name) except? -1:
+    """The sum of the n weights w, checked: finite and non-negative with a positive sum."""
     cdef Py_ssize_t i
     cdef double total = 0
-    cdef bint finite
-    with nogil:
-        finite = _all_finite(x, n_x)
-    if not finite:
-        raise ValueError(f"{x_name} contains NaN or infinity")
-    if w != NULL:
-        for i in range(n_w):
-            # Also false for NaN; an infinite weight leaves the sum infinite.
-            if not w[i] >= 0:
-                raise ValueError(f"{w_name} must be finite and non-negative")
-            total += w[i]
-        if not total - total == 0:
-            raise ValueError(f"{w_name} must be finite and non-negative")
-        if total == 0:
-            raise ValueError(f"{w_name} sums to zero: no sample would be learnt from")
+    for i in range(n):
+        # Also false for NaN; an infinite weight leaves the sum infinite.
+        if not w[i] >= 0:
+            raise ValueError(f"{name} must be finite and non-negative")
+        total += w[i]
+    if not total - total == 0:
+        raise ValueError(f"{name} must be finite and non-negative")
+    if total == 0:
+        raise ValueError(f"{name} sums to zero: no sample would be learnt from")
+    return total
+
+
+cdef _check_dropout(double dropout):
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must be in [0, 1), got {dropout}")
 
 
-def train_epochs(floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                 str output, X, const floating[:, ::1] Y, double learning_rate,
-                 Py_ssize_t batch_size, bint shuffle, uint64_t seed, Py_ssize_t first_epoch,
-                 Py_ssize_t n_epochs, Py_ssize_t loss_every, double[::1] losses,
-                 str solver="sgd", double momentum=0, bint nesterov=False, double beta_1=0.9,
-                 double beta_2=0.999, double epsilon=1e-8, double alpha=0, state=None,
-                 Py_ssize_t step_count=0, sample_weight=None, double dropout=0, rules=None):
-    """Train for n_epochs epochs, updating params in place.
+# --- evaluation on a validation set ---------------------------------------------------------
 
-    Returns (step_count, epochs_done, interrupted, stopped): Adam's step counter, the number
-    of whole epochs trained, whether a KeyboardInterrupt stopped training, and whether the
-    rules did. Training also stops early when an epoch leaves a parameter NaN or infinite
-    (divergence). Either way the parameters (and optimizer state) are those at the end of the
-    last whole epoch.
-
-    rules (a cnet.epoch_rules.EpochRules, or None for none) are applied after every epoch:
-    the learning-rate schedule, the validation loss and score, and stopping when there has
-    been no improvement for too long; rules.progress carries their state in and out.
-
-    Epoch e (counted from first_epoch) records in losses[e - first_epoch] the mean loss over
-    its batches, each taken before that batch's update, when e % loss_every == 0, and NaN
-    otherwise. With shuffle and more than one batch, epoch e visits the samples in
-    epoch_order(seed, e, n).
-
-    solver "sgd" steps with momentum (Nesterov's if asked), "adam" with Adam; both as in
-    scikit-learn. alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / batch_size to each
-    batch's loss. state, shape (2, n_params), holds the velocity (row 0) or Adam's moments
-    and carries them from call to call; step_count is Adam's step counter t.
-
-    With sample_weight (n non-negative values), each batch's loss, gradient and L2 term are
-    divided by the batch's weight sum instead of its size (scikit-learn's convention); the
-    epoch's loss is still the mean of the batch losses weighted by batch size. A batch whose
-    weights sum to zero (which scikit-learn leaves undefined: 0 / 0) is skipped: no step, no
-    Adam step counted, and it is left out of the epoch's loss (NaN if no batch counted).
-
-    Ctrl-C is looked for every few ms, inside long batches too (see WORK_PER_POLL); an
-    interrupted epoch is abandoned whole.
-
-    dropout (in [0, 1)) drops each hidden unit's output with that probability in training
-    (inverted dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from seed.
-
-    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params.
-    """
-    cdef Activation act = _activation_code(activation)
-    cdef Output out_kind = _output_code(output)
-    dtype = np.float32 if floating is float else np.float64
-    cdef bint sparse = issparse(X)
-    cdef const floating[:, ::1] Xd
-    cdef const floating[::1] x_data
-    cdef const Py_ssize_t[::1] x_indices, x_indptr
-    # Every size comes from the views: an object's .shape may say anything.
-    cdef Py_ssize_t n, n_features, n_outputs = Y.shape[1]
-    if sparse:
-        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
-        Xd = np.empty((1, 1), dtype=dtype)
-    else:
-        Xd = _dense_input(X, dtype)
-        n, n_features = Xd.shape[0], Xd.shape[1]
-    _check_network(layers, params.shape[0], n_features, n_outputs)
-    if Y.shape[0] != n:
-        raise ValueError(f"X has {n} rows but Y has {Y.shape[0]}")
-    if n == 0:
-        raise ValueError("X has no rows")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-    if n_epochs < 0 or loss_every < 0:
-        raise ValueError("n_epochs and loss_every must be non-negative")
-    if losses.shape[0] < n_epochs:
-        raise ValueError(f"losses has room for {losses.shape[0]} epochs, not {n_epochs}")
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}")
-    # The masks' seed, apart from the shuffling's.
-    cdef uint64_t dropout_seed = splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D)
-    cdef bint adam = solver == "adam"
-    # Plain SGD takes its step inside the backward pass; the rest need the gradient first.
-    cdef bint fused_step = not adam and momentum == 0 and alpha == 0
-    cdef floating[:, ::1] moments
-    if fused_step:
-        moments = np.empty((2, 1), dtype=np.float32 if floating is float else np.float64)
-    else:
-        if state is not None:
-            moments = state
-        # The view's shape, not state's: an object's .shape may say anything.
-        if state is None or moments.shape[0] != 2 or moments.shape[1] != params.shape[0]:
-            raise ValueError(f"state must have shape (2, {params.shape[0]}) with solver "
-                             f"{solver!r}, momentum {momentum}, alpha {alpha}")
-
-    cdef Py_ssize_t m_max = min(batch_size, n)
-    if m_max >= 2 ** 31:
-        raise ValueError(f"a batch of {m_max} rows is too large for BLAS (>= 2**31)")
-    cdef bint shuffling = shuffle and m_max < n
-    total_units, scratch_rows = _workspace_rows(layers, sparse)
-    cdef floating[::1] grads = np.empty_like(params)
-    cdef floating[::1] acts = np.empty(total_units * m_max, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(scratch_rows * m_max, dtype=dtype)
-    # When the first layer's products run on the hand-written path, its loops read the input
-    # along samples: a features x samples copy of X (small, since the layer is) makes those
-    # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
-    cdef bint by_feature = not sparse and not gemm_uses_blas(layers[1], m_max, n_features)
-    cdef const floating[:, ::1] XT = (
-        np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
-        else np.empty((1, 1), dtype=dtype))
-    batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
-    cdef floating[:, ::1] x_batch = np.empty(
-        batch_shape if shuffling and not sparse else (1, 1), dtype=dtype)
-    # A sparse batch is named by its rows, never gathered.
-    cdef Py_ssize_t[::1] batch_rows = np.empty(m_max if shuffling and sparse else 1,
-                                               dtype=np.intp)
-    cdef const Py_ssize_t* rows_p = NULL
-    cdef const Py_ssize_t* indices_p = NULL
-    cdef const Py_ssize_t* indptr_p = NULL
-    if sparse:
-        indices_p = &x_indices[0]
-        indptr_p = &x_indptr[0]
-    cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
-    cdef const floating[::1] sw
-    cdef floating[::1] w_batch = np.empty(m_max if shuffling else 1, dtype=dtype)
-    cdef bint weighted = sample_weight is not None
-    if weighted:
-        sw = sample_weight
-        if sw.shape[0] != n:
-            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
-    _check_values(&x_data[0] if sparse else &Xd[0, 0],
-                  x_indptr[n] if sparse else n * n_features,
-                  &sw[0] if weighted else NULL, n, dropout, "X", "sample_weight")
-    cdef SortKey* order = NULL
-
-    # The state at the start of the epoch under way: restored if the epoch ends with
-    # non-finite parameters or is interrupted, so the model keeps the last whole epoch.
-    cdef floating[::1] saved_params = np.empty_like(params)
-    cdef floating[:, ::1] saved_moments = np.empty_like(moments)
-    cdef Py_ssize_t saved_steps = step_count, epochs_done = 0
-    cdef bint interrupted = False, checking = False
-    cdef SignalPoll poll
-    poll.last = _seconds()
-    poll.raised = False
-    cdef SignalPoll* inner_poll = _inner_poll(&poll, layers, m_max)
-
-    cdef Py_ssize_t e, epoch, start, m, j, f, row, ldx, counted
-    cdef bint want_loss
-    cdef double total
-    cdef const floating* xp
-    cdef const floating* yp
-    cdef const floating* wp = NULL
-    cdef floating weight_sum, batch_loss
-    cdef floating lr = <floating>learning_rate
-
-    # The epoch rules and the validation set they may score.
-    cdef bint ruled = rules is not None, stopped = False, has_val = False, want_val_loss = False
-    cdef bint val_sparse = False
-    cdef int schedule = SCHEDULE_CONSTANT, stop_on = STOP_NONE, score_kind = SCORE_NONE
-    cdef double lr_init = learning_rate, power_t = 0.5, lr_floor = 0, tol = 0
-    cdef double patience = INFINITY, best_loss = INFINITY, best_score = -INFINITY
-    cdef double no_improvement = 0, samples_seen = 0, vloss = 0, vscore = 0
-    cdef double[::1] progress, val_losses, val_scores, ss_tot, ss_res
-    cdef floating[::1] best_params
-    cdef const floating[:, ::1] Xv
-    cdef const floating[:, ::1] Yv
-    cdef const floating[::1] wv, xv_data
-    cdef const Py_ssize_t[::1] xv_indices, xv_indptr
-    cdef Py_ssize_t n_val = 0, n_val_features = 0, chunk_v = 1, widest = 0
-    cdef Py_ssize_t n_out_units = layers[layers.shape[0] - 1]
-    cdef floating* vworkspace = NULL
-    cdef floating* vbuffers[2]
-    cdef const floating* wvp = NULL
-    if ruled:
-        progress = rules.progress
-        if progress.shape[0] != 5:
-            raise ValueError("rules.progress must hold 5 values (see cnet.epoch_rules)")
-        schedule = _code(SCHEDULE_CODES, rules.schedule, "rules.schedule")
-        stop_on = _code(STOP_CODES, rules.stop_on, "rules.stop_on")
-        score_kind = _code(SCORE_CODES, rules.score, "rules.score")
-        lr_init = rules.learning_rate_init
-        power_t = rules.power_t
-        lr_floor = rules.lr_floor
-        tol = rules.tol
-        patience = rules.n_iter_no_change
-        best_loss, best_score = progress[1], progress[2]
-        no_improvement, samples_seen = progress[3], progress[4]
-        if stop_on == STOP_ON_LOSS and loss_every != 1:
-            raise ValueError("rules.stop_on='loss' needs the loss of every epoch (loss_every=1)")
-        has_val = rules.X_val is not None
-        if has_val:
-            val_sparse = issparse(rules.X_val)
-            if val_sparse:
-                xv_data, xv_indices, xv_indptr, n_val, n_val_features = _csr_arrays(
-                    rules.X_val, dtype)
-            else:
-                Xv = _dense_input(rules.X_val, dtype)
-                n_val, n_val_features = Xv.shape[0], Xv.shape[1]
-            if n_val == 0:
-                raise ValueError("rules.X_val has no rows")
-            _check_network(layers, params.shape[0], n_val_features, n_outputs)
-            Yv = rules.Y_val
-            if Yv.shape[0] != n_val or Yv.shape[1] != n_outputs:
-                raise ValueError(f"rules.Y_val must have shape ({n_val}, {n_outputs}), "
-                                 f"got ({Yv.shape[0]}, {Yv.shape[1]})")
-            if rules.w_val is not None:
-                wv = rules.w_val
-                if wv.shape[0] != n_val:
-                    raise ValueError(f"rules.w_val has {wv.shape[0]} entries, X_val "
-                                     f"{n_val} rows")
-                wvp = &wv[0]
-            _check_values(&xv_data[0] if val_sparse else &Xv[0, 0],
-                          xv_indptr[n_val] if val_sparse else n_val * n_val_features,
-                          NULL, 0, 0, "rules.X_val", "")
-            want_val_loss = rules.val_losses is not None
-            if want_val_loss:
-                val_losses = rules.val_losses
-                if val_losses.shape[0] < n_epochs:
-                    raise ValueError("rules.val_losses has room for fewer epochs than asked")
-            ss_res = np.empty(n_outputs, dtype=np.float64)
-            if score_kind == SCORE_R2 and rules.ss_tot is None:
-                raise ValueError("rules.score='r2' needs rules.ss_tot")
-            ss_tot = (np.zeros(n_outputs, dtype=np.float64) if rules.ss_tot is None
-                      else rules.ss_tot)
-            if ss_tot.shape[0] != n_outputs:
-                raise ValueError(f"rules.ss_tot must hold {n_outputs} values")
-            chunk_v = min(n_val, 1024)
-            for k in range(1, layers.shape[0]):
-                widest = max(widest, layers[k])
-        if stop_on == STOP_ON_SCORE:
-            if not has_val or score_kind == SCORE_NONE:
-                raise ValueError("rules.stop_on='score' needs rules.X_val and rules.score")
-            val_scores = rules.val_scores
-            best_params = rules.best_params
-            if val_scores.shape[0] < n_epochs or best_params.shape[0] != params.shape[0]:
-                raise ValueError("rules.val_scores needs room for the epochs and "
-                                 "rules.best_params the size of params")
-    cdef floating step_size
-    cdef Py_ssize_t n_params = params.shape[0]
-    written = [_span("params", &params[0], n_params * sizeof(floating)),
-               _span("losses", &losses[0] if losses.shape[0] else NULL,
-                     losses.shape[0] * sizeof(double))]
-    if not fused_step:
-        written.append(_span("state", &moments[0, 0], 2 * n_params * sizeof(floating)))
-    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
-            else _dense_spans("X", Xd))
-    read += [
-        _span("Y", &Y[0, 0], n * n_outputs * sizeof(floating)),
-        _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
-    if weighted:
-        read.append(_span("sample_weight", &sw[0], n * sizeof(floating)))
-    if ruled:
-        written.append(_span("rules.progress", &progress[0], 5 * sizeof(double)))
-        if want_val_loss:
-            written.append(_span("rules.val_losses", &val_losses[0] if n_epochs else NULL,
-                                 n_epochs * sizeof(double)))
-        if stop_on == STOP_ON_SCORE:
-            written.append(_span("rules.val_scores", &val_scores[0] if n_epochs else NULL,
-                                 n_epochs * sizeof(double)))
-            written.append(_span("rules.best_params", &best_params[0],
-                                 n_params * sizeof(floating)))
-        if has_val:
-            read += (_csr_spans("rules.X_val", xv_data, xv_indices, xv_indptr) if val_sparse
-                     else _dense_spans("rules.X_val", Xv))
-            read.append(_span("rules.Y_val", &Yv[0, 0], n_val * n_outputs * sizeof(floating)))
-            if wvp != NULL:
-                read.append(_span("rules.w_val", wvp, n_val * sizeof(floating)))
-    _check_apart(written, read)
-    # Registered after every check: a refused call leaves no loop counted as running.
-    cdef bint blas_started = _blas_loop_started(layers, m_max)
-    try:
-        # Allocated inside the try, after every check: a rejected call leaks nothing.
-        if shuffling:
-            order = <SortKey*>PyMem_RawMalloc(n * sizeof(SortKey))
-            if order == NULL:
-                raise MemoryError()
-        if has_val:
-            # Two layer buffers, a copy of the logits for the loss, and the losses' work rows.
-            vworkspace = <floating*>PyMem_RawMalloc((2 * widest + n_out_units + 3) * chunk_v
-                                           * sizeof(floating))
-            if vworkspace == NULL:
-                raise MemoryError()
-            vbuffers[0] = vworkspace
-            vbuffers[1] = vworkspace + widest * chunk_v
-        with nogil:
-            for e in range(n_epochs):
-                memcpy(&saved_params[0], &params[0], n_params * sizeof(floating))
-                if not fused_step:
-                    memcpy(&saved_moments[0, 0], &moments[0, 0],
-                           moments.shape[0] * moments.shape[1] * sizeof(floating))
-                saved_steps = step_count
-                epoch = first_epoch + e
-                want_loss = loss_every > 0 and epoch % loss_every == 0
-                if shuffling:
-                    _epoch_order(order, n, seed, epoch)
-                total = 0
-                counted = 0
-                start = 0
-                while start < n:
-                    m = min(m_max, n - start)
-                    if shuffling:
-                        for j in range(m):
-                            row = order[start + j].index
-                            if sparse:
-                                batch_rows[j] = row
-                            elif by_feature:
-                                for f in range(n_features):
-                                    x_batch[f, j] = Xd[row, f]
-                            else:
-                                memcpy(&x_batch[j, 0], &Xd[row, 0],
-                                       n_features * sizeof(floating))
-                            memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
-                            if weighted:
-                                w_batch[j] = sw[row]
-                        if weighted:
-                            wp = &w_batch[0]
-                        xp = &x_data[0] if sparse else &x_batch[0, 0]
-                        rows_p = &batch_rows[0] if sparse else NULL
-                        ldx = m_max if by_feature else n_features
-                        yp = &y_batch[0, 0]
-                    else:
-                        if sparse:
-                            xp = &x_data[0]
-                        else:
-                            xp = &XT[0, start] if by_feature else &Xd[start, 0]
-                        ldx = n if by_feature else n_features
-                        yp = &Y[start, 0]
-                        if weighted:
-                            wp = &sw[start]
-                    weight_sum = m
-                    if weighted:
-                        weight_sum = 0
-                        for j in range(m):
-                            weight_sum = weight_sum + wp[j]
-                    # A batch whose weights sum to zero holds nothing to learn from (its
-                    # weighted mean is 0 / 0): it is skipped whole, no step and no Adam step
-                    # counted, and the epoch's loss is the mean over the batches that count.
-                    if weight_sum > 0:
-                        batch_loss = _batch_step(&layers[0], layers.shape[0], act, out_kind,
-                                                 &params[0], &grads[0],
-                                                 lr if fused_step else 0, xp, ldx, by_feature,
-                                                 indices_p, indptr_p, rows_p, yp, wp,
-                                                 weight_sum, m, &acts[0], &scratch[0],
-                                                 want_loss, dropout, dropout_seed, epoch,
-                                                 start, inner_poll)
-                        if poll.raised:
-                            break
-                        # The epoch adds up the batch means times the batch sizes.
-                        total += batch_loss * (m / weight_sum)
-                        counted += m
-                        if not fused_step:
-                            if alpha != 0:
-                                total += 0.5 * alpha * (m / weight_sum) * _l2_gradient(
-                                    &layers[0], layers.shape[0], &params[0], &grads[0],
-                                    <floating>(alpha / weight_sum), want_loss)
-                            if adam:
-                                step_count += 1
-                                step_size = <floating>(learning_rate
-                                                       * (1 - pow(beta_2, step_count)) ** 0.5
-                                                       / (1 - pow(beta_1, step_count)))
-                            (solver_step_float if floating is float else solver_step_double)(
-                                adam, &params[0], &grads[0], &moments[0, 0],
-                                &moments[1, 0], step_size if adam else lr, <floating>beta_1,
-                                <floating>beta_2, <floating>epsilon, <floating>momentum,
-                                nesterov, n_params)
-                    start += m
-                    if _seconds() - poll.last >= SIGNAL_CHECK_SECONDS:
-                        # Ctrl-C reaches Python only when it runs: look every few ms.
-                        with gil:
-                            checking = True
-                            interrupted = _signal_outcome(&poll)
-                            checking = False
-                        if interrupted:
-                            break
-                if poll.raised:
-                    # A handler raised inside the batch, which was abandoned.
-                    with gil:
-                        checking = True
-                        interrupted = _signal_outcome(&poll)
-                        checking = False
-                # Diverged: a parameter, or the loss when it was computed, is NaN or infinite.
-                if (interrupted or not _all_finite(&params[0], n_params)
-                        or (want_loss and not (total - total == 0))):
-                    # Back to the start of this epoch: the last parameters that were whole.
-                    memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
-                    if not fused_step:
-                        memcpy(&moments[0, 0], &saved_moments[0, 0],
-                               moments.shape[0] * moments.shape[1] * sizeof(floating))
-                    step_count = saved_steps
-                    break
-                # NaN, not a divergence, if no batch had weight (the entry checks refuse
-                # weights that are all zero, so only a raw call can get here).
-                losses[e] = total / counted if want_loss and counted > 0 else NAN
-                epochs_done += 1
-                if not ruled:
-                    continue
-                samples_seen += n
-                if has_val:
-                    _evaluate(&params[0], &layers[0], layers.shape[0], act, out_kind,
-                              val_sparse, &Xv[0, 0] if not val_sparse else NULL,
-                              &xv_data[0] if val_sparse else NULL,
-                              &xv_indices[0] if val_sparse else NULL,
-                              &xv_indptr[0] if val_sparse else NULL, n_val, chunk_v,
-                              vbuffers, vworkspace + 2 * widest * chunk_v,
-                              vworkspace + (2 * widest + n_out_units) * chunk_v, &Yv[0, 0],
-                              wvp, want_val_loss,
-                              score_kind if stop_on == STOP_ON_SCORE else SCORE_NONE,
-                              &ss_tot[0], &ss_res[0], &vloss, &vscore)
-                    if want_val_loss:
-                        val_losses[e] = vloss
-                if stop_on == STOP_ON_SCORE:
-                    val_scores[e] = vscore
-                    # A NaN score (diverging outputs) fails "score < best + tol", so it
-                    # resets the count, and never becomes the best: as in scikit-learn.
-                    no_improvement = no_improvement + 1 if vscore < best_score + tol else 0
-                    if vscore > best_score:
-                        best_score = vscore
-                        memcpy(&best_params[0], &params[0], n_params * sizeof(floating))
-                elif stop_on == STOP_ON_LOSS:
-                    no_improvement = (no_improvement + 1 if losses[e] > best_loss - tol
-                                      else 0)
-                    if losses[e] < best_loss:
-                        best_loss = losses[e]
-                if schedule == SCHEDULE_INVSCALING:
-                    learning_rate = lr_init / pow(samples_seen + 1, power_t)
-                    lr = <floating>learning_rate
-                if stop_on != STOP_NONE and no_improvement > patience:
-                    if schedule == SCHEDULE_ADAPTIVE and learning_rate > lr_floor:
-                        learning_rate = learning_rate / 5
-                        lr = <floating>learning_rate
-                        no_improvement = 0
-                    else:
-                        stopped = True
-                        break
-    finally:
-        _blas_loop_finished(blas_started)
-        PyMem_RawFree(vworkspace)
-        if checking:
-            # A signal handler raised something other than KeyboardInterrupt: that error
-            # propagates, and the model still holds whole epochs only.
-            memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
-        PyMem_RawFree(order)
-    if ruled:
-        progress[0] = learning_rate
-        progress[1] = best_loss
-        progress[2] = best_score
-        progress[3] = no_improvement
-        progress[4] = samples_seen
-    return step_count, epochs_done, interrupted, stopped
-
-
-cdef int _code(dict codes, name, str what) except -1:
-    try:
-        return codes[name]
-    except KeyError:
-        raise ValueError(f"{what} must be one of {sorted(codes)}, got {name!r}") from None
-
-
-def loss_and_gradient(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-                      str output, X, const floating[:, ::1] Y,
-                      floating[::1] grad, sample_weight=None, double dropout=0,
-                      uint64_t dropout_seed=0, double alpha=0):
-    """Mean loss over all samples of X at params (weighted, if sample_weight is given); its
-    gradient is written into grad. With dropout, the masks are those of epoch 0's first
-    batch under dropout_seed: fixed, so the loss is a smooth function of params.
-
-    alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / (the weight sum, or n) to the loss,
-    and its gradient to grad: the objective that lbfgs minimizes. X is a C-contiguous array
-    or a scipy.sparse CSR matrix, of the dtype of params."""
-    cdef Activation act = _activation_code(activation)
-    cdef Output out_kind = _output_code(output)
-    dtype = np.float32 if floating is float else np.float64
-    cdef bint sparse = issparse(X)
-    cdef const floating[:, ::1] Xd
-    cdef const floating[::1] x_data
-    cdef const Py_ssize_t[::1] x_indices, x_indptr
-    cdef const floating* xp = NULL
-    cdef const Py_ssize_t* indices_p = NULL
-    cdef const Py_ssize_t* indptr_p = NULL
-    cdef Py_ssize_t n, n_features
-    if sparse:
-        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
-        xp = &x_data[0]
-        indices_p = &x_indices[0]
-        indptr_p = &x_indptr[0]
-    else:
-        Xd = _dense_input(X, dtype)
-        n, n_features = Xd.shape[0], Xd.shape[1]
-    _check_network(layers, params.shape[0], n_features, Y.shape[1])
-    if Y.shape[0] != n or n == 0:
-        raise ValueError("X and Y need the same, non-zero number of rows")
-    if n >= 2 ** 31:
-        raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
-    if grad.shape[0] != params.shape[0]:
-        raise ValueError("grad must have the size of params")
-    if not sparse:
-        xp = &Xd[0, 0]
-    total_units, scratch_rows = _workspace_rows(layers, sparse)
-    cdef floating[::1] acts = np.empty(total_units * n, dtype=dtype)
-    cdef floating[::1] scratch = np.empty(scratch_rows * n, dtype=dtype)
-    cdef double total
-    cdef const floating[::1] sw
-    cdef const floating* wp = NULL
-    cdef floating weight_sum = n
-    if sample_weight is not None:
-        sw = sample_weight
-        if sw.shape[0] != n:
-            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
-        wp = &sw[0]
-        weight_sum = np.sum(np.asarray(sw))
-    _check_values(xp, x_indptr[n] if sparse else n * n_features, wp, n, dropout, "X",
-                  "sample_weight")
-    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
-            else _dense_spans("X", Xd))
-    read += [
-        _span("params", &params[0], params.shape[0] * sizeof(floating)),
-        _span("Y", &Y[0, 0], n * Y.shape[1] * sizeof(floating)),
-        _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
-    if wp != NULL:
-        read.append(_span("sample_weight", wp, n * sizeof(floating)))
-    _check_apart([_span("grad", &grad[0], grad.shape[0] * sizeof(floating))], read)
-    # One call may cover a large data set (lbfgs evaluates the whole of it): Ctrl-C is looked
-    # for inside, and raises here as KeyboardInterrupt, leaving grad partly written.
-    cdef SignalPoll poll
-    poll.last = _seconds()
-    poll.raised = False
-    cdef SignalPoll* inner_poll = _inner_poll(&poll, layers, n)
-    cdef bint blas_started = _blas_loop_started(layers, n)
-    try:
-        with nogil:
-            # With learning rate 0 the step writes grad and leaves params alone, so the cast
-            # away from const is safe.
-            total = _batch_step(&layers[0], layers.shape[0], act, out_kind,
-                                <floating*>&params[0], &grad[0], 0, xp, n_features, False,
-                                indices_p, indptr_p, NULL, &Y[0, 0], wp,
-                                weight_sum, n, &acts[0], &scratch[0], True, dropout,
-                                dropout_seed, 0, 0, inner_poll)
-            if alpha != 0 and not poll.raised:
-                total += 0.5 * alpha * _l2_gradient(&layers[0], layers.shape[0], &params[0],
-                                                    &grad[0], <floating>(alpha / weight_sum),
-                                                    True)
-    finally:
-        _blas_loop_finished(blas_started)
-    if poll.raised:
-        _raise_pending()
-    return total / weight_sum
-
-
-def forward(const floating[::1] params, const Py_ssize_t[::1] layers, str activation,
-            str output, X, floating[:, ::1] out):
-    """Write the network's outputs (after the output activation), samples x outputs, into out.
-
-    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params. A sample
-    whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
-    cdef Activation act = _activation_code(activation)
-    cdef Output out_kind = _output_code(output)
-    dtype = np.float32 if floating is float else np.float64
-    cdef bint sparse = issparse(X)
-    cdef const floating[:, ::1] Xd
-    cdef const floating[::1] x_data
-    cdef const Py_ssize_t[::1] x_indices, x_indptr
-    cdef Py_ssize_t n, n_features, n_layers = layers.shape[0]
-    if sparse:
-        x_data, x_indices, x_indptr, n, n_features = _csr_arrays(X, dtype)
-    else:
-        Xd = _dense_input(X, dtype)
-        n, n_features = Xd.shape[0], Xd.shape[1]
-    _check_network(layers, params.shape[0], n_features, out.shape[1])
-    if out.shape[0] != n:
-        raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
-    if n == 0:
-        return
-    _check_values(&x_data[0] if sparse else &Xd[0, 0], x_indptr[n] if sparse else n * n_features,
-                  NULL, 0, 0, "X", "")
-    read = (_csr_spans("X", x_data, x_indices, x_indptr) if sparse
-            else _dense_spans("X", Xd))
-    read += [_span("params", &params[0], params.shape[0] * sizeof(floating)),
-             _span("layers", &layers[0], layers.shape[0] * sizeof(Py_ssize_t))]
-    _check_apart([_span("out", &out[0, 0], n * out.shape[1] * sizeof(floating))], read)
-    # Rows go through in chunks so that the workspace stays small whatever n is. It is one
-    # raw allocation: numpy arrays would cost more than the network on a single sample.
-    cdef Py_ssize_t chunk = min(n, 1024), widest = 0, k
-    for k in range(1, n_layers):
-        widest = max(widest, layers[k])
-    cdef floating* workspace = <floating*>PyMem_RawMalloc(
-        (2 * widest + 3) * chunk * sizeof(floating))
-    if workspace == NULL:
-        raise MemoryError()
-    cdef bint blas_started = False
-    try:
-        blas_started = _blas_loop_started(layers, chunk)
-        with nogil:
-            _forward_chunks(&params[0], &layers[0], n_layers, act, out_kind, sparse,
-                            &Xd[0, 0] if not sparse else NULL,
-                            &x_data[0] if sparse else NULL,
-                            &x_indices[0] if sparse else NULL,
-                            &x_indptr[0] if sparse else NULL, n, chunk, widest, workspace,
-                            out)
-    finally:
-        _blas_loop_finished(blas_started)
-        PyMem_RawFree(workspace)
-
-
-# Below this many samples, forward takes them one at a time: for one sample, a layer's values
-# laid out (units, samples) and (samples, units) are the same vector, so each layer is one
-# row times the weights, a contiguous vectorized loop; BLAS's call costs more than that.
-cdef enum:
-    FEW_SAMPLES = 4
-
-
-cdef void _forward_one(const floating* params, const Py_ssize_t* layers, Py_ssize_t n_layers,
-                       Activation act, Output out_kind, const floating* x, floating** buffers,
-                       floating* work, floating* out) noexcept nogil:
-    """forward for the one sample x (layers[0] values), its outputs written to out."""
-    cdef Py_ssize_t k, o, n_in, n_out = 0, off = 0
-    cdef const floating* a = x
-    cdef floating* z = NULL
-    cdef floating check = 0
-    for k in range(n_layers - 1):
-        n_in = layers[k]
-        n_out = layers[k + 1]
-        z = buffers[k % 2]
-        gemm_small(False, False, 1, n_out, n_in, 1, a, n_in, params + off, n_out, False, z,
-                   n_out)
-        _activations.bias_activation(z, params + off + n_in * n_out, n_out, 1,
-                                     act if k < n_layers - 2 else _activations.IDENTITY)
-        off += n_in * n_out + n_out
-        a = z
-    for o in range(n_out):
-        check += z[o] - z[o]      # NaN if a logit is not finite, as in _forward_chunks
-    output_activation(out_kind, z, n_out, 1, work)
-    for o in range(n_out):
-        out[o] = z[o] if check == 0 else NAN
-
-
-cdef floating* _chunk_logits(const floating* params, const Py_ssize_t* layers,
-                             Py_ssize_t n_layers, Activation act, bint sparse,
-                             const floating* x, const floating* x_data,
-                             const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
-                             Py_ssize_t start, Py_ssize_t m, floating** buffers) noexcept nogil:
-    """The logits (outputs x m) of rows start .. start + m of X, in one of the two buffers."""
-    cdef Py_ssize_t k, n_in, n_out, off = 0
-    cdef floating* z = NULL
-    cdef const floating* w
-    for k in range(n_layers - 1):
-        n_in = layers[k]
-        n_out = layers[k + 1]
-        w = params + off
-        z = buffers[k % 2]
-        if k == 0 and sparse:
-            # Samples x units in the other buffer, then transposed into this one.
-            csr_matmul(x_data, x_indices, x_indptr, NULL, start, m, w, n_out, buffers[1])
-            transpose(buffers[1], m, n_out, z)
-        elif k == 0:
-            gemm(True, True, n_out, m, n_in, 1, w, n_out, x + start * n_in, n_in, False, z, m)
-        else:
-            gemm(True, False, n_out, m, n_in, 1, w, n_out, buffers[(k + 1) % 2], m, False, z,
-                 m)
-        _activations.bias_activation(z, w + n_in * n_out, n_out, m,
-                                     act if k < n_layers - 2 else _activations.IDENTITY)
-        off += n_in * n_out + n_out
-    return z
-
-
-cdef void _forward_chunks(const floating* params, const Py_ssize_t* layers,
-                          Py_ssize_t n_layers, Activation act, Output out_kind, bint sparse,
-                          const floating* x, const floating* x_data,
-                          const Py_ssize_t* x_indices, const Py_ssize_t* x_indptr,
-                          Py_ssize_t n, Py_ssize_t chunk, Py_ssize_t widest,
-                          floating* workspace, floating[:, ::1] out) noexcept nogil:
-    """forward's loop over chunks of rows; workspace holds (2 * widest + 3) * chunk values."""
-    cdef floating* buffers[2]
-    buffers[0] = workspace
-    buffers[1] = workspace + widest * chunk
-    cdef floating* work = workspace + 2 * widest * chunk
-    cdef floating* logit_check = work + 2 * chunk
-    cdef Py_ssize_t start, m, j, o, n_out = layers[n_layers - 1]
-    cdef floating* z
-    if not sparse and n < FEW_SAMPLES:
-        for j in range(n):
-            _forward_one(params, layers, n_layers, act, out_kind, x + j * layers[0], buffers,
-                         work, &out[j, 0])
-        return
-    start = 0
-    while start < n:
-        m = min(chunk, n - start)
-        z = _chunk_logits(params, layers, n_layers, act, sparse, x, x_data, x_indices,
-                          x_indptr, start, m, buffers)
-        # A logit that overflowed (parameters too large for X) may still map to a finite
-        # probability, or not, depending on the order of the sums (FMA or not): the
-        # sample's outputs become NaN either way, so the caller sees the overflow.
-        for j in range(m):
-            logit_check[j] = 0
-        for o in range(n_out):
-            for j in range(m):
-                logit_check[j] += z[o * m + j] - z[o * m + j]
-        output_activation(out_kind, z, n_out, m, work)
-        for j in range(m):
-            for o in range(n_out):
-                out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
-        start += m
-
-# The epoch rules (cnet/epoch_rules.py), by code inside the loop.
+# The stopping rules and scores of cnet.spec (STOP_ON, SCORES), by index, and the schedules
+# of cnet.optimizer (SCHEDULES).
 cdef enum:
     SCHEDULE_CONSTANT = 0
     SCHEDULE_INVSCALING = 1
@@ -1266,50 +791,43 @@ cdef enum:
     SCORE_ONE_CLASS = 3
     SCORE_R2 = 4
 
-SCHEDULE_CODES = {"constant": SCHEDULE_CONSTANT, "invscaling": SCHEDULE_INVSCALING,
-                  "adaptive": SCHEDULE_ADAPTIVE}
-STOP_CODES = {"none": STOP_NONE, "loss": STOP_ON_LOSS, "score": STOP_ON_SCORE}
-SCORE_CODES = {"none": SCORE_NONE, "accuracy_argmax": SCORE_ARGMAX,
-               "accuracy_threshold": SCORE_THRESHOLD, "accuracy_one_class": SCORE_ONE_CLASS,
-               "r2": SCORE_R2}
 
-
-cdef void _evaluate(const floating* params, const Py_ssize_t* layers, Py_ssize_t n_layers,
-                    Activation act, Output out_kind, bint sparse, const floating* x,
-                    const floating* x_data, const Py_ssize_t* x_indices,
-                    const Py_ssize_t* x_indptr, Py_ssize_t n, Py_ssize_t chunk,
-                    floating** buffers, floating* copy, floating* work, const floating* y,
-                    const floating* w, bint want_loss, int score_kind, const double* ss_tot,
-                    double* ss_res, double* loss, double* score) noexcept nogil:
+cdef void _evaluate(const Net* net, const floating* params, const Input* data,
+                    const floating* y, const floating* w, Py_ssize_t chunk, Work* work,
+                    floating* copy, int score_kind, const double* ss_tot, double* ss_res,
+                    double* loss, double* score) noexcept nogil:
     """The mean loss (weighted, no L2 term) and the score of the network on a validation set.
 
     The score is accuracy (weighted) or R² averaged over outputs, as scikit-learn's score
     methods compute them from predict; NaN if an output is not finite. ss_tot holds R²'s
     weighted total sum of squares of each output, ss_res room for as many sums.
     """
-    cdef Py_ssize_t n_out = layers[n_layers - 1], start, m, j, o, best, truth
+    cdef Py_ssize_t n_out = net.layers[net.n_layers - 1], n = data.n, start, m, j, o
+    cdef Py_ssize_t best, truth
     cdef double total = 0, correct = 0, weight_sum = 0, wj, d, r2
     cdef bint finite = True, right
     cdef floating* z
+    cdef floating* scratch = <floating*>work.scratch
     cdef const floating* yrow
+    cdef Batch b
     for o in range(n_out):
         ss_res[o] = 0
     start = 0
     while start < n:
         m = min(chunk, n - start)
-        z = _chunk_logits(params, layers, n_layers, act, sparse, x, x_data, x_indices,
-                          x_indptr, start, m, buffers)
-        if want_loss:
-            memcpy(copy, z, n_out * m * sizeof(floating))
-            total += output_gradient(out_kind, copy, y + start * n_out, n_out, m, 1, n_out, 1,
-                                     True, work, w + start if w != NULL else NULL)
+        _rows_batch(data, start, m, &b, params)
+        z = _forward(net, params, &b, work, NULL)
+        memcpy(copy, z, n_out * m * sizeof(floating))
+        total += output_gradient(net.output, copy, y + start * n_out, n_out, m, 1, n_out, 1,
+                                 True, scratch, w + start if w != NULL else NULL,
+                                 <floating>net.loss_parameter)
         if score_kind != SCORE_NONE:
             # An overflowed logit makes the score NaN, as it makes forward's outputs NaN:
             # early stopping never keeps a model that predict would refuse.
             for j in range(n_out * m):
                 if not (z[j] - z[j] == 0):
                     finite = False
-            output_activation(out_kind, z, n_out, m, work)
+            output_activation(net.output, z, n_out, m, scratch)
             for j in range(m):
                 wj = w[start + j] if w != NULL else 1
                 weight_sum += wj
@@ -1362,3 +880,558 @@ cdef void _evaluate(const floating* params, const Py_ssize_t* layers, Py_ssize_t
         score[0] = r2 / n_out
     else:
         score[0] = correct / weight_sum
+
+
+cdef class _ValidationSet:
+    """A validation set as the loop's rules read it (see _validation_set): the pointers into
+    the arrays held here."""
+    cdef _Matrix x
+    cdef object arrays
+    cdef const void* y
+    cdef const void* w
+    cdef void* copy
+    cdef const double* ss_tot
+    cdef double* ss_res
+    cdef Py_ssize_t chunk
+    cdef Work work
+
+
+cdef _ValidationSet _validation_set(validation, network, const floating[::1] params,
+                                    Py_ssize_t n_outputs, list read):
+    """A cnet.epoch_rules.Validation checked against the network and the training targets'
+    n_outputs columns, with the workspaces of its evaluation (chunks of up to 1024 rows);
+    the memory it reads is added to read."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _ValidationSet val = _ValidationSet.__new__(_ValidationSet)
+    val.x = _matrix(validation.X, params, "validation.X")
+    cdef Py_ssize_t n = val.x.data.n
+    if n == 0:
+        raise ValueError("validation.X has no rows")
+    cdef _Layers spec = _network(network, params.shape[0], val.x.data.n_features, n_outputs,
+                                 dtype)
+    cdef const floating[:, ::1] Y = validation.Y
+    if Y.shape[0] != n or Y.shape[1] != n_outputs:
+        raise ValueError(f"validation.Y must have shape ({n}, {n_outputs}), "
+                         f"got ({Y.shape[0]}, {Y.shape[1]})")
+    read += val.x.spans + [_span("validation.Y", &Y[0, 0], n * n_outputs * sizeof(floating))]
+    cdef const floating[::1] w
+    val.w = NULL
+    if validation.sample_weight is not None:
+        w = validation.sample_weight
+        if w.shape[0] != n:
+            raise ValueError(f"validation.sample_weight has {w.shape[0]} entries, "
+                             f"validation.X {n} rows")
+        val.w = &w[0]
+        read.append(_span("validation.sample_weight", val.w, n * sizeof(floating)))
+    cdef double[::1] ss_res = np.empty(n_outputs, dtype=np.float64)
+    cdef double[::1] ss_tot = (np.zeros(n_outputs, dtype=np.float64)
+                               if validation.ss_tot is None else validation.ss_tot)
+    if ss_tot.shape[0] != n_outputs:
+        raise ValueError(f"validation.ss_tot must hold {n_outputs} values")
+    val.chunk = min(n, 1024)
+    cdef _Workspace space = _workspace(&spec.net, val.chunk, val.x.data.indptr != NULL,
+                                       False, 0, 0, dtype)
+    cdef floating[::1] copy = np.empty(n_outputs * val.chunk, dtype=dtype)
+    val.arrays = (Y, validation.sample_weight, ss_tot, ss_res, space, copy)
+    val.y = &Y[0, 0]
+    val.ss_tot = &ss_tot[0]
+    val.ss_res = &ss_res[0]
+    val.copy = &copy[0]
+    val.work = space.work
+    return val
+
+
+cdef bint _apply_rules(ProgressFields* prog, OptimizerFields* opt, int stop_on, double tol,
+                       double patience, Py_ssize_t n, double loss, double score,
+                       bint* best) noexcept nogil:
+    """The rules after an epoch of n samples whose training loss and validation score were
+    loss and score (cnet.epoch_rules), and the optimizer's schedule: prog and opt's rate are
+    updated; best says whether the score is the best so far (the caller keeps the
+    parameters). Returns whether training stops. cnet.reference._apply_rules is its twin."""
+    best[0] = False
+    prog.samples_seen += n
+    if stop_on == STOP_ON_SCORE:
+        # A NaN score (diverging outputs) fails "score < best + tol", so it resets the
+        # count, and never becomes the best: as in scikit-learn.
+        prog.no_improvement = prog.no_improvement + 1 if score < prog.best_score + tol else 0
+        if score > prog.best_score:
+            prog.best_score = score
+            best[0] = True
+    elif stop_on == STOP_ON_LOSS:
+        prog.no_improvement = prog.no_improvement + 1 if loss > prog.best_loss - tol else 0
+        if loss < prog.best_loss:
+            prog.best_loss = loss
+    if opt.schedule == SCHEDULE_INVSCALING:
+        opt.learning_rate = opt.learning_rate_init / pow(prog.samples_seen + 1, opt.power_t)
+    if stop_on != STOP_NONE and prog.no_improvement > patience:
+        if opt.schedule == SCHEDULE_ADAPTIVE and opt.learning_rate > opt.lr_floor:
+            opt.learning_rate = opt.learning_rate / 5
+            prog.no_improvement = 0
+        else:
+            return True
+    return False
+
+
+# --- the entry points -----------------------------------------------------------------------
+
+def train_epochs(floating[::1] params, network, training, X, const floating[:, ::1] Y,
+                 progress, Py_ssize_t n_epochs):
+    """Train for n_epochs epochs, updating params in place.
+
+    network (cnet.spec.Network) is what is trained, training (cnet.spec.Training) how: its
+    optimizer's state, step count and learning rate are updated in place, and progress
+    (cnet.spec.Progress) carries the epoch counter and the stopping rules' state in and out.
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params.
+
+    Returns (losses, val_losses, val_scores, epochs_done, interrupted, stopped): per epoch
+    asked, its loss (NaN where not recorded), its validation loss and score (None without a
+    validation set, or the score when not stopping on it; NaN where not computed); the
+    number of whole epochs trained; whether a KeyboardInterrupt stopped training, and
+    whether the stopping rules did. Training also stops early when an epoch leaves a
+    parameter NaN or infinite (divergence). Either way the parameters (and optimizer state)
+    are those at the end of the last whole epoch.
+
+    Epoch e (counted on from progress.epoch) records the mean loss over its batches, each
+    taken before that batch's update, when e % loss_every == 0. With shuffle and more than
+    one batch, epoch e visits the samples in epoch_order(seed, e, n).
+
+    After each epoch the optimizer's schedule (invscaling, adaptive) and the stopping rules
+    (training.stopping, on the training loss or the validation score) apply, as in
+    scikit-learn; training.alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / batch_size
+    to each batch's loss.
+
+    With sample weights, each batch's loss, gradient and L2 term are divided by the batch's
+    weight sum instead of its size (scikit-learn's convention); the epoch's loss is still the
+    mean of the batch losses weighted by batch size. A batch whose weights sum to zero (which
+    scikit-learn leaves undefined: 0 / 0) is skipped: no step, no Adam step counted, and it
+    is left out of the epoch's loss (NaN if no batch counted).
+
+    Ctrl-C is looked for every few ms, inside long batches too (see WORK_PER_POLL); an
+    interrupted epoch is abandoned whole.
+
+    Dropout drops each hidden unit's output with that probability in training (inverted
+    dropout: kept outputs are scaled by 1 / (1 - dropout)); masks derive from the seed.
+    """
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix x_mat = _matrix(X, params, "X")
+    cdef Input x_in = x_mat.data
+    cdef bint sparse = x_in.indptr != NULL
+    cdef Py_ssize_t n = x_in.n, n_features = x_in.n_features, n_outputs = Y.shape[1]
+    cdef _Layers spec = _network(network, params.shape[0], n_features, n_outputs, dtype)
+    cdef Net* net = &spec.net
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but Y has {Y.shape[0]}")
+    if n == 0:
+        raise ValueError("X has no rows")
+    if n_epochs < 0:
+        raise ValueError(f"n_epochs must be non-negative, got {n_epochs}")
+    cdef Py_ssize_t n_params = params.shape[0]
+    # The values the spec checked when it was made are read once here.
+    optimizer = training.optimizer
+    stopping = training.stopping
+    validation = training.validation
+    cdef Py_ssize_t loss_every = training.loss_every
+    cdef uint64_t seed = training.seed
+    cdef double alpha = training.alpha
+    cdef double dropout = training.dropout
+    _check_dropout(dropout)
+    cdef OptimizerFields[::1] opt_fields = optimizer.fields
+    cdef OptimizerFields opt = opt_fields[0]
+    if not (0 <= opt.code < OPTIMIZER_SLOTS and STEP_FLOAT[opt.code] != NULL):
+        raise ValueError(f"the optimizer's code {opt.code} has no update in the loop")
+    cdef step_float_t step_float = STEP_FLOAT[opt.code]
+    cdef step_double_t step_double = STEP_DOUBLE[opt.code]
+    cdef ProgressFields[::1] prog_fields = progress.fields
+    cdef ProgressFields prog = prog_fields[0]
+    # A stateless step (plain SGD) is taken inside the backward pass; the rest need the
+    # gradient first.
+    cdef bint fused_step = optimizer.steps_in_backward and alpha == 0
+    cdef floating[:, ::1] state = optimizer.state
+    # The view's shape, not state's: an object's .shape may say anything.
+    if state.shape[0] != 2 or state.shape[1] != n_params:
+        raise ValueError(f"the optimizer's state must have shape (2, {n_params})")
+
+    cdef Py_ssize_t m_max = min(<Py_ssize_t>training.batch_size, n)
+    if m_max >= 2 ** 31:
+        raise ValueError(f"a batch of {m_max} rows is too large for BLAS (>= 2**31)")
+    cdef bint shuffling = training.shuffle and m_max < n
+    cdef floating[::1] grads = np.empty_like(params)
+    # The masks' seed, apart from the shuffling's.
+    cdef _Workspace space = _workspace(net, m_max, sparse, net.keeps_input, dropout,
+                                       splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D), dtype)
+    # When the first layer's products run on the hand-written path, its loops read the input
+    # along samples: a features x samples copy of X (small, since the layer is) makes those
+    # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
+    cdef bint by_feature = not sparse and not gemm_uses_blas(net.layers[1], m_max, n_features)
+    cdef const floating[:, ::1] Xd = np.empty((1, 1), dtype=dtype) if sparse else X
+    cdef const floating[:, ::1] XT = (
+        np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
+        else np.empty((1, 1), dtype=dtype))
+    batch_shape = (n_features, m_max) if by_feature else (m_max, n_features)
+    cdef floating[:, ::1] x_batch = np.empty(
+        batch_shape if shuffling and not sparse else (1, 1), dtype=dtype)
+    # A sparse batch is named by its rows, never gathered.
+    cdef Py_ssize_t[::1] batch_rows = np.empty(m_max if shuffling and sparse else 1,
+                                               dtype=np.intp)
+    cdef floating[:, ::1] y_batch = np.empty((m_max if shuffling else 1, n_outputs), dtype=dtype)
+    cdef const floating[::1] sw
+    cdef floating[::1] w_batch = np.empty(m_max if shuffling else 1, dtype=dtype)
+    cdef bint weighted = training.sample_weight is not None
+    if weighted:
+        sw = training.sample_weight
+        if sw.shape[0] != n:
+            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
+        _weight_sum(&sw[0], n, "sample_weight")
+
+    # The rules between epochs and the validation set they may score.
+    cdef int stop_on = stopping.on_code
+    cdef double tol = stopping.tol, patience = stopping.n_iter_no_change
+    cdef int score_kind = SCORE_NONE if stop_on != STOP_ON_SCORE else validation.score_code
+    cdef floating[::1] best_params
+    cdef double vloss = 0, vscore = 0
+    losses = np.full(n_epochs, np.nan)
+    val_losses = np.full(n_epochs, np.nan) if validation is not None else None
+    val_scores = np.full(n_epochs, np.nan) if stop_on == STOP_ON_SCORE else None
+    cdef double[::1] losses_v = losses
+    cdef double[::1] val_losses_v, val_scores_v
+    written = [_span("params", &params[0], n_params * sizeof(floating))]
+    if not fused_step:
+        written.append(_span("optimizer.state", &state[0, 0], 2 * n_params * sizeof(floating)))
+    read = x_mat.spans + [_span("Y", &Y[0, 0], n * n_outputs * sizeof(floating)),
+                          _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
+    if weighted:
+        read.append(_span("sample_weight", &sw[0], n * sizeof(floating)))
+    cdef _ValidationSet val = None
+    cdef Input* v_data = NULL
+    if validation is not None:
+        val = _validation_set(validation, network, params, n_outputs, read)
+        v_data = &val.x.data
+        val_losses_v = val_losses
+    if stop_on == STOP_ON_SCORE:
+        val_scores_v = val_scores
+        best_params = stopping.best_params
+        if best_params.shape[0] != n_params:
+            raise ValueError("stopping.best_params must have the size of params")
+        written.append(_span("stopping.best_params", &best_params[0],
+                             n_params * sizeof(floating)))
+    _check_apart(written, read)
+
+    cdef SortKey* order = NULL
+    # The state at the start of the epoch under way: restored if the epoch ends with
+    # non-finite parameters or is interrupted, so the model keeps the last whole epoch.
+    cdef floating[::1] saved_params = np.empty_like(params)
+    cdef floating[:, ::1] saved_state = np.empty_like(state)
+    cdef int64_t saved_steps = opt.step_count
+    cdef Py_ssize_t epochs_done = 0
+    cdef bint interrupted = False, checking = False, stopped = False
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, net, m_max)
+
+    cdef Py_ssize_t e, epoch, start, m, j, f, row, counted
+    cdef bint want_loss, best = False
+    cdef double total
+    cdef floating batch_loss, weight_sum
+    cdef Batch b
+    b.indices = x_in.indices
+    b.indptr = x_in.indptr
+    # Registered after every check: a refused call leaves no loop counted as running.
+    cdef bint blas_started = _blas_loop_started(net, m_max)
+    try:
+        # Allocated inside the try, after every check: a rejected call leaks nothing.
+        if shuffling:
+            order = <SortKey*>PyMem_RawMalloc(n * sizeof(SortKey))
+            if order == NULL:
+                raise MemoryError()
+        with nogil:
+            for e in range(n_epochs):
+                memcpy(&saved_params[0], &params[0], n_params * sizeof(floating))
+                if not fused_step:
+                    memcpy(&saved_state[0, 0], &state[0, 0], 2 * n_params * sizeof(floating))
+                saved_steps = opt.step_count
+                epoch = prog.epoch + e
+                b.epoch = epoch
+                want_loss = loss_every > 0 and epoch % loss_every == 0
+                if shuffling:
+                    _epoch_order(order, n, seed, epoch)
+                total = 0
+                counted = 0
+                start = 0
+                while start < n:
+                    m = min(m_max, n - start)
+                    b.start = start
+                    b.m = m
+                    if shuffling:
+                        for j in range(m):
+                            row = order[start + j].index
+                            if sparse:
+                                batch_rows[j] = row
+                            elif by_feature:
+                                for f in range(n_features):
+                                    x_batch[f, j] = Xd[row, f]
+                            else:
+                                memcpy(&x_batch[j, 0], &Xd[row, 0],
+                                       n_features * sizeof(floating))
+                            memcpy(&y_batch[j, 0], &Y[row, 0], n_outputs * sizeof(floating))
+                            if weighted:
+                                w_batch[j] = sw[row]
+                        b.w = &w_batch[0] if weighted else NULL
+                        b.x = x_in.x if sparse else &x_batch[0, 0]
+                        b.rows = &batch_rows[0] if sparse else NULL
+                        b.ldx = m_max if by_feature else n_features
+                        b.y = &y_batch[0, 0]
+                    else:
+                        if sparse:
+                            b.x = x_in.x
+                        else:
+                            b.x = &XT[0, start] if by_feature else &Xd[start, 0]
+                        b.rows = NULL
+                        b.ldx = n if by_feature else n_features
+                        b.y = &Y[start, 0]
+                        b.w = &sw[start] if weighted else NULL
+                    b.by_feature = by_feature
+                    weight_sum = m
+                    if weighted:
+                        weight_sum = 0
+                        for j in range(m):
+                            weight_sum = weight_sum + (<const floating*>b.w)[j]
+                    b.weight_sum = weight_sum
+                    # A batch whose weights sum to zero holds nothing to learn from (its
+                    # weighted mean is 0 / 0): it is skipped whole, no step and no Adam step
+                    # counted, and the epoch's loss is the mean over the batches that count.
+                    if weight_sum > 0:
+                        batch_loss = _batch_step(net, &params[0], &grads[0],
+                                                 <floating>opt.learning_rate if fused_step
+                                                 else 0, &b, &space.work, want_loss,
+                                                 inner_poll)
+                        if poll.raised:
+                            break
+                        # The epoch adds up the batch means times the batch sizes.
+                        total += batch_loss * (m / weight_sum)
+                        counted += m
+                        if not fused_step:
+                            if alpha != 0:
+                                total += 0.5 * alpha * (m / weight_sum) * _l2_gradient(
+                                    net, &params[0], &grads[0],
+                                    <floating>(alpha / weight_sum), want_loss)
+                            if floating is float:
+                                step_float(&params[0], &grads[0], &state[0, 0], n_params, &opt)
+                            else:
+                                step_double(&params[0], &grads[0], &state[0, 0], n_params,
+                                            &opt)
+                    start += m
+                    if _seconds() - poll.last >= SIGNAL_CHECK_SECONDS:
+                        # Ctrl-C reaches Python only when it runs: look every few ms.
+                        with gil:
+                            checking = True
+                            interrupted = _signal_outcome(&poll)
+                            checking = False
+                        if interrupted:
+                            break
+                if poll.raised:
+                    # A handler raised inside the batch, which was abandoned.
+                    with gil:
+                        checking = True
+                        interrupted = _signal_outcome(&poll)
+                        checking = False
+                # Diverged: a parameter, or the loss when it was computed, is NaN or infinite.
+                if (interrupted or not _all_finite(&params[0], n_params)
+                        or (want_loss and not (total - total == 0))):
+                    # Back to the start of this epoch: the last parameters that were whole.
+                    memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
+                    if not fused_step:
+                        memcpy(&state[0, 0], &saved_state[0, 0], 2 * n_params * sizeof(floating))
+                    opt.step_count = saved_steps
+                    break
+                # NaN, not a divergence, if no batch had weight (the entry checks refuse
+                # weights that are all zero, so only a raw call can get here).
+                losses_v[e] = total / counted if want_loss and counted > 0 else NAN
+                epochs_done += 1
+                if v_data != NULL:
+                    _evaluate(net, &params[0], v_data, <const floating*>val.y,
+                              <const floating*>val.w, val.chunk, &val.work,
+                              <floating*>val.copy, score_kind, val.ss_tot, val.ss_res, &vloss,
+                              &vscore)
+                    val_losses_v[e] = vloss
+                if stop_on == STOP_ON_SCORE:
+                    val_scores_v[e] = vscore
+                stopped = _apply_rules(&prog, &opt, stop_on, tol, patience, n, losses_v[e],
+                                       vscore, &best)
+                if best:
+                    memcpy(&best_params[0], &params[0], n_params * sizeof(floating))
+                if stopped:
+                    break
+    finally:
+        _blas_loop_finished(blas_started)
+        if checking:
+            # A signal handler raised something other than KeyboardInterrupt: that error
+            # propagates, and the model still holds whole epochs only.
+            memcpy(&params[0], &saved_params[0], n_params * sizeof(floating))
+        PyMem_RawFree(order)
+    prog.epoch += epochs_done
+    prog_fields[0] = prog
+    opt_fields[0] = opt
+    return losses, val_losses, val_scores, epochs_done, interrupted, stopped
+
+
+def loss_and_gradient(const floating[::1] params, network, X, const floating[:, ::1] Y,
+                      floating[::1] grad, sample_weight=None, double dropout=0.0,
+                      uint64_t dropout_seed=0, double alpha=0.0):
+    """Mean loss over all samples of X at params (weighted, if sample_weight is given) of the
+    network (a cnet.spec.Network); its gradient is written into grad. With dropout, the masks
+    are those of epoch 0's first batch under dropout_seed: fixed, so the loss is a smooth
+    function of params.
+
+    alpha adds the L2 penalty 0.5 * alpha * sum(W**2) / (the weight sum, or n) to the loss,
+    and its gradient to grad: the objective that lbfgs minimizes. X is a C-contiguous array
+    or a scipy.sparse CSR matrix, of the dtype of params."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix x_mat = _matrix(X, params, "X")
+    cdef Input x_in = x_mat.data
+    cdef Py_ssize_t n = x_in.n
+    cdef _Layers spec = _network(network, params.shape[0], x_in.n_features, Y.shape[1], dtype)
+    cdef Net* net = &spec.net
+    if Y.shape[0] != n or n == 0:
+        raise ValueError("X and Y need the same, non-zero number of rows")
+    if n >= 2 ** 31:
+        raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
+    if grad.shape[0] != params.shape[0]:
+        raise ValueError("grad must have the size of params")
+    _check_dropout(dropout)
+    cdef _Workspace space = _workspace(net, n, x_in.indptr != NULL, net.keeps_input, dropout,
+                                       dropout_seed, dtype)
+    cdef double total
+    cdef const floating[::1] sw
+    cdef Batch b
+    b.x = x_in.x
+    b.ldx = x_in.n_features
+    b.by_feature = False
+    b.indices = x_in.indices
+    b.indptr = x_in.indptr
+    b.rows = NULL
+    b.start = 0
+    b.m = n
+    b.y = &Y[0, 0]
+    b.w = NULL
+    b.weight_sum = n
+    b.epoch = 0
+    if sample_weight is not None:
+        sw = sample_weight
+        if sw.shape[0] != n:
+            raise ValueError(f"sample_weight has {sw.shape[0]} entries, X has {n} rows")
+        b.w = &sw[0]
+        b.weight_sum = _weight_sum(&sw[0], n, "sample_weight")
+        # The weight sum in the parameters' dtype, as the loop divides by it.
+        b.weight_sum = <floating>np.sum(np.asarray(sw))
+    read = x_mat.spans + [
+        _span("params", &params[0], params.shape[0] * sizeof(floating)),
+        _span("Y", &Y[0, 0], n * Y.shape[1] * sizeof(floating)),
+        _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
+    if b.w != NULL:
+        read.append(_span("sample_weight", b.w, n * sizeof(floating)))
+    _check_apart([_span("grad", &grad[0], grad.shape[0] * sizeof(floating))], read)
+    # One call may cover a large data set (lbfgs evaluates the whole of it): Ctrl-C is looked
+    # for inside, and raises here as KeyboardInterrupt, leaving grad partly written.
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, net, n)
+    cdef bint blas_started = _blas_loop_started(net, n)
+    try:
+        with nogil:
+            # With learning rate 0 the step writes grad and leaves params alone, so the cast
+            # away from const is safe.
+            total = _batch_step(net, <floating*>&params[0], &grad[0], 0, &b, &space.work,
+                                True, inner_poll)
+            if alpha != 0 and not poll.raised:
+                total += 0.5 * alpha * _l2_gradient(net, &params[0], &grad[0],
+                                                    <floating>(alpha / <floating>b.weight_sum),
+                                                    True)
+        if poll.raised:
+            # Raised inside the try, so that the finally clause runs with the error put
+            # aside (Python code must not run while an error is set).
+            _raise_pending()
+    finally:
+        _blas_loop_finished(blas_started)
+    return total / <floating>b.weight_sum
+
+
+# Below this many samples, forward takes them one at a time (Work.one_sample).
+cdef enum:
+    FEW_SAMPLES = 4
+
+
+def forward(const floating[::1] params, network, X, floating[:, ::1] out):
+    """Write the outputs of the network (a cnet.spec.Network) after its output activation,
+    samples x outputs, into out.
+
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params. A sample
+    whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix x_mat = _matrix(X, params, "X")
+    cdef Input x_in = x_mat.data
+    cdef Py_ssize_t n = x_in.n
+    cdef _Layers spec = _network(network, params.shape[0], x_in.n_features, out.shape[1],
+                                 dtype)
+    cdef Net* net = &spec.net
+    if out.shape[0] != n:
+        raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
+    if n == 0:
+        return
+    read = x_mat.spans + [
+        _span("params", &params[0], params.shape[0] * sizeof(floating)),
+        _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
+    _check_apart([_span("out", &out[0, 0], n * out.shape[1] * sizeof(floating))], read)
+    # Rows go through in chunks so that the workspace stays small whatever n is. It is one
+    # raw allocation: numpy arrays would cost more than the network on a single sample.
+    cdef bint sparse = x_in.indptr != NULL
+    cdef Py_ssize_t chunk = min(n, 1024)
+    cdef Py_ssize_t scratch_rows = _scratch_rows(net, sparse)
+    cdef floating* workspace = <floating*>PyMem_RawMalloc(
+        (net.total_units + scratch_rows + 1) * chunk * sizeof(floating))
+    if workspace == NULL:
+        raise MemoryError()
+    cdef Work work
+    work.acts = workspace
+    work.scratch = workspace + net.total_units * chunk
+    work.pre = NULL
+    work.dropout = 0
+    work.dropout_seed = 0
+    work.one_sample = not sparse and n < FEW_SAMPLES
+    cdef bint blas_started = False
+    try:
+        blas_started = _blas_loop_started(net, chunk)
+        with nogil:
+            _predict_chunks(net, &params[0], &x_in, 1 if work.one_sample else chunk, &work,
+                            workspace + (net.total_units + scratch_rows) * chunk, out)
+    finally:
+        _blas_loop_finished(blas_started)
+        PyMem_RawFree(workspace)
+
+
+cdef void _predict_chunks(const Net* net, const floating* params, const Input* data,
+                          Py_ssize_t chunk, Work* work, floating* logit_check,
+                          floating[:, ::1] out) noexcept nogil:
+    """forward's loop over chunks of rows (logit_check: room for chunk values)."""
+    cdef Py_ssize_t start, m, j, o, n_out = net.layers[net.n_layers - 1]
+    cdef floating* z
+    cdef Batch b
+    start = 0
+    while start < data.n:
+        m = min(chunk, data.n - start)
+        _rows_batch(data, start, m, &b, params)
+        z = _forward(net, params, &b, work, NULL)
+        # A logit that overflowed (parameters too large for X) may still map to a finite
+        # probability, or not, depending on the order of the sums (FMA or not): the
+        # sample's outputs become NaN either way, so the caller sees the overflow.
+        for j in range(m):
+            logit_check[j] = 0
+        for o in range(n_out):
+            for j in range(m):
+                logit_check[j] += z[o * m + j] - z[o * m + j]
+        output_activation(net.output, z, n_out, m, <floating*>work.scratch)
+        for j in range(m):
+            for o in range(n_out):
+                out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
+        start += m

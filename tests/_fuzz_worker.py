@@ -15,7 +15,6 @@ may die of them. Every outcome must be a result equal to an independent computat
 numpy twin in cnet.reference, numpy's dense product, the fit on the dense equivalent), with the
 tolerance of ``_close``, or a ValueError/TypeError with a message; anything else is a failure.
 """
-import os
 import pickle
 import sys
 import traceback
@@ -26,6 +25,8 @@ import scipy.sparse as sp
 
 import cnet
 from cnet import _cpu, kernels, reference, registry
+from cnet import optimizer as optimizers
+from cnet.spec import Network, Progress, Training
 
 FLOATS = (np.float32, np.float64)
 
@@ -418,18 +419,20 @@ def _raw_train(case):
         grad = np.zeros_like(params)
         if case.get("alias") == "grad_is_params":
             grad = params
-        ok, loss = _call(train.loss_and_gradient, params, layers, activation, output, X, Y,
-                         grad, sample_weight=sample_weight, dropout=dropout,
-                         dropout_seed=case["seed"], alpha=case["alpha"])
+        ok, loss = _call(lambda: train.loss_and_gradient(
+            params, _network(layers, activation, output, params.dtype), X, Y, grad,
+            sample_weight=sample_weight, dropout=dropout, dropout_seed=case["seed"],
+            alpha=case["alpha"]))
         if not ok:
             return "refused"
         if must_refuse:
             raise Failure(f"loss_and_gradient accepted {must_refuse}")
         want_grad = np.zeros_like(copies["params"])
-        done, want = _twin(reference.loss_and_gradient, copies["params"],
-                           copies_layers(layers), activation, output, copies["X"],
-                           copies["Y"], want_grad, sample_weight=copies["sample_weight"],
-                           dropout=dropout, dropout_seed=case["seed"], alpha=case["alpha"])
+        done, want = _twin(lambda: reference.loss_and_gradient(
+            copies["params"], _network(copies_layers(layers), activation, output,
+                                       params.dtype), copies["X"], copies["Y"], want_grad,
+            sample_weight=copies["sample_weight"], dropout=dropout, dropout_seed=case["seed"],
+            alpha=case["alpha"]))
         if not done:
             raise Failure("loss_and_gradient accepted inputs the numpy twin cannot use")
         _close(loss, want, params.dtype, "loss")
@@ -439,12 +442,14 @@ def _raw_train(case):
         out = np.zeros(case["out_shape"], dtype=params.dtype)
         if case.get("alias") == "out_is_X":
             out = X
-        ok, _ = _call(train.forward, params, layers, activation, output, X, out)
+        ok, _ = _call(lambda: train.forward(
+            params, _network(layers, activation, output, params.dtype), X, out))
         if not ok:
             return "refused"
         want = np.zeros(np.shape(truth(out)), dtype=params.dtype)
-        done, _ = _twin(reference.forward, copies["params"], copies_layers(layers),
-                        activation, output, copies["X"], want)
+        done, _ = _twin(lambda: reference.forward(
+            copies["params"], _network(copies_layers(layers), activation, output,
+                                       params.dtype), copies["X"], want))
         if not done or want.shape[0] != copies["X"].shape[0]:
             raise Failure("forward accepted inputs the numpy twin cannot use")
         _close(truth(out), want, params.dtype, "forward")
@@ -454,45 +459,57 @@ def _raw_train(case):
     state_copy = truth(state)
     if state is not None and case.get("state_lies"):
         state = lying(state, **case["state_lies"])
-    losses = np.zeros(case["n_epochs"])
-    settings = dict(solver=case["solver"], momentum=case["momentum"], alpha=case["alpha"],
-                    sample_weight=sample_weight, dropout=dropout, state=state)
     if not 0 <= dropout < 1:
         must_refuse.append(f"dropout {dropout}")
-    positional = (layers, activation, output, X, Y, case["learning_rate"], case["batch_size"],
-                  case["shuffle"], case["seed"], 0, case["n_epochs"], 1)
-    ok, result = _call(train.train_epochs, params, *positional, losses, **settings)
+
+    def run(module, params, layers, X, Y, sample_weight, state):
+        network = _network(layers, activation, output, params.dtype)
+        optimizer = optimizers.make(case["solver"], params.size, params.dtype,
+                                    case["learning_rate"],
+                                    **({"momentum": case["momentum"], "nesterov": False}
+                                       if case["solver"] == "sgd" else {}))
+        optimizer.state = state
+        training = Training(optimizer, batch_size=case["batch_size"],
+                            shuffle=case["shuffle"], seed=case["seed"], loss_every=1,
+                            alpha=case["alpha"], dropout=dropout, sample_weight=sample_weight)
+        result = module.train_epochs(params, network, training, X, Y, Progress(),
+                                     case["n_epochs"])
+        return result + (optimizer.step_count,)
+
+    ok, result = _call(run, train, params, layers, X, Y, sample_weight, state)
     if not ok:
         return "refused"
     if must_refuse:
         raise Failure(f"train_epochs accepted {must_refuse}")
     want_params = copies["params"].copy()
-    want_losses = np.zeros(case["n_epochs"])
-    # Plain SGD without momentum or penalty keeps no state: the loop ignores it, and the twin
-    # gets an unused one of the right shape.
-    fused = case["solver"] == "sgd" and case["momentum"] == 0 and case["alpha"] == 0
-    settings.update(sample_weight=copies["sample_weight"],
-                    state=np.zeros((2, params.size), params.dtype) if fused else state_copy)
-    done, want = _twin(reference.train_epochs, want_params, copies_layers(layers),
-                       activation, output, copies["X"], copies["Y"], *positional[5:],
-                       want_losses, **settings)
+    # The loop refuses a state of the wrong shape even where it keeps none (plain SGD
+    # without momentum or penalty), so the twin gets the same copy.
+    done, want = _twin(run, reference, want_params, copies_layers(layers), copies["X"],
+                       copies["Y"], copies["sample_weight"], state_copy)
     if isinstance(want, ZeroDivisionError):
         # A batch whose weights sum to zero: what it should do is issue 15's item 6, which
         # the twin does not define yet; here only the absence of a crash is checked.
         return "ok"
-    if not done or (not fused and np.shape(state_copy) != (2, params.size)):
+    if not done or np.shape(state_copy) != (2, params.size):
         raise Failure("train_epochs accepted inputs the numpy twin cannot use")
     # Thousands of steps (a many-row epoch of batch 1) accumulate rounding differences.
     steps = case["n_epochs"] * -(-copies["X"].shape[0] // case["batch_size"])
     rtol = (2e-3 if params.dtype == np.float32 else 1e-7) * (1 if steps <= 64 else 100)
     _close(params, want_params, params.dtype, "params after train_epochs", rtol=rtol)
-    if tuple(result[:2]) != tuple(want[:2]):
-        raise Failure(f"train_epochs returned {result}, the twin {want}")
+    # Whole epochs, interrupted, stopped, and the optimizer's step count.
+    if tuple(result[3:]) != tuple(want[3:]):
+        raise Failure(f"train_epochs returned {result[3:]}, the twin {want[3:]}")
     return "ok"
 
 
 def copies_layers(layers):
     return [int(u) for u in np.asarray(layers)]
+
+
+def _network(layers, activation, output, dtype):
+    """The spec's Network, or the ValueError/TypeError its checks raise (which _call and
+    _twin report as a refusal)."""
+    return Network(layers, activation, output, dtype=dtype)
 
 
 FAMILIES = {"sparse_product": _sparse_product, "sparse_fit": _sparse_fit,

@@ -4,8 +4,27 @@ import pytest
 
 import cnet
 from cnet import _kernels, _train, kernels
+from cnet.spec import Network, Progress
+
+from _specs import specs
 
 X = np.random.default_rng(0).standard_normal((20, 2))
+
+
+def _forged(layers, dtype=np.float64):
+    """A Network holding layers its constructor refuses, as a raw caller could make one: the
+    compiled entry points must still refuse it rather than read out of bounds."""
+    network = object.__new__(Network)
+    for name, value in dict(layers=np.asarray(layers, np.intp), activation="relu",
+                            output="logistic", loss_parameter=1.0, dtype=np.dtype(dtype),
+                            activation_code=1, output_code=0, keeps_input=False).items():
+        object.__setattr__(network, name, value)
+    return network
+
+
+def _train_call(params, network, Y, n_epochs=1):
+    _, training = specs([2, 5, 1], "relu", "logistic", batch_size=20)
+    return _train.train_epochs(params, network, training, X, Y, Progress(), n_epochs)
 y = (X[:, 0] > 0).astype(int)
 
 
@@ -111,20 +130,19 @@ def test_kernels_reject_bad_input(call, error, match):
     (lambda: _kernels.bias_add(np.ones((2, 3)), np.ones(3), np.ones((2, 3))), "bias"),
     (lambda: _kernels.bias_grad(np.ones((2, 3)), np.ones(3)), "out has 3"),
     (lambda: _kernels.sgd_update(np.ones(3), np.ones(2), 0.1), "grad has 2"),
-    (lambda: _train.train_epochs(np.ones(20), np.array([2, 5, 1], np.intp), "relu", "logistic", X,
-                                 np.ones((20, 1)), 0.1, 20, False, 0, 0, 1, 1, np.ones(1)),
+    (lambda: _train_call(np.ones(20), Network([2, 5, 1], "relu", "logistic"), np.ones((20, 1))),
      "params has 20"),
-    (lambda: _train.train_epochs(np.ones(21), np.array([2, 5, 1], np.intp), "relu", "logistic", X,
-                                 np.ones((19, 1)), 0.1, 20, False, 0, 0, 1, 1, np.ones(1)),
+    (lambda: _train_call(np.ones(21), Network([2, 5, 1], "relu", "logistic"), np.ones((19, 1))),
      "Y has 19"),
-    (lambda: _train.train_epochs(np.ones(21), np.array([2, 5, 1], np.intp), "relu", "logistic", X,
-                                 np.ones((20, 1)), 0.1, 20, False, 0, 0, 5, 1, np.ones(1)),
-     "losses has room"),
-    (lambda: _train.train_epochs(np.ones(21)[:0], np.array([2], np.intp), "relu", "logistic", X,
-                                 np.ones((20, 1)), 0.1, 20, False, 0, 0, 1, 1, np.ones(1)),
-     "at least 2"),
-    (lambda: _train.forward(np.ones(26), np.array([3, 5, 1], np.intp), "relu", "logistic", X,
+    (lambda: _train_call(np.ones(21), Network([2, 5, 1], "relu", "logistic"), np.ones((20, 1)),
+                         n_epochs=-1), "n_epochs must be non-negative"),
+    (lambda: _train_call(np.ones(21)[:0], _forged([2]), np.ones((20, 1))), "at least 2"),
+    (lambda: _train_call(np.ones(21), _forged([2, 0, 1]), np.ones((20, 1))),
+     "at least one unit"),
+    (lambda: _train.forward(np.ones(26), Network([3, 5, 1], "relu", "logistic"), X,
                             np.ones((20, 1))), "layers.0. is 3"),
+    (lambda: _train.loss_and_gradient(np.ones(13), _forged([2, 2**31, 1]), X,
+                                      np.ones((20, 1)), np.ones(13)), "too large for BLAS"),
 ])
 def test_compiled_entry_points_check_shapes_before_their_loops(call, match):
     # The raw compiled functions are reachable from Python too: they must not read out of
@@ -142,7 +160,8 @@ def test_reported_crashes_are_errors_now():
     huge = np.array([2, 1409042362, 2137680572, 2039016529, 2087880752, 1399285262,
                      1814743238, 748198385, 1], np.intp)   # parameter count overflows int64
     with pytest.raises(ValueError, match="params has 64 elements"):
-        _train.forward(np.ones(64, np.float32), huge, "relu", "logistic",
+        _train.forward(np.ones(64, np.float32),
+                       Network(huge, "relu", "logistic", dtype=np.float32),
                        np.ones((1, 2), np.float32), np.empty((1, 1), np.float32))
     with pytest.raises(ValueError, match="empty"):
         _kernels.binary_cross_entropy(np.ones((1, 0)), np.ones((1, 0)))

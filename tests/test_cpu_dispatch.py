@@ -10,6 +10,8 @@ import pytest
 import cnet
 from cnet import _cpu, _kernels, engine
 
+from _specs import specs
+
 
 def _run(code, **env):
     # A fresh interpreter, away from the source checkout (whose cnet/ is not compiled): the
@@ -84,9 +86,9 @@ def test_every_variant_trains_the_same_network():
     for variant in _cpu.supported():
         with _cpu.using(variant):
             params = start.copy()
-            engine.train("cython", params, layers, "relu", "logistic", X, Y, learning_rate=0.1,
-                         batch_size=16, shuffle=True, seed=1, first_epoch=0, n_epochs=50,
-                         loss_every=0)
+            engine.train("cython", params, *specs(layers, "relu", "logistic", learning_rate=0.1,
+                                                  batch_size=16, shuffle=True, seed=1,
+                                                  loss_every=0), X, Y, 50)
             results.append(params)
     for params in results[1:]:
         np.testing.assert_allclose(params, results[0], rtol=1e-10, atol=1e-12)

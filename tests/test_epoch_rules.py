@@ -1,4 +1,5 @@
-"""The rules applied between epochs inside the loop (cnet.epoch_rules): the compiled loop
+"""The rules applied between epochs inside the loop (cnet.epoch_rules, and the optimizer's
+schedule): the compiled loop
 equals its twin, a fit in one call equals a fit an epoch at a time, and the validation score
 is scikit-learn's."""
 import contextlib
@@ -15,7 +16,9 @@ from sklearn.metrics import accuracy_score, r2_score
 import cnet
 from cnet import engine
 from cnet._layout import n_parameters
-from cnet.epoch_rules import EpochRules, new_progress
+from cnet.spec import Progress, Stopping, Validation
+
+from _specs import specs
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
 pytestmark = pytest.mark.usefixtures("cpu_variant")
@@ -44,17 +47,24 @@ def _run(backend, output, score, rules_kw, weighted, sparse_val, epochs=40):
     if score == "r2":
         w = np.ones(len(Y_val)) if w_val is None else w_val
         ss_tot = (w[:, None] * (Y_val - np.average(Y_val, axis=0, weights=w)) ** 2).sum(axis=0)
-    progress = new_progress(0.05)
-    val_losses, val_scores = np.full(epochs, np.nan), np.full(epochs, np.nan)
+    progress = Progress()
     best = params.copy()
-    rules = EpochRules(progress, learning_rate_init=0.05, power_t=0.5, lr_floor=1e-6,
-                       X_val=sp.csr_matrix(X_val) if sparse_val else X_val, Y_val=Y_val,
-                       w_val=w_val, score=score, ss_tot=ss_tot, val_losses=val_losses,
-                       val_scores=val_scores, best_params=best, **rules_kw)
-    result = engine.train(backend, params, layers, "tanh", output, X, Y, learning_rate=0.05,
-                          batch_size=16, shuffle=True, seed=3, first_epoch=0, n_epochs=epochs,
-                          loss_every=1, solver="sgd", momentum=0.9, state=state, rules=rules)
-    return result, params, progress, val_losses, val_scores, best
+    kw = dict(rules_kw)
+    schedule = kw.pop("schedule")
+    stopping = Stopping(kw.pop("stop_on"), best_params=best, **kw)
+    validation = Validation(sp.csr_matrix(X_val) if sparse_val else X_val, Y_val, w_val,
+                            score=score, ss_tot=ss_tot)
+    network, training = specs(layers, "tanh", output, learning_rate=0.05, schedule=schedule,
+                              power_t=0.5, batch_size=16, shuffle=True, seed=3, loss_every=1,
+                              solver="sgd", momentum=0.9, stopping=stopping,
+                              validation=validation)
+    result = engine.train(backend, params, network, training, X, Y, epochs, progress)
+    val_losses, val_scores = np.full(epochs, np.nan), np.full(epochs, np.nan)
+    val_losses[:result.epochs_done] = result.val_losses
+    if stopping.on == "score":
+        val_scores[:result.epochs_done] = result.val_scores
+    return (result, params, progress.fields.tolist(), training.optimizer.learning_rate,
+            val_losses, val_scores, best)
 
 
 @pytest.mark.parametrize("output,score", [("softmax", "accuracy_argmax"),
@@ -139,23 +149,37 @@ def test_validation_scores_are_scikit_learns_scores():
         r2_score(yr[150:], plain.predict(Xr[150:])), abs=1e-10)
 
 
-def test_rules_reject_what_they_cannot_apply():
+def test_the_spec_rejects_rules_it_cannot_apply():
+    # Names and combinations are refused when the spec is made, once for both backends.
+    X, Y, X_val, Y_val = _problem("logistic")
+    layers = np.array([6, 4, 3], np.intp)
+    for make, match in [
+            (lambda: specs(layers, "relu", "logistic", schedule="cyclic", batch_size=10),
+             "learning_rate must be one of"),
+            (lambda: Stopping("never"), "stopping must be one of"),
+            (lambda: Stopping("score"), "needs best_params"),
+            (lambda: specs(layers, "relu", "logistic", batch_size=10,
+                           stopping=Stopping("score", best_params=np.zeros(3))),
+             "needs a validation set"),
+            (lambda: specs(layers, "relu", "logistic", batch_size=10, loss_every=2,
+                           stopping=Stopping("loss")), "loss of every epoch"),
+            (lambda: Validation(X_val, Y_val, score="r2"), "needs ss_tot"),
+            (lambda: Validation(X_val, Y_val, score="f1"), "score must be one of")]:
+        with pytest.raises(ValueError, match=match):
+            make()
+
+
+@pytest.mark.parametrize("backend", ["cython", "numpy"])
+def test_rules_reject_a_validation_set_that_does_not_fit(backend):
     X, Y, X_val, Y_val = _problem("logistic")
     layers = np.array([6, 4, 3], np.intp)
     params = np.zeros(n_parameters(layers))
-    for kw, match in [(dict(schedule="cyclic"), "rules.schedule must be one of"),
-                      (dict(stop_on="score"), "needs rules.X_val"),
-                      (dict(X_val=X_val, Y_val=np.ascontiguousarray(Y_val[:, :2])),
-                       "Y_val must have shape"),
-                      (dict(X_val=X_val[:0], Y_val=Y_val[:0]), "X_val has no rows"),
-                      (dict(X_val=X_val, Y_val=Y_val, score="r2", stop_on="score",
-                            val_scores=np.zeros(2), best_params=np.zeros(params.size)),
-                       "needs rules.ss_tot")]:
-        for backend in ("cython", "numpy"):
-            start = params.copy()
-            with pytest.raises(ValueError, match=match):
-                engine.train(backend, start, layers, "relu", "logistic", X, Y,
-                             learning_rate=0.1, batch_size=10, shuffle=True, seed=0,
-                             first_epoch=0, n_epochs=2, loss_every=1,
-                             rules=EpochRules(new_progress(0.1), **kw))
-            assert np.array_equal(start, params)     # refused before any training
+    for validation, match in [
+            (Validation(X_val, np.ascontiguousarray(Y_val[:, :2])), "validation.Y must have"),
+            (Validation(X_val[:0], Y_val[:0]), "validation.X has no rows"),
+            (Validation(np.ascontiguousarray(X_val[:, :5]), Y_val), "X has 5 features")]:
+        start = params.copy()
+        with pytest.raises(ValueError, match=match):
+            engine.train(backend, start, *specs(layers, "relu", "logistic", batch_size=10,
+                                                shuffle=True, validation=validation), X, Y, 2)
+        assert np.array_equal(start, params)     # refused before any training

@@ -107,12 +107,14 @@ def test_few_sample_forward_equals_the_twin(layers, activation, output, dtype, n
     # Fewer than 4 samples go one at a time through a path of their own (cnet._train).
     from cnet import engine
     from cnet._layout import n_parameters
+    from cnet.spec import Network
     rng = np.random.default_rng(n)
     layers = np.array(layers, np.intp)
     params = (rng.standard_normal(n_parameters(layers)) * 0.3).astype(dtype)
     X = rng.standard_normal((n, layers[0])).astype(dtype)
-    got = engine.predict("cython", params, layers, activation, output, X)
-    expected = engine.predict("numpy", params, layers, activation, output, X)
+    network = Network(layers, activation, output, dtype=dtype)
+    got = engine.predict("cython", params, network, X)
+    expected = engine.predict("numpy", params, network, X)
     np.testing.assert_allclose(got, expected, rtol=1e-12 if dtype == np.float64 else 2e-5,
                                atol=1e-12 if dtype == np.float64 else 1e-5)
 

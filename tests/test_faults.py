@@ -14,6 +14,8 @@ import cnet
 from cnet import engine
 from cnet._layout import n_parameters
 
+from _specs import specs
+
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
 def test_loop_stops_at_the_diverging_epoch_with_the_last_whole_parameters(backend):
@@ -23,9 +25,9 @@ def test_loop_stops_at_the_diverging_epoch_with_the_last_whole_parameters(backen
     layers = np.array([3, 4, 1], dtype=np.intp)
     params = rng.standard_normal(n_parameters(layers))
     start = params.copy()
-    result = engine.train(backend, params, layers, "relu", "logistic", X, Y,
-                          learning_rate=1e250, batch_size=20, shuffle=True, seed=1,
-                          first_epoch=0, n_epochs=10, loss_every=1)
+    result = engine.train(backend, params, *specs(layers, "relu", "logistic",
+                                                  learning_rate=1e250, batch_size=20,
+                                                  shuffle=True, seed=1), X, Y, 10)
     assert not result.interrupted and result.epochs_done < 10
     assert len(result.losses) == result.epochs_done
     assert np.isfinite(params).all()
@@ -42,9 +44,9 @@ def test_both_backends_stop_at_the_same_epoch():
     outcomes = []
     for backend in ("cython", "numpy"):
         params = start.copy()
-        result = engine.train(backend, params, layers, "relu", "identity", X, Y * 1e5,
-                              learning_rate=0.5, batch_size=40, shuffle=False, seed=0,
-                              first_epoch=0, n_epochs=200, loss_every=1)
+        result = engine.train(backend, params, *specs(layers, "relu", "identity",
+                                                      learning_rate=0.5, batch_size=40),
+                              X, Y * 1e5, 200)
         outcomes.append((result.epochs_done, params))
     assert outcomes[0][0] == outcomes[1][0] < 200
     np.testing.assert_allclose(outcomes[0][1], outcomes[1][1], rtol=1e-10)

@@ -5,6 +5,7 @@ import pytest
 import registry_rows
 from cnet import engine, registry
 from cnet._layout import n_parameters
+from cnet.spec import Network
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
 pytestmark = pytest.mark.usefixtures("cpu_variant")
@@ -32,7 +33,7 @@ def test_gradient_matches_central_differences(backend, activation, output, layer
     if registry.output_loss(output).targets == "one_hot" and layers[-1] == 1:
         layers = layers[:-1] + [3]   # a softmax over one unit is constant
     layers, params, X, Y = _problem(layers, seed=len(layers), output=output)
-    args = (layers, activation, output, X, Y)
+    args = (Network(layers, activation, output, dtype=params.dtype), X, Y)
     loss, grad = engine.loss_and_gradient(backend, params, *args)
     h = 1e-6
     numeric = np.empty_like(params)
@@ -51,7 +52,7 @@ def test_gradient_matches_central_differences(backend, activation, output, layer
 def test_the_seeds_gradients_are_not_the_gradient():
     """The check above can fail: the first tutorial's backprop, through dW2 instead of W2."""
     layers, params, X, Y = _problem([2, 5, 1], seed=0)
-    _, grad = engine.loss_and_gradient("numpy", params, layers, "relu", "logistic", X, Y)
+    _, grad = engine.loss_and_gradient("numpy", params, Network(layers, "relu", "logistic"), X, Y)
     W1, b1 = params[:10].reshape(2, 5), params[10:15]
     W2, b2 = params[15:20].reshape(5, 1), params[20:]
     Z1 = W1.T @ X.T + b1[:, None]
@@ -76,7 +77,7 @@ def test_gradient_on_the_blas_path(activation, output):
     X = rng.standard_normal((64, 20))
     Y = _targets(rng, 64, 3, output)
     params = rng.standard_normal(n_parameters(layers)) * 0.3
-    args = (np.asarray(layers, dtype=np.intp), activation, output, X, Y)
+    args = (Network(layers, activation, output, dtype=params.dtype), X, Y)
     _, grad = engine.loss_and_gradient("cython", params, *args)
     h = 1e-6
     for i in rng.choice(params.size, 60, replace=False):   # a sample of the 723 parameters
@@ -92,7 +93,7 @@ def test_gradient_on_the_blas_path(activation, output):
 def test_weighted_gradient_matches_central_differences(backend, output):
     layers, params, X, Y = _problem([3, 4, 3], seed=11, output=output)
     w = np.random.default_rng(2).random(len(X)) * 3
-    args = (layers, "tanh", output, X, Y)
+    args = (Network(layers, "tanh", output, dtype=params.dtype), X, Y)
     _, grad = engine.loss_and_gradient(backend, params, *args, sample_weight=w)
     h = 1e-6
     numeric = np.empty_like(params)
@@ -111,7 +112,7 @@ def test_integer_weights_equal_repeated_samples(backend):
     layers, params, X, Y = _problem([3, 5, 2], seed=12, output="softmax")
     w = np.random.default_rng(3).integers(0, 4, len(X)).astype(float)
     rows = np.repeat(np.arange(len(X)), w.astype(int))
-    args = (layers, "relu", "softmax")
+    args = (Network(layers, "relu", "softmax", dtype=params.dtype),)
     loss_w, grad_w = engine.loss_and_gradient(backend, params, *args, X, Y, sample_weight=w)
     loss_r, grad_r = engine.loss_and_gradient(backend, params, *args, X[rows], Y[rows])
     assert loss_w == pytest.approx(loss_r, rel=1e-12)
@@ -123,7 +124,7 @@ def test_integer_weights_equal_repeated_samples(backend):
 def test_gradient_with_dropout_matches_central_differences(backend, activation):
     # The masks are fixed by the seed, so the loss is a smooth function of the parameters.
     layers, params, X, Y = _problem([3, 6, 5, 2], seed=13, output="softmax")
-    args = (layers, activation, "softmax", X, Y)
+    args = (Network(layers, activation, "softmax", dtype=params.dtype), X, Y)
     kw = dict(dropout=0.4, dropout_seed=99)
     _, grad = engine.loss_and_gradient(backend, params, *args, **kw)
     h = 1e-6
@@ -146,7 +147,7 @@ def test_gradient_with_l2_penalty_matches_central_differences(backend, output):
     # The objective lbfgs minimizes: the data term plus 0.5 * alpha * sum(W**2) / sum(w).
     layers, params, X, Y = _problem([3, 4, 3], seed=14, output=output)
     w = np.random.default_rng(4).random(len(X)) * 2
-    args = (layers, "tanh", output, X, Y)
+    args = (Network(layers, "tanh", output, dtype=params.dtype), X, Y)
     kw = dict(sample_weight=w, alpha=0.7)
     loss, grad = engine.loss_and_gradient(backend, params, *args, **kw)
     plain, _ = engine.loss_and_gradient(backend, params, *args, sample_weight=w)

@@ -19,11 +19,15 @@ import scipy.sparse as sp
 import cnet
 from cnet import _kernels, _train, engine, kernels, reference, registry
 from cnet._layout import n_parameters
+from cnet.spec import Network, Progress, Stopping, Validation
+
+from _specs import specs
 
 # --- a crash-proof harness ------------------------------------------------------------------
 
 CHILD = """
-import importlib.util, json, sys
+import importlib.util, json, os, sys
+sys.path.insert(0, os.path.dirname(sys.argv[1]))      # the tests' helpers (_specs)
 spec = importlib.util.spec_from_file_location("raw_entry_cases", sys.argv[1])
 cases = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(cases)
@@ -245,32 +249,29 @@ def lying_shape_cases():
     small = np.array([2, 3, 1], dtype=np.intp)
     small_params = np.full(n_parameters(small), 0.1)
     X_small = np.ones((4, 2))
-    state = _liar(np.zeros((2, 1)), (2, small_params.size))
+    network = Network(layers, "relu", "logistic")
+    small_network, adam = specs(small, "relu", "logistic", solver="adam", batch_size=1)
+    adam.optimizer.state = _liar(np.zeros((2, 1)), (2, small_params.size))
+    _, lying_validation = specs(small, "relu", "logistic", batch_size=4,
+                                validation=Validation(_liar(np.ones((4, 1)), (4, 2)), Y))
     return {
         "train_epochs X": lambda: _train.train_epochs(
-            params, layers, "relu", "logistic", X, Y, 0.1, 4, False, 0, 0, 1, 1, np.ones(1)),
+            params, network, specs(layers, "relu", "logistic", batch_size=4)[1], X, Y,
+            Progress(), 1),
         "loss_and_gradient X": lambda: _train.loss_and_gradient(
-            params, layers, "relu", "logistic", X, Y, np.empty_like(params)),
-        "forward X": lambda: _train.forward(params, layers, "relu", "logistic", X,
-                                            np.empty((4, 1))),
+            params, network, X, Y, np.empty_like(params)),
+        "forward X": lambda: _train.forward(params, network, X, np.empty((4, 1))),
         "train_epochs state": lambda: _train.train_epochs(
-            small_params.copy(), small, "relu", "logistic", X_small, Y, 0.1, 1, False, 0, 0,
-            50, 1, np.ones(50), "adam", state=state),
-        "train_epochs rules.X_val": lambda: _train.train_epochs(
-            small_params.copy(), small, "relu", "logistic", X_small, Y, 0.1, 4, False, 0, 0,
-            1, 1, np.ones(1), rules=_rules(_liar(np.ones((4, 1)), (4, 2)), Y)),
+            small_params.copy(), small_network, adam, X_small, Y, Progress(), 50),
+        "train_epochs validation.X": lambda: _train.train_epochs(
+            small_params.copy(), small_network, lying_validation, X_small, Y, Progress(), 1),
     }
-
-
-def _rules(X_val, Y_val):
-    from cnet.epoch_rules import EpochRules, new_progress
-    return EpochRules(progress=new_progress(0.1), X_val=X_val, Y_val=Y_val)
 
 
 @pytest.mark.parametrize("name,match", [
     ("train_epochs X", "1 features"), ("loss_and_gradient X", "1 features"),
     ("forward X", "1 features"), ("train_epochs state", "state must have shape"),
-    ("train_epochs rules.X_val", "1 features")])
+    ("train_epochs validation.X", "1 features")])
 def test_raw_entry_points_take_sizes_from_the_buffer_not_from_shape(name, match):
     _assert_refused("lying_shape_cases", name, match)
 
@@ -426,13 +427,14 @@ def _call(entry, backend, sparse, nan=False, inf=False, **kw):
         if inf:
             (X.data if sparse else X)[np.isnan(X.data if sparse else X)] = np.inf
     module = engine.get_backend(backend)
+    network = Network(layers, "relu", "logistic")
     if entry == "loss_and_gradient":
-        return module.loss_and_gradient(params, layers, "relu", "logistic", X, Y,
-                                        np.empty_like(params), **kw)
+        return module.loss_and_gradient(params, network, X, Y, np.empty_like(params), **kw)
     if entry == "forward":
-        return module.forward(params, layers, "relu", "logistic", X, np.empty((10, 1)))
-    return module.train_epochs(params, layers, "relu", "logistic", X, Y, 0.1, 4, True, 0, 0,
-                               2, 1, np.empty(2), **kw)
+        return module.forward(params, network, X, np.empty((10, 1)))
+    # A dropout out of range is refused when the spec is made, for both backends at once.
+    _, training = specs(layers, "relu", "logistic", batch_size=4, shuffle=True, **kw)
+    return module.train_epochs(params, network, training, X, Y, Progress(), 2)
 
 
 @pytest.mark.parametrize("sparse", [False, True])
@@ -460,10 +462,9 @@ def test_weights_with_zeros_but_not_all_zero_still_train_as_the_twin(sparse):
     results = []
     for backend in ("cython", "numpy"):
         layers, params, X, Y = _small_problem(sparse)
-        losses = np.empty(5)
-        engine.get_backend(backend).train_epochs(
-            params, layers, "relu", "logistic", X, Y, 0.1, 10, False, 0, 0, 5, 1, losses,
-            sample_weight=weights)
+        losses = engine.get_backend(backend).train_epochs(
+            params, *specs(layers, "relu", "logistic", batch_size=10, sample_weight=weights),
+            X, Y, Progress(), 5)[0]
         results.append((params, losses))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-10)
     np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-10)
@@ -478,21 +479,27 @@ def _overlapping_training_calls(backend):
     x_after = buffer[params.size:].reshape(X.shape)
     x_over = buffer[1:1 + X.size].reshape(X.shape)     # X starting inside params
 
-    def train(params, X, losses=None, state=None, solver="sgd"):
-        return module.train_epochs(params, layers, "relu", "logistic", X, Y, 0.1, 4, False, 0,
-                                   0, 2, 1, np.empty(2) if losses is None else losses,
-                                   solver, state=state)
+    network = Network(layers, "relu", "logistic")
+
+    def train(params, X, state=None, solver="sgd", best_params=None):
+        kw = {} if best_params is None else dict(
+            stopping=Stopping("score", best_params=best_params),
+            validation=Validation(X, Y, score="accuracy_threshold"))
+        _, training = specs(layers, "relu", "logistic", batch_size=4, solver=solver, **kw)
+        if state is not None:
+            training.optimizer.state = state
+        return module.train_epochs(params, network, training, X, Y, Progress(), 2)
 
     state = np.zeros((2, params.size))
     return {
         "forward out in params": lambda: module.forward(
-            params, layers, "relu", "logistic", X, params[:10].reshape(10, 1)),
+            params, network, X, params[:10].reshape(10, 1)),
         "loss_and_gradient grad=params": lambda: module.loss_and_gradient(
-            params, layers, "relu", "logistic", X, Y, params),
+            params, network, X, Y, params),
         "loss_and_gradient grad over X": lambda: module.loss_and_gradient(
-            params, layers, "relu", "logistic", x_over, Y, p_in_x),
+            params, network, x_over, Y, p_in_x),
         "train_epochs params over X": lambda: train(p_in_x, x_over),
-        "train_epochs losses in params": lambda: train(params, X, losses=params[:2]),
+        "train_epochs best_params = params": lambda: train(params, X, best_params=params),
         "train_epochs state over params": lambda: train(state[1], X, state=state,
                                                         solver="adam"),
         "train_epochs params next to X": lambda: train(p_in_x, x_after),
@@ -502,11 +509,11 @@ def _overlapping_training_calls(backend):
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
 @pytest.mark.parametrize("name", ["forward out in params", "loss_and_gradient grad=params",
                                   "loss_and_gradient grad over X", "train_epochs params over X",
-                                  "train_epochs losses in params",
+                                  "train_epochs best_params = params",
                                   "train_epochs state over params"])
 def test_raw_loop_refuses_written_arrays_that_overlap_another(backend, name):
-    # The loops write params, grad, out, losses and state while they read the rest: an
-    # overlap trained or predicted on values changing under them.
+    # The loops write params, grad, out, the optimizer's state and the best parameters while
+    # they read the rest: an overlap trained or predicted on values changing under them.
     with pytest.raises(ValueError, match="shares memory"):
         _overlapping_training_calls(backend)[name]()
 

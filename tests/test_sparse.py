@@ -16,6 +16,9 @@ import cnet
 import registry_rows
 from cnet import _cpu, engine
 from cnet._layout import n_parameters
+from cnet.spec import Network
+
+from _specs import specs
 
 # Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
 pytestmark = pytest.mark.usefixtures("cpu_variant")
@@ -56,20 +59,20 @@ def test_loss_gradient_and_outputs_equal_the_dense_copys(backend, layers, activa
     # [300, 70, 3] puts the dense copy's first-layer products on BLAS.
     layers, params, X, Y = _sparse_problem(layers, output, dtype)
     weights = np.random.default_rng(1).random(X.shape[0]).astype(dtype) + 0.1
+    network = Network(layers, activation, output, dtype=dtype)
     for kw in [{}, {"sample_weight": weights, "alpha": 0.3}, {"dropout": 0.3, "dropout_seed": 9}]:
-        loss, grad = engine.loss_and_gradient(backend, params, layers, activation, output, X, Y,
-                                              **kw)
-        dense_loss, dense_grad = engine.loss_and_gradient(backend, params, layers, activation,
-                                                          output, X.toarray(), Y, **kw)
+        loss, grad = engine.loss_and_gradient(backend, params, network, X, Y, **kw)
+        dense_loss, dense_grad = engine.loss_and_gradient(backend, params, network,
+                                                          X.toarray(), Y, **kw)
         _close([loss], np.array([dense_loss]), dtype)
         _close(grad, dense_grad, dtype)
-    _close(engine.predict(backend, params, layers, activation, output, X),
-           engine.predict(backend, params, layers, activation, output, X.toarray()), dtype)
+    _close(engine.predict(backend, params, network, X),
+           engine.predict(backend, params, network, X.toarray()), dtype)
 
 
 def test_sparse_gradient_matches_central_differences():
     layers, params, X, Y = _sparse_problem([30, 6, 4, 3], "softmax", n=25, density=0.2)
-    args = (layers, "tanh", "softmax", X, Y)
+    args = (Network(layers, "tanh", "softmax"), X, Y)
     _, grad = engine.loss_and_gradient("cython", params, *args)
     h = 1e-6
     numeric = np.empty_like(params)
@@ -96,11 +99,9 @@ def test_training_on_sparse_x_equals_training_on_its_dense_copy(optimizer, batch
     for backend in ("cython", "numpy"):
         for data in (X, X.toarray()):
             params = start.copy()
-            state = np.zeros((2, params.size), dtype=dtype)
-            losses = engine.train(backend, params, layers, "relu", "softmax", data, Y,
-                                  learning_rate=0.05, batch_size=batch_size, shuffle=shuffle,
-                                  seed=11, first_epoch=0, n_epochs=30, loss_every=1,
-                                  state=state, **optimizer).losses
+            losses = engine.train(backend, params, *specs(
+                layers, "relu", "softmax", dtype, learning_rate=0.05, batch_size=batch_size,
+                shuffle=shuffle, seed=11, loss_every=1, **optimizer), data, Y, 30).losses
             results.append((params, np.array(losses)))
     for params, losses in results[1:]:
         _close(params, results[0][0], dtype)
@@ -187,24 +188,25 @@ def test_fit_memory_follows_the_stored_entries_not_the_dense_size():
 def test_raw_entry_points_check_sparse_input():
     _train = _cpu.module("_train")       # the build under test (cpu_variant)
     layers, params, X, Y = _sparse_problem([40, 5, 1], "logistic")
+    network = Network(layers, "relu", "logistic")
     out = np.empty((X.shape[0], 1))
     with pytest.raises(TypeError, match="must be CSR"):
-        _train.forward(params, layers, "relu", "logistic", X.tocsc(), out)
+        _train.forward(params, network, X.tocsc(), out)
     with pytest.raises(TypeError, match="dtype float32"):
-        _train.forward(params, layers, "relu", "logistic", X.astype(np.float32), out)
+        _train.forward(params, network, X.astype(np.float32), out)
     bad = X.copy()
     bad.indices[0] = 40
     with pytest.raises(ValueError, match="outside"):
-        _train.forward(params, layers, "relu", "logistic", bad, out)
+        _train.forward(params, network, bad, out)
     bad = X.copy()
     bad.indptr[5] = bad.indptr[4] - 1
     with pytest.raises(ValueError, match="row pointer"):
-        engine.loss_and_gradient("cython", params, layers, "relu", "logistic", bad, Y)
+        engine.loss_and_gradient("cython", params, network, bad, Y)
     with pytest.raises(ValueError, match="X has 40 features, but layers"):
-        _train.forward(np.ones(n_parameters([41, 5, 1])), np.array([41, 5, 1], np.intp),
-                       "relu", "logistic", X, out)
+        _train.forward(np.ones(n_parameters([41, 5, 1])), Network([41, 5, 1], "relu",
+                                                                  "logistic"), X, out)
     with pytest.raises(TypeError, match="numpy array or a scipy.sparse CSR"):
-        _train.forward(params, layers, "relu", "logistic", X.toarray().tolist(), out)
+        _train.forward(params, network, X.toarray().tolist(), out)
 
 
 def test_estimators_reject_non_finite_sparse_values():
