@@ -1,8 +1,12 @@
 """The README's tables of what a network is built from, printed from :mod:`cnet.registry`.
 
-``python -m cnet._docs`` prints them; ``tests/test_registry.py`` holds README.md to hold
-exactly this text, so a new registry entry shows in the docs once the README is refreshed.
+``python -m cnet._docs`` prints them and ``python -m cnet._docs --write README.md`` puts them
+in place of the README's; ``tests/test_registry.py`` holds README.md to hold exactly this text,
+so a new registry entry shows in the docs once the README is refreshed.
 """
+import sys
+from pathlib import Path
+
 from cnet import registry
 
 
@@ -45,5 +49,17 @@ def markdown_tables():
     return "\n\n".join([activations_table(), outputs_table(), optimizers_table()]) + "\n"
 
 
+def write_tables(path):
+    """Replace the tables in the Markdown file ``path`` (from the activations table's header
+    to the end of the optimizers table) with today's."""
+    text = Path(path).read_text(encoding="utf-8")
+    start = text.index("| activation | also accepted |")
+    end = text.index("\n\n", text.index("| solver | what |")) + 1
+    Path(path).write_text(text[:start] + markdown_tables() + text[end:], encoding="utf-8")
+
+
 if __name__ == "__main__":
-    print(markdown_tables(), end="")
+    if sys.argv[1:2] == ["--write"] and len(sys.argv) == 3:
+        write_tables(sys.argv[2])
+    else:
+        print(markdown_tables(), end="")
