@@ -88,6 +88,17 @@ def leaky_relu_backward(grad, a, out=None):
     return _into(out, grad * np.where(a > 0, 1.0, 0.01).astype(grad.dtype))
 
 
+def elu(z, out=None):
+    """``z`` where positive, ``exp(z) - 1`` elsewhere (alpha = 1)."""
+    with np.errstate(over="ignore"):
+        return _into(out, np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1).astype(z.dtype))
+
+
+def elu_backward(grad, a, out=None):
+    """Gradient through elu, given its output ``a``: 1 where positive, ``a + 1`` elsewhere."""
+    return _into(out, grad * np.where(a > 0, 1, a + 1).astype(grad.dtype))
+
+
 def softmax(z, out=None):
     """Softmax of each column (sample); the column maximum is subtracted so exp never overflows."""
     e = np.exp(z - z.max(axis=0))

@@ -66,6 +66,8 @@ ACTIVATIONS = {entry.name: entry for entry in [
     Activation("tanh", 3, "output", 1.0, "tanh(z)", derivative="1 - a**2"),
     Activation("leaky_relu", 4, "output", 2.0, "z if z > 0 else 0.01 z",
                derivative="1 if a > 0 else 0.01"),
+    Activation("elu", 5, "output", 2.0, "z if z > 0 else exp(z) - 1",
+               derivative="1 if a > 0 else a + 1"),
 ]}
 
 OUTPUT_LOSSES = {entry.name: entry for entry in [

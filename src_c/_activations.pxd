@@ -24,6 +24,7 @@ cdef enum Activation:
     SIGMOID = 2
     TANH = 3
     LEAKY_RELU = 4
+    ELU = 5
 
 cdef enum:
     # leaky_relu(z) = z for z > 0, LEAKY_SLOPE * z otherwise.
@@ -76,6 +77,17 @@ cdef inline floating leaky_relu_derivative(floating a) noexcept nogil:
     return <floating>1 if a > 0 else <floating>LEAKY_SLOPE_PERCENT / 100
 
 
+cdef inline floating elu_scalar(floating z) noexcept nogil:
+    # exp(z) - 1 at and below 0 (alpha = 1, PyTorch's default), through the exp that
+    # vectorizes; NaN > 0 is false and exp(NaN) is NaN, so NaN passes through.
+    return z if z > 0 else exp_nonpositive(minus_abs(z)) - <floating>1
+
+
+cdef inline floating elu_derivative(floating a) noexcept nogil:
+    # From the output: 1 where z > 0 (there a > 0), exp(z) = a + 1 elsewhere.
+    return <floating>1 if a > 0 else a + <floating>1
+
+
 # --- the two dispatches: one branch per activation each ------------------------------------------
 
 cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize_t n,
@@ -95,6 +107,9 @@ cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize
     elif activation == LEAKY_RELU:
         for i in range(n):
             out[i] = leaky_relu_scalar(z[i] + b)
+    elif activation == ELU:
+        for i in range(n):
+            out[i] = elu_scalar(z[i] + b)
     else:
         for i in range(n):
             out[i] = z[i] + b
@@ -117,6 +132,9 @@ cdef inline void activation_backward(const floating* grad, floating* a, const fl
     elif activation == LEAKY_RELU:
         for i in range(n):
             a[i] = grad[i] * leaky_relu_derivative(a[i])
+    elif activation == ELU:
+        for i in range(n):
+            a[i] = grad[i] * elu_derivative(a[i])
     else:
         for i in range(n):
             a[i] = grad[i]
