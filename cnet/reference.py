@@ -12,6 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
+import scipy.special
 
 from cnet import registry
 from cnet._input import check_sparse_structure
@@ -97,6 +98,22 @@ def elu(z, out=None):
 def elu_backward(grad, a, out=None):
     """Gradient through elu, given its output ``a``: 1 where positive, ``a + 1`` elsewhere."""
     return _into(out, grad * np.where(a > 0, 1, a + 1).astype(grad.dtype))
+
+
+def _normal_cdf(z):
+    # Python floats keep float32 data in float32 (a numpy float64 scalar would not).
+    return 0.5 * (1 + scipy.special.erf(z * 0.7071067811865476))
+
+
+def gelu(z, out=None):
+    """``z * Phi(z)``, Phi the standard normal CDF (the exact, erf form)."""
+    return _into(out, z * _normal_cdf(z))
+
+
+def gelu_backward(grad, z, out=None):
+    """Gradient through gelu, given its input ``z``: ``Phi(z) + z * phi(z)``."""
+    density = np.exp(-(z * z) / 2) * 0.3989422804014327
+    return _into(out, grad * (_normal_cdf(z) + z * density))
 
 
 def softmax(z, out=None):

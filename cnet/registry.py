@@ -68,6 +68,8 @@ ACTIVATIONS = {entry.name: entry for entry in [
                derivative="1 if a > 0 else 0.01"),
     Activation("elu", 5, "output", 2.0, "z if z > 0 else exp(z) - 1",
                derivative="1 if a > 0 else a + 1"),
+    Activation("gelu", 6, "input", 2.0, "z Phi(z), Phi the normal CDF (exact, erf)",
+               derivative="Phi(z) + z phi(z)"),
 ]}
 
 OUTPUT_LOSSES = {entry.name: entry for entry in [

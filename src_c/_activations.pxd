@@ -25,6 +25,7 @@ cdef enum Activation:
     TANH = 3
     LEAKY_RELU = 4
     ELU = 5
+    GELU = 6
 
 cdef enum:
     # leaky_relu(z) = z for z > 0, LEAKY_SLOPE * z otherwise.
@@ -88,6 +89,27 @@ cdef inline floating elu_derivative(floating a) noexcept nogil:
     return <floating>1 if a > 0 else a + <floating>1
 
 
+from libc.math cimport erf as libm_erf, erff
+
+
+cdef inline floating normal_cdf(floating z) noexcept nogil:
+    if floating is float:
+        return <float>0.5 * (<float>1 + erff(z * <float>0.7071067811865476))
+    else:
+        return 0.5 * (1 + libm_erf(z * 0.7071067811865476))
+
+
+cdef inline floating gelu_scalar(floating z) noexcept nogil:
+    # The exact form z Phi(z) through erf, PyTorch's default (not its tanh approximation).
+    return z * normal_cdf(z)
+
+
+cdef inline floating gelu_derivative(floating z) noexcept nogil:
+    # Phi(z) + z phi(z), from the input: the output does not determine z (gelu is not
+    # monotonic below 0). -z**2 / 2 is never positive, so the vectorizing exp takes it.
+    return normal_cdf(z) + z * exp_nonpositive(-(z * z) / 2) * <floating>0.3989422804014327
+
+
 # --- the two dispatches: one branch per activation each ------------------------------------------
 
 cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize_t n,
@@ -110,6 +132,9 @@ cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize
     elif activation == ELU:
         for i in range(n):
             out[i] = elu_scalar(z[i] + b)
+    elif activation == GELU:
+        for i in range(n):
+            out[i] = gelu_scalar(z[i] + b)
     else:
         for i in range(n):
             out[i] = z[i] + b
@@ -135,6 +160,9 @@ cdef inline void activation_backward(const floating* grad, floating* a, const fl
     elif activation == ELU:
         for i in range(n):
             a[i] = grad[i] * elu_derivative(a[i])
+    elif activation == GELU:
+        for i in range(n):
+            a[i] = grad[i] * gelu_derivative(z[i])
     else:
         for i in range(n):
             a[i] = grad[i]
