@@ -116,6 +116,17 @@ def gelu_backward(grad, z, out=None):
     return _into(out, grad * (_normal_cdf(z) + z * density))
 
 
+def silu(z, out=None):
+    """``z * sigmoid(z)`` (swish with beta = 1)."""
+    return _into(out, z * sigmoid(z))
+
+
+def silu_backward(grad, z, out=None):
+    """Gradient through silu, given its input ``z``: ``s * (1 + z * (1 - s))``, s = sigmoid(z)."""
+    s = sigmoid(z)
+    return _into(out, grad * (s * (1 + z * (1 - s))))
+
+
 def softmax(z, out=None):
     """Softmax of each column (sample); the column maximum is subtracted so exp never overflows."""
     e = np.exp(z - z.max(axis=0))

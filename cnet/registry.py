@@ -70,6 +70,8 @@ ACTIVATIONS = {entry.name: entry for entry in [
                derivative="1 if a > 0 else a + 1"),
     Activation("gelu", 6, "input", 2.0, "z Phi(z), Phi the normal CDF (exact, erf)",
                derivative="Phi(z) + z phi(z)"),
+    Activation("silu", 7, "input", 2.0, "z / (1 + exp(-z))", aliases=("swish",),
+               derivative="s (1 + z (1 - s)), s = sigmoid(z)"),
 ]}
 
 OUTPUT_LOSSES = {entry.name: entry for entry in [

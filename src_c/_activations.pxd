@@ -26,6 +26,7 @@ cdef enum Activation:
     LEAKY_RELU = 4
     ELU = 5
     GELU = 6
+    SILU = 7
 
 cdef enum:
     # leaky_relu(z) = z for z > 0, LEAKY_SLOPE * z otherwise.
@@ -110,6 +111,16 @@ cdef inline floating gelu_derivative(floating z) noexcept nogil:
     return normal_cdf(z) + z * exp_nonpositive(-(z * z) / 2) * <floating>0.3989422804014327
 
 
+cdef inline floating silu_scalar(floating z) noexcept nogil:
+    return z * sigmoid_scalar(z)
+
+
+cdef inline floating silu_derivative(floating z) noexcept nogil:
+    # s (1 + z (1 - s)) with s = sigmoid(z), from the input (silu is not monotonic below 0).
+    cdef floating s = sigmoid_scalar(z)
+    return s * (<floating>1 + z * (<floating>1 - s))
+
+
 # --- the two dispatches: one branch per activation each ------------------------------------------
 
 cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize_t n,
@@ -135,6 +146,9 @@ cdef inline void activate(const floating* z, floating b, floating* out, Py_ssize
     elif activation == GELU:
         for i in range(n):
             out[i] = gelu_scalar(z[i] + b)
+    elif activation == SILU:
+        for i in range(n):
+            out[i] = silu_scalar(z[i] + b)
     else:
         for i in range(n):
             out[i] = z[i] + b
@@ -163,6 +177,9 @@ cdef inline void activation_backward(const floating* grad, floating* a, const fl
     elif activation == GELU:
         for i in range(n):
             a[i] = grad[i] * gelu_derivative(z[i])
+    elif activation == SILU:
+        for i in range(n):
+            a[i] = grad[i] * silu_derivative(z[i])
     else:
         for i in range(n):
             a[i] = grad[i]
