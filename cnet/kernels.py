@@ -21,6 +21,8 @@ array([[1., 2.],
 >>> kernels.relu(np.array([-1.0, 0.5]))
 array([0. , 0.5])
 """
+import inspect
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -343,29 +345,53 @@ def _loss_kernels(entry):
                              f"(counts or rates)")
         return outputs, y
 
-    def mean_loss(outputs, y):
-        return _compiled().output_loss(code, *checked(outputs, y))
+    def parameter_of(options):
+        # A loss with a parameter takes it by its registry name (huber: delta=...).
+        allowed = {} if entry.parameter is None else {entry.parameter: entry.parameter_default}
+        unknown = set(options) - set(allowed)
+        if unknown:
+            raise TypeError(f"{entry.loss_kernel}() got an unexpected keyword argument "
+                            f"{sorted(unknown)[0]!r}")
+        value = options.get(entry.parameter, entry.parameter_default)
+        if not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
+                and np.isfinite(value) and value > 0):
+            raise ValueError(f"{entry.parameter} must be a positive finite number, got "
+                             f"{value!r}")
+        return float(value)
 
-    def gradient(outputs, y, out):
+    def mean_loss(outputs, y, options):
+        parameter = parameter_of(options)
+        return _compiled().output_loss(code, *checked(outputs, y), parameter)
+
+    def gradient(outputs, y, out, options):
+        parameter = parameter_of(options)
         outputs, y = checked(outputs, y)
         out = _output(out, outputs.shape, outputs.dtype, inputs=(y,))
-        _compiled().output_loss_grad(code, outputs, y, out)
+        _compiled().output_loss_grad(code, outputs, y, out, parameter)
         return out
 
     # A loss on an identity output names its input pred, the others logits, as the twins do.
     z = "pred" if entry.output_activation == "identity" else "logits"
     if z == "pred":
-        def loss(pred, y):
-            return mean_loss(pred, y)
+        def loss(pred, y, **options):
+            return mean_loss(pred, y, options)
 
-        def loss_grad(pred, y, out=None):
-            return gradient(pred, y, out)
+        def loss_grad(pred, y, out=None, **options):
+            return gradient(pred, y, out, options)
     else:
-        def loss(logits, y):
-            return mean_loss(logits, y)
+        def loss(logits, y, **options):
+            return mean_loss(logits, y, options)
 
-        def loss_grad(logits, y, out=None):
-            return gradient(logits, y, out)
+        def loss_grad(logits, y, out=None, **options):
+            return gradient(logits, y, out, options)
+    # What the signature shows (and the twin's has): the parameter by name, or nothing.
+    keyword = [] if entry.parameter is None else [inspect.Parameter(
+        entry.parameter, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        default=entry.parameter_default)]
+    for function in (loss, loss_grad):
+        shown = [p for p in inspect.signature(function).parameters.values()
+                 if p.kind is not inspect.Parameter.VAR_KEYWORD]
+        function.__signature__ = inspect.Signature(shown + keyword)
 
     targets = _TARGETS.get(entry.targets, "")
     name = entry.loss_kernel

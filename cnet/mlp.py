@@ -47,7 +47,6 @@ STOCHASTIC_SOLVERS = tuple(registry.OPTIMIZERS)
 SOLVERS = (*STOCHASTIC_SOLVERS, "lbfgs")
 SCHEDULES = ("constant", "invscaling", "adaptive")
 # The regressor's losses and the engine's name of the output/loss pair each trains.
-REGRESSION_LOSSES = {loss: entry.name for loss, entry in registry.regression_losses().items()}
 # scikit-learn's wording, which its tests match.
 NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
                          "contain large values and need to be preprocessed.")
@@ -413,7 +412,15 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _network(self, dtype):
         """The network part of the training spec (cnet.spec.Network)."""
-        return Network(self._layers, self.activation, self.out_activation_, dtype=dtype)
+        pair = self._output_loss()
+        name = registry.estimator_parameter(pair)
+        return Network(self._layers, self.activation, pair.name,
+                       loss_parameter=pair.parameter_default if name is None
+                       else getattr(self, name), dtype=dtype)
+
+    def _output_loss(self):
+        """The registry's output/loss pair the network is trained with."""
+        return registry.output_loss(self.out_activation_)
 
     def _training_options(self):
         """The optimizer's hyperparameters, by the names its class takes."""
@@ -1080,7 +1087,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions(set(REGRESSION_LOSSES))],
+        "loss": [StrOptions(set(registry.regression_losses()))],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -1102,17 +1109,20 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self.loss = loss
 
     def _check_targets(self, y):
-        if self.loss == "poisson" and (np.asarray(y) < 0).any():
-            raise ValueError("loss='poisson' needs non-negative targets (counts or rates); "
-                             "y has negative values")
+        if self._output_loss().targets == "counts" and (np.asarray(y) < 0).any():
+            raise ValueError(f"loss={self.loss!r} needs non-negative targets (counts or "
+                             f"rates); y has negative values")
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = super()._validate_input(X, y, incremental, reset)
         self._check_targets(y)
         return X, y
 
+    def _output_loss(self):
+        return registry.regression_losses()[self.loss]
+
     def _output_activation(self):
-        return REGRESSION_LOSSES[self.loss]
+        return self._output_loss().output_activation
 
     def _encode_targets(self, y, dtype):
         return np.ascontiguousarray(y.reshape(-1, 1) if y.ndim == 1 else y, dtype=dtype)

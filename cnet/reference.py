@@ -8,6 +8,7 @@ Layout, as in the first of the two tutorials cnet grows from: the values of a la
 one row per unit and one column per sample, ``Z.shape == (units, n_samples)``. Weights are
 stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b[:, None]``.
 """
+import functools
 from collections.abc import Mapping
 
 import numpy as np
@@ -270,22 +271,31 @@ def activation_functions(name):
     return _twin(entry.name), _twin(f"{entry.name}_backward")
 
 
-def output_functions(output):
-    """The twin's ``(output activation, mean loss, loss gradient)`` of an output/loss pair.
+def output_functions(output, parameter=None):
+    """The twin's ``(output activation, mean loss, loss gradient)`` of an output/loss pair,
+    with the loss's parameter (a network's ``loss_parameter``) bound where it has one.
 
-    The loss's gradient through the activation is taken as one (for today's pairs
-    ``(activation(z) - y) / n_samples``), so backprop starts from there.
+    The loss's gradient through the activation is taken as one (for the cross-entropies and
+    the squared error ``(activation(z) - y) / n_samples``), so backprop starts from there.
     """
     entry = registry.output_loss(output)
     name = entry.output_activation
     activate = (activation_functions(name)[0] if name in registry.activation_names()
                 else _twin(name))
-    return activate, _twin(entry.loss_kernel), _twin(f"{entry.loss_kernel}_grad")
+    return (activate, _with_parameter(entry, _twin(entry.loss_kernel), parameter),
+            _with_parameter(entry, _twin(f"{entry.loss_kernel}_grad"), parameter))
 
 
-def _loss_terms(output):
+def _with_parameter(entry, function, parameter):
+    if entry.parameter is None or parameter is None:
+        return function
+    return functools.partial(function, **{entry.parameter: parameter})
+
+
+def _loss_terms(output, parameter=None):
     """Each element's loss term of an output/loss pair, ``(outputs, samples)``."""
-    return _twin(f"_{registry.output_loss(output).loss_kernel}_terms")
+    entry = registry.output_loss(output)
+    return _with_parameter(entry, _twin(f"_{entry.loss_kernel}_terms"), parameter)
 
 
 class _ByOutput(Mapping):
@@ -385,13 +395,13 @@ def forward_pass(weights, biases, activation, X, masks=None, pre=None):
     return values, logits
 
 
-def sample_losses(output, logits, Y):
+def sample_losses(output, logits, Y, loss_parameter=None):
     """Each sample's loss (summed over outputs), for weighted means: shape (n_samples,)."""
-    return _loss_terms(output)(logits, Y.T).sum(axis=0)
+    return _loss_terms(output, loss_parameter)(logits, Y.T).sum(axis=0)
 
 
 def backward_pass(weights, values, logits, Y, activation, output, sample_factor=None,
-                  masks=None, dropout=0.0, pre=None):
+                  masks=None, dropout=0.0, pre=None, loss_parameter=None):
     """Gradients of the mean loss, from the output back to the first layer.
 
     ``sample_factor`` (one value per sample) scales each sample's share of the gradient:
@@ -405,10 +415,10 @@ def backward_pass(weights, values, logits, Y, activation, output, sample_factor=
     tanh's for relu, and dZ2's place held Z2). Means divide by the number of samples. An
     activation whose backward reads its input (``backward_reads == "input"`` in
     cnet.registry) gets the pre-activations ``pre`` (from :func:`forward_pass`) instead of
-    the outputs.
+    the outputs. ``loss_parameter`` is the loss's own, for a loss that has one.
     """
     _, act_backward = activation_functions(activation)
-    _, _, loss_grad = output_functions(output)
+    _, _, loss_grad = output_functions(output, loss_parameter)
     dZ = loss_grad(logits, Y.T)
     if sample_factor is not None:
         dZ = dZ * sample_factor
@@ -499,12 +509,13 @@ def _check_apart(written, read):
                 raise ValueError(f"{name} shares memory with {other}; pass separate arrays")
 
 
-def _weighted_loss(output, logits, Y, sample_weight):
+def _weighted_loss(network, logits, Y, sample_weight):
     """The mean loss of the logits against Y, weighted if sample_weight is given."""
     if sample_weight is None:
-        _, loss, _ = OUTPUTS[output]
+        _, loss, _ = output_functions(network.output, network.loss_parameter)
         return loss(logits, Y.T)
-    return float(np.average(sample_losses(output, logits, Y), weights=sample_weight))
+    return float(np.average(sample_losses(network.output, logits, Y, network.loss_parameter),
+                            weights=sample_weight))
 
 
 def _gradients(network, weights, biases, X, Y, factor, masks, dropout):
@@ -513,7 +524,8 @@ def _gradients(network, weights, biases, X, Y, factor, masks, dropout):
     pre = [] if network.keeps_input else None
     values, logits = forward_pass(weights, biases, network.activation, X, masks, pre)
     grad_w, grad_b = backward_pass(weights, values, logits, Y, network.activation,
-                                   network.output, factor, masks, dropout, pre)
+                                   network.output, factor, masks, dropout, pre,
+                                   network.loss_parameter)
     return logits, grad_w, grad_b
 
 
@@ -551,7 +563,7 @@ def loss_and_gradient(params, network, X, Y, grad, sample_weight=None, dropout=0
         for W, dW in zip(weights, gw):
             dW += (alpha / weight_sum) * W
         penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
-    return _weighted_loss(network.output, logits, Y, sample_weight) + penalty
+    return _weighted_loss(network, logits, Y, sample_weight) + penalty
 
 
 def train_epochs(params, network, training, X, Y, progress, n_epochs):
@@ -675,7 +687,7 @@ def evaluate(params, network, validation, score):
     weights, biases = unpack(params, network.layers)
     X, Y, sample_weight = validation.X, validation.Y, validation.sample_weight
     _, logits = forward_pass(weights, biases, network.activation, X)
-    val_loss = _weighted_loss(network.output, logits, Y, sample_weight)
+    val_loss = _weighted_loss(network, logits, Y, sample_weight)
     if score == "none":
         return val_loss, np.nan
     out_activation, _, _ = OUTPUTS[network.output]
@@ -760,7 +772,7 @@ def _epoch(params, network, training, X, Y, epoch):
         logits, grad_w, grad_b = _gradients(network, weights, biases, Xb, Yb, factor, masks,
                                             dropout)
         if record:
-            batch_loss = _weighted_loss(network.output, logits, Yb, wb)
+            batch_loss = _weighted_loss(network, logits, Yb, wb)
             penalty = 0.5 * alpha * sum(float((W * W).sum()) for W in weights) / weight_sum
             total += (batch_loss + penalty) * m
         for W, dW in zip(weights, grad_w):

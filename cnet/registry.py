@@ -42,11 +42,14 @@ class OutputLoss(NamedTuple):
     loss_kernel: str          # kernels.loss_kernel and kernels.loss_kernel_grad
     task: str                 # "classification" or "regression"
     formula: str              # for the docs table
-    parameter: Optional[str] = None   # the loss's one hyperparameter, if it has one
+    # The loss's one hyperparameter, if it has one: the kernels' keyword (and the twins'),
+    # and, prefixed with the loss's name, the estimator's (MLPRegressor(huber_delta=...)).
+    parameter: Optional[str] = None
     # The targets the loss takes: "binary" (0 or 1), "one_hot" (one 1 per sample), "real" or
     # "counts" (non-negative). The kernels refuse negative counts; the tests draw targets of
     # this kind.
     targets: str = "real"
+    parameter_default: float = 1.0
 
 
 class Optimizer(NamedTuple):
@@ -115,6 +118,11 @@ def output_loss(name):
 def regression_losses():
     """The regressor's loss names, each with its output/loss pair."""
     return {e.loss: e for e in OUTPUT_LOSSES.values() if e.task == "regression"}
+
+
+def estimator_parameter(entry):
+    """The estimator's name for an output/loss pair's parameter (``huber_delta``), or None."""
+    return None if entry.parameter is None else f"{entry.loss}_{entry.parameter}"
 
 
 def optimizer(name):
