@@ -1051,11 +1051,14 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"``, ``"adam"`` and
-    ``"lbfgs"``; losses ``"squared_error"`` and ``"poisson"``) plus ``dtype``, ``backend``
-    and ``dropout`` (see :class:`MLPClassifier`). With the squared error the output layer is
+    ``"lbfgs"``; losses ``"squared_error"`` and ``"poisson"``) plus ``dtype``, ``backend``,
+    ``dropout`` (see :class:`MLPClassifier`), the loss ``"huber"`` and ``huber_delta``. With the squared error the output layer is
     linear and the loss half the squared error, summed over outputs, averaged over samples;
     with ``"poisson"`` the output is ``exp`` of the last layer (a log link) and the loss the
-    Poisson deviance (half of it), for non-negative targets such as counts.
+    Poisson deviance (half of it), for non-negative targets such as counts. ``"huber"``
+    (linear output) is half the squared error where the residual is at most ``huber_delta``
+    and linear beyond (PyTorch's ``HuberLoss``; ``huber_delta`` defaults to 1.0 as there), so
+    outliers pull on the fit less.
 
     Attributes
     ----------
@@ -1088,6 +1091,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
         "loss": [StrOptions(set(registry.regression_losses()))],
+        "huber_delta": [Interval(Real, 0, None, closed="neither")],
     }
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *,
@@ -1096,7 +1100,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, backend="cython", dropout=0.0):
+                 dtype=None, backend="cython", dropout=0.0, huber_delta=1.0):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -1107,6 +1111,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
             backend=backend, dropout=dropout)
         self.loss = loss
+        self.huber_delta = huber_delta
 
     def _check_targets(self, y):
         if self._output_loss().targets == "counts" and (np.asarray(y) < 0).any():

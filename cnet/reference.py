@@ -183,6 +183,23 @@ def squared_error_grad(pred, y, out=None):
     return _into(out, (pred - y) / pred.shape[1])
 
 
+def _huber_loss_terms(pred, y, delta=1.0):
+    residual = pred - y
+    size = np.abs(residual)
+    return np.where(size <= delta, 0.5 * residual * residual, delta * (size - 0.5 * delta))
+
+
+def huber_loss(pred, y, delta=1.0):
+    """Huber loss: half the squared error within ``delta``, ``delta * (|pred - y| - delta / 2)``
+    beyond, summed over outputs, averaged over samples."""
+    return float(_huber_loss_terms(pred, y, delta).sum() / pred.shape[1])
+
+
+def huber_loss_grad(pred, y, out=None, delta=1.0):
+    """Gradient of :func:`huber_loss`: ``clip(pred - y, -delta, delta) / n_samples``."""
+    return _into(out, np.clip(pred - y, -delta, delta) / pred.shape[1])
+
+
 def _poisson_loss_terms(logits, y):
     # The deviance y log(y / mu) - y + mu with mu = exp(z), written in z: the log of mu is
     # never taken, and y log y is 0 where y is.

@@ -87,6 +87,9 @@ OUTPUT_LOSSES = {entry.name: entry for entry in [
                "linear units, half the squared error"),
     OutputLoss("exp", 3, "exp", "poisson", "poisson_loss", "regression",
                "exp units (log link), half the Poisson deviance (counts)", targets="counts"),
+    OutputLoss("huber", 4, "identity", "huber", "huber_loss", "regression",
+               "linear units, Huber loss: half the squared error within delta, linear beyond",
+               parameter="delta"),
 ]}
 
 OPTIMIZERS = {entry.name: entry for entry in [

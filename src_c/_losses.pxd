@@ -251,6 +251,36 @@ cdef inline double squared_error_gradient(floating* z, const floating* y, Py_ssi
     return total
 
 
+# --- identity output + Huber loss ---------------------------------------------------------------
+#
+# Half the squared error where |z - y| <= delta, delta (|z - y| - delta / 2) beyond: PyTorch's
+# HuberLoss, summed over outputs and averaged over samples like the squared error (which it
+# equals for a delta larger than every residual). Its gradient is z - y clipped to
+# [-delta, delta], divided by n_samples.
+
+cdef inline double huber_gradient(floating* z, const floating* y, Py_ssize_t outputs,
+                                  Py_ssize_t m, Py_ssize_t y_output_stride,
+                                  Py_ssize_t y_sample_stride, floating scale, bint want_loss,
+                                  const floating* weights, floating delta) noexcept nogil:
+    cdef Py_ssize_t o, j
+    cdef double total = 0
+    cdef floating d, w
+    cdef bint inside
+    cdef floating* row
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            d = row[j] - y[o * y_output_stride + j * y_sample_stride]
+            w = weights[j] if weights != NULL else 1
+            # NaN is neither above delta nor below -delta: it stays inside and passes through.
+            inside = not (d > delta or d < -delta)
+            if want_loss:
+                total += (<floating>0.5 * d * d if inside
+                          else delta * ((d if d > 0 else -d) - <floating>0.5 * delta)) * w
+            row[j] = (d if inside else (delta if d > 0 else -delta)) * scale * w
+    return total
+
+
 # --- exponential output + Poisson deviance ----------------------------------------------------
 #
 # For counts: the output is mu = exp(z) (the log link) and the loss is the Poisson deviance
@@ -304,6 +334,7 @@ cdef enum Output:
     SOFTMAX = 1     # softmax over the units, categorical cross-entropy (multi-class)
     SQUARED = 2     # identity units, squared error (regression)
     POISSON = 3     # exponential units, Poisson deviance (counts)
+    HUBER = 4       # identity units, Huber loss (regression robust to outliers)
 
 
 cdef inline double output_gradient(Output output, floating* z, const floating* y,
@@ -329,6 +360,9 @@ cdef inline double output_gradient(Output output, floating* z, const floating* y
     if output == POISSON:
         return poisson_deviance_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
                                          scale, want_loss, weights)
+    if output == HUBER:
+        return huber_gradient(z, y, outputs, m, y_output_stride, y_sample_stride, scale,
+                              want_loss, weights, delta)
     return binary_cross_entropy_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
                                          scale, want_loss, weights)
 
