@@ -1052,13 +1052,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"``, ``"adam"`` and
     ``"lbfgs"``; losses ``"squared_error"`` and ``"poisson"``) plus ``dtype``, ``backend``,
-    ``dropout`` (see :class:`MLPClassifier`), the loss ``"huber"`` and ``huber_delta``. With the squared error the output layer is
+    ``dropout`` (see :class:`MLPClassifier`), the losses ``"huber"`` and ``"absolute_error"``
+    and ``huber_delta``. With the squared error the output layer is
     linear and the loss half the squared error, summed over outputs, averaged over samples;
     with ``"poisson"`` the output is ``exp`` of the last layer (a log link) and the loss the
     Poisson deviance (half of it), for non-negative targets such as counts. ``"huber"``
     (linear output) is half the squared error where the residual is at most ``huber_delta``
     and linear beyond (PyTorch's ``HuberLoss``; ``huber_delta`` defaults to 1.0 as there), so
-    outliers pull on the fit less.
+    outliers pull on the fit less; ``"absolute_error"`` (linear output) fits the conditional
+    median, its gradient 0 where a prediction equals its target.
 
     Attributes
     ----------

@@ -200,6 +200,20 @@ def huber_loss_grad(pred, y, out=None, delta=1.0):
     return _into(out, np.clip(pred - y, -delta, delta) / pred.shape[1])
 
 
+def _absolute_error_terms(pred, y):
+    return np.abs(pred - y)
+
+
+def absolute_error(pred, y):
+    """Absolute error summed over outputs, averaged over samples."""
+    return float(_absolute_error_terms(pred, y).sum() / pred.shape[1])
+
+
+def absolute_error_grad(pred, y, out=None):
+    """Gradient of :func:`absolute_error`: ``sign(pred - y) / n_samples``, 0 where equal."""
+    return _into(out, np.sign(pred - y) / pred.shape[1])
+
+
 def _poisson_loss_terms(logits, y):
     # The deviance y log(y / mu) - y + mu with mu = exp(z), written in z: the log of mu is
     # never taken, and y log y is 0 where y is.

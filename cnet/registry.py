@@ -90,6 +90,8 @@ OUTPUT_LOSSES = {entry.name: entry for entry in [
     OutputLoss("huber", 4, "identity", "huber", "huber_loss", "regression",
                "linear units, Huber loss: half the squared error within delta, linear beyond",
                parameter="delta"),
+    OutputLoss("absolute_error", 5, "identity", "absolute_error", "absolute_error",
+               "regression", "linear units, absolute error (fits the conditional median)"),
 ]}
 
 OPTIMIZERS = {entry.name: entry for entry in [

@@ -281,6 +281,31 @@ cdef inline double huber_gradient(floating* z, const floating* y, Py_ssize_t out
     return total
 
 
+# --- identity output + absolute error ------------------------------------------------------------
+#
+# |z - y| summed over outputs, averaged over samples (PyTorch's L1Loss for one output). Its
+# gradient is sign(z - y) / n_samples, taken as 0 where z = y (a subgradient, as PyTorch's).
+
+cdef inline double absolute_error_gradient(floating* z, const floating* y, Py_ssize_t outputs,
+                                           Py_ssize_t m, Py_ssize_t y_output_stride,
+                                           Py_ssize_t y_sample_stride, floating scale,
+                                           bint want_loss, const floating* weights) noexcept nogil:
+    cdef Py_ssize_t o, j
+    cdef double total = 0
+    cdef floating d, w
+    cdef floating* row
+    for o in range(outputs):
+        row = z + o * m
+        for j in range(m):
+            d = row[j] - y[o * y_output_stride + j * y_sample_stride]
+            w = weights[j] if weights != NULL else 1
+            if want_loss:
+                total += (d if d > 0 else -d) * w
+            # d * 0 keeps 0 at 0 and NaN at NaN, where a comparison would give 0 for both.
+            row[j] = (<floating>1 if d > 0 else (<floating>-1 if d < 0 else d * 0)) * scale * w
+    return total
+
+
 # --- exponential output + Poisson deviance ----------------------------------------------------
 #
 # For counts: the output is mu = exp(z) (the log link) and the loss is the Poisson deviance
@@ -335,6 +360,7 @@ cdef enum Output:
     SQUARED = 2     # identity units, squared error (regression)
     POISSON = 3     # exponential units, Poisson deviance (counts)
     HUBER = 4       # identity units, Huber loss (regression robust to outliers)
+    ABSOLUTE = 5    # identity units, absolute error (the conditional median)
 
 
 cdef inline double output_gradient(Output output, floating* z, const floating* y,
@@ -360,6 +386,9 @@ cdef inline double output_gradient(Output output, floating* z, const floating* y
     if output == POISSON:
         return poisson_deviance_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
                                          scale, want_loss, weights)
+    if output == ABSOLUTE:
+        return absolute_error_gradient(z, y, outputs, m, y_output_stride, y_sample_stride,
+                                       scale, want_loss, weights)
     if output == HUBER:
         return huber_gradient(z, y, outputs, m, y_output_stride, y_sample_stride, scale,
                               want_loss, weights, delta)

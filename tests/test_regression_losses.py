@@ -87,3 +87,30 @@ def test_regressor_huber_delta_is_checked_and_saved(tmp_path):
     loaded = cnet.load(tmp_path / "huber.npz")
     assert loaded.huber_delta == 0.5 and loaded.loss == "huber"
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+
+
+@pytest.mark.parametrize("module", [kernels, reference], ids=["compiled", "twin"])
+def test_absolute_error_follows_the_definition_and_its_gradient_is_zero_at_zero(module):
+    # torch.nn.L1Loss(reduction="none"), summed over outputs, mean over samples.
+    assert module.absolute_error(PRED, Y) == pytest.approx(
+        float(np.abs(PRED - Y).sum() / PRED.shape[1]), rel=1e-12)
+    y = PRED.copy()
+    y[0, :10] += 1.0
+    y[1, :10] -= 1.0
+    grad = module.absolute_error_grad(PRED, y)
+    n = PRED.shape[1]
+    np.testing.assert_array_equal(grad[0, :10], -1.0 / n)
+    np.testing.assert_array_equal(grad[1, :10], 1.0 / n)
+    np.testing.assert_array_equal(grad[:, 10:], 0.0)       # prediction == target
+
+
+def test_regressor_absolute_error_trains_as_its_twin_and_fits_the_median_better():
+    absolute, X, y = _fit(loss="absolute_error")
+    twin, _, _ = _fit(loss="absolute_error", backend="numpy")
+    np.testing.assert_allclose(absolute.predict(X), twin.predict(X), rtol=1e-9, atol=1e-9)
+    assert absolute.out_activation_ == "identity"
+    squared, _, _ = _fit(loss="squared_error")
+    # The outliers drag the squared error's fit up; the absolute error's much less.
+    clean = slice(4, None)
+    assert (np.median(np.abs(absolute.predict(X)[clean] - y[clean]))
+            < np.median(np.abs(squared.predict(X)[clean] - y[clean])))
