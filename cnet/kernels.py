@@ -345,53 +345,45 @@ def _loss_kernels(entry):
                              f"(counts or rates)")
         return outputs, y
 
-    def parameter_of(options):
-        # A loss with a parameter takes it by its registry name (huber: delta=...).
-        allowed = {} if entry.parameter is None else {entry.parameter: entry.parameter_default}
-        unknown = set(options) - set(allowed)
-        if unknown:
-            raise TypeError(f"{entry.loss_kernel}() got an unexpected keyword argument "
-                            f"{sorted(unknown)[0]!r}")
-        value = options.get(entry.parameter, entry.parameter_default)
+    def parameter_of(value):
         if not (isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
                 and np.isfinite(value) and value > 0):
             raise ValueError(f"{entry.parameter} must be a positive finite number, got "
                              f"{value!r}")
         return float(value)
 
-    def mean_loss(outputs, y, options):
-        parameter = parameter_of(options)
-        return _compiled().output_loss(code, *checked(outputs, y), parameter)
+    # A loss on an identity output names its input pred, the others logits, as the twins
+    # do; a loss with a parameter takes it last, by its registry name (huber: delta=1.0).
+    z = "pred" if entry.output_activation == "identity" else "logits"
+    plain = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    extra = [] if entry.parameter is None else [
+        inspect.Parameter(entry.parameter, plain, default=entry.parameter_default)]
+    loss_signature = inspect.Signature(
+        [inspect.Parameter(z, plain), inspect.Parameter("y", plain)] + extra)
+    grad_signature = inspect.Signature(
+        [inspect.Parameter(z, plain), inspect.Parameter("y", plain),
+         inspect.Parameter("out", plain, default=None)] + extra)
 
-    def gradient(outputs, y, out, options):
-        parameter = parameter_of(options)
-        outputs, y = checked(outputs, y)
+    def arguments(signature, args, kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        values = bound.arguments
+        parameter = (entry.parameter_default if entry.parameter is None
+                     else parameter_of(values[entry.parameter]))
+        return (*checked(values[z], values["y"]), values.get("out"), parameter)
+
+    def loss(*args, **kwargs):
+        outputs, y, _, parameter = arguments(loss_signature, args, kwargs)
+        return _compiled().output_loss(code, outputs, y, parameter)
+
+    def loss_grad(*args, **kwargs):
+        outputs, y, out, parameter = arguments(grad_signature, args, kwargs)
         out = _output(out, outputs.shape, outputs.dtype, inputs=(y,))
         _compiled().output_loss_grad(code, outputs, y, out, parameter)
         return out
 
-    # A loss on an identity output names its input pred, the others logits, as the twins do.
-    z = "pred" if entry.output_activation == "identity" else "logits"
-    if z == "pred":
-        def loss(pred, y, **options):
-            return mean_loss(pred, y, options)
-
-        def loss_grad(pred, y, out=None, **options):
-            return gradient(pred, y, out, options)
-    else:
-        def loss(logits, y, **options):
-            return mean_loss(logits, y, options)
-
-        def loss_grad(logits, y, out=None, **options):
-            return gradient(logits, y, out, options)
-    # What the signature shows (and the twin's has): the parameter by name, or nothing.
-    keyword = [] if entry.parameter is None else [inspect.Parameter(
-        entry.parameter, inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        default=entry.parameter_default)]
-    for function in (loss, loss_grad):
-        shown = [p for p in inspect.signature(function).parameters.values()
-                 if p.kind is not inspect.Parameter.VAR_KEYWORD]
-        function.__signature__ = inspect.Signature(shown + keyword)
+    loss.__signature__ = loss_signature
+    loss_grad.__signature__ = grad_signature
 
     targets = _TARGETS.get(entry.targets, "")
     name = entry.loss_kernel

@@ -424,14 +424,13 @@ class _BaseMLP(SaveMixin, BaseEstimator):
 
     def _training_options(self):
         """The optimizer's hyperparameters, by the names its class takes."""
-        if self.solver == "sgd":
-            return dict(momentum=self.momentum, nesterov=bool(self.nesterovs_momentum))
-        return dict(beta_1=self.beta_1, beta_2=self.beta_2, epsilon=self.epsilon)
+        names = optimizers.CLASSES[self.solver].ESTIMATOR_NAMES
+        return {name: getattr(self, attribute) for name, attribute in names.items()}
 
     def _new_optimizer(self, n_parameters, dtype):
         """A fresh optimizer of ``solver``, with this estimator's hyperparameters."""
-        schedule = dict(schedule=self.learning_rate, power_t=self.power_t) \
-            if self.solver == "sgd" else {}
+        names = optimizers.CLASSES[self.solver].SCHEDULE_NAMES
+        schedule = {name: getattr(self, attribute) for name, attribute in names.items()}
         return optimizers.make(self.solver, n_parameters, dtype, self.learning_rate_init,
                                **schedule, **self._training_options())
 

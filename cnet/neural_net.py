@@ -21,10 +21,6 @@ from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, c
 from cnet.progress import ProgressBar, train_in_chunks
 from cnet.spec import Network, Progress, Training
 
-# cnet's names of the hidden activations (scikit-learn's aliases are the MLPs').
-ACTIVATIONS = tuple(registry.ACTIVATIONS)
-
-
 @register_model
 @serialize_methods("fit", "predict", "predict_proba", "score", "save")
 class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
@@ -45,8 +41,8 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     iterations : int, default 100
         Epochs (passes over the training data) per call to :meth:`fit`.
     activation : str, default "relu"
-        Activation of the hidden layers: any of cnet's names in
-        ``cnet.registry.ACTIVATIONS`` (``"relu"``, ``"sigmoid"``, ``"tanh"``, ...).
+        Activation of the hidden layers: any name of ``cnet.registry`` (``"relu"``,
+        ``"sigmoid"``, ``"tanh"``, ``"gelu"``, ``"silu"``, ...) or an alias (``"swish"``).
     batch_size : int or None, default None
         Samples per gradient step; None uses all of them (full batch, as the tutorials do).
     shuffle : bool, default True
@@ -109,7 +105,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         "layers": ["array-like"],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "iterations": [Interval(Integral, 0, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
+        "activation": [StrOptions(set(registry.activation_names()))],
         "batch_size": [Interval(Integral, 1, None, closed="left"), None],
         "shuffle": ["boolean"],
         "loss_every": [Interval(Integral, 0, None, closed="left")],
@@ -176,7 +172,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         views = parameter_views(flat, layers)
         for k in range(1, len(layers)):
             hidden = k < len(layers) - 1
-            gain = registry.ACTIVATIONS[self.activation].init_gain if hidden else 1.0
+            gain = registry.activation(self.activation).init_gain if hidden else 1.0
             n_in, n_out = layers[k - 1], layers[k]
             views[f"W{k}"][...] = rng.standard_normal((n_in, n_out)) * np.sqrt(gain / n_in)
         return flat

@@ -135,6 +135,9 @@ class SGD(Optimizer):
 
     name = "sgd"
     HYPERPARAMETERS = ("momentum", "nesterov")
+    # The scikit-learn estimators' names for them, and for the schedule this optimizer runs.
+    ESTIMATOR_NAMES = {"momentum": "momentum", "nesterov": "nesterovs_momentum"}
+    SCHEDULE_NAMES = {"schedule": "learning_rate", "power_t": "power_t"}
 
     def __init__(self, n_parameters, dtype, learning_rate_init=0.1, *, schedule="constant",
                  power_t=0.5, momentum=0.9, nesterov=True):
@@ -182,6 +185,8 @@ class Adam(Optimizer):
 
     name = "adam"
     HYPERPARAMETERS = ("beta_1", "beta_2", "epsilon")
+    ESTIMATOR_NAMES = {"beta_1": "beta_1", "beta_2": "beta_2", "epsilon": "epsilon"}
+    SCHEDULE_NAMES = {}     # Adam's rate is constant, as in scikit-learn
 
     def __init__(self, n_parameters, dtype, learning_rate_init=0.001, *, beta_1=0.9,
                  beta_2=0.999, epsilon=1e-8):

@@ -92,13 +92,12 @@ def leaky_relu_backward(grad, a, out=None):
 
 def elu(z, out=None):
     """``z`` where positive, ``exp(z) - 1`` elsewhere (alpha = 1)."""
-    with np.errstate(over="ignore"):
-        return _into(out, np.where(z > 0, z, np.exp(np.minimum(z, 0)) - 1).astype(z.dtype))
+    return _into(out, np.where(z > 0, z, np.expm1(np.minimum(z, 0))))
 
 
 def elu_backward(grad, a, out=None):
     """Gradient through elu, given its output ``a``: 1 where positive, ``a + 1`` elsewhere."""
-    return _into(out, grad * np.where(a > 0, 1, a + 1).astype(grad.dtype))
+    return _into(out, grad * np.where(a > 0, 1.0, a + 1.0))
 
 
 def _normal_cdf(z):
@@ -183,7 +182,16 @@ def squared_error_grad(pred, y, out=None):
     return _into(out, (pred - y) / pred.shape[1])
 
 
+def _huber_delta(delta):
+    # As the compiled kernels check it; a Python float keeps float32 data in float32.
+    if not (isinstance(delta, (int, float, np.number)) and not isinstance(delta, bool)
+            and np.isfinite(delta) and delta > 0):
+        raise ValueError(f"delta must be a positive finite number, got {delta!r}")
+    return float(delta)
+
+
 def _huber_loss_terms(pred, y, delta=1.0):
+    delta = _huber_delta(delta)
     residual = pred - y
     size = np.abs(residual)
     return np.where(size <= delta, 0.5 * residual * residual, delta * (size - 0.5 * delta))
@@ -197,6 +205,7 @@ def huber_loss(pred, y, delta=1.0):
 
 def huber_loss_grad(pred, y, out=None, delta=1.0):
     """Gradient of :func:`huber_loss`: ``clip(pred - y, -delta, delta) / n_samples``."""
+    delta = _huber_delta(delta)
     return _into(out, np.clip(pred - y, -delta, delta) / pred.shape[1])
 
 

@@ -79,10 +79,16 @@ cdef inline floating leaky_relu_derivative(floating a) noexcept nogil:
     return <floating>1 if a > 0 else <floating>LEAKY_SLOPE_PERCENT / 100
 
 
+from libc.math cimport expm1 as libm_expm1, expm1f
+
+
 cdef inline floating elu_scalar(floating z) noexcept nogil:
-    # exp(z) - 1 at and below 0 (alpha = 1, PyTorch's default), through the exp that
-    # vectorizes; NaN > 0 is false and exp(NaN) is NaN, so NaN passes through.
-    return z if z > 0 else exp_nonpositive(minus_abs(z)) - <floating>1
+    # expm1(z) at and below 0 (alpha = 1, PyTorch's default): exp(z) - 1 would lose the
+    # digits of a small z (float32: 1% at z = -1e-6). NaN > 0 is false and expm1(NaN) is NaN.
+    if floating is float:
+        return z if z > 0 else expm1f(z)
+    else:
+        return z if z > 0 else libm_expm1(z)
 
 
 cdef inline floating elu_derivative(floating a) noexcept nogil:

@@ -12,6 +12,7 @@
 import numpy as np
 
 from cython cimport floating
+from libc.math cimport INFINITY
 from libc.stdint cimport uint64_t, uintptr_t
 from libc.string cimport memcpy
 
@@ -263,6 +264,14 @@ cdef object _entry(dict table, int code, str what):
     return entry
 
 
+cdef _check_parameter(entry, double parameter):
+    # A loss's parameter (huber's delta) reaches the loop as a bound: NaN, zero or negative
+    # would give a wrong loss and gradient silently.
+    if entry.parameter is not None and not (0 < parameter < INFINITY):
+        raise ValueError(f"{entry.parameter} must be a positive finite number, got "
+                         f"{parameter}")
+
+
 cdef inline bint _same(const void* p, const void* q) noexcept nogil:
     return p == q
 
@@ -319,6 +328,7 @@ def output_loss(int code, const floating[:, ::1] logits, const floating[:, ::1] 
     cnet.registry, summed over outputs (rows), from the output pre-activations; parameter is
     the loss's own (cnet.registry's OutputLoss.parameter), for a loss that has one."""
     entry = _entry(_OUTPUT_LOSSES, code, "output")
+    _check_parameter(entry, parameter)
     _check_pair(logits, y, entry.loss_kernel)
     # output_gradient writes the gradient over its input: it gets a copy.
     z = np.array(logits)
@@ -338,6 +348,7 @@ def output_loss_grad(int code, const floating[:, ::1] logits, const floating[:, 
     """out = the gradient of :func:`output_loss` with respect to the output pre-activations:
     (activation(logits) - y) / n_samples for the cross-entropies and the squared error."""
     entry = _entry(_OUTPUT_LOSSES, code, "output")
+    _check_parameter(entry, parameter)
     name = f"{entry.loss_kernel}_grad"
     _check_pair(logits, y, name)
     _check_pair(logits, out, f"{name} (out)")

@@ -67,7 +67,7 @@ def test_the_seeds_gradients_are_not_the_gradient():
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("activation", registry_rows.ACTIVATIONS)
 def test_gradient_on_the_blas_path(activation, output):
     # 64 samples through [20, 30, 3]: every product of the first two layers goes to BLAS.
     from cnet import _kernels
@@ -78,14 +78,26 @@ def test_gradient_on_the_blas_path(activation, output):
     Y = _targets(rng, 64, 3, output)
     params = rng.standard_normal(n_parameters(layers)) * 0.3
     args = (Network(layers, activation, output, dtype=params.dtype), X, Y)
-    _, grad = engine.loss_and_gradient("cython", params, *args)
+    loss, grad = engine.loss_and_gradient("cython", params, *args)
     h = 1e-6
+    # The difference of two losses carries their rounding, about eps * |loss| each, divided
+    # by 2h: a loss of 10 (Poisson outputs on random weights) leaves ~1e-9 of noise.
+    noise = 1e-9 * max(1.0, abs(loss))
     for i in rng.choice(params.size, 60, replace=False):   # a sample of the 723 parameters
         step = np.zeros_like(params)
         step[i] = h
         up, _ = engine.loss_and_gradient("cython", params + step, *args)
         down, _ = engine.loss_and_gradient("cython", params - step, *args)
-        assert (up - down) / (2 * h) == pytest.approx(grad[i], rel=1e-5, abs=1e-9)
+        if _crosses_a_kink(args[0], params + step, params - step, X, Y):
+            continue
+        assert (up - down) / (2 * h) == pytest.approx(grad[i], rel=1e-5, abs=noise)
+
+
+def _crosses_a_kink(network, above, below, X, Y):
+    """Whether an output's residual changes sign between two parameter vectors: the absolute
+    error has a kink there, and a central difference across it measures no derivative."""
+    residual = [engine.predict("cython", p, network, X) - Y for p in (above, below)]
+    return bool((np.sign(residual[0]) != np.sign(residual[1])).any())
 
 
 @pytest.mark.parametrize("backend", ["cython", "numpy"])

@@ -97,7 +97,7 @@ def test_shared_parameters_have_scikit_learns_constraints(cls):
 @pytest.mark.parametrize("cls,name,expected", [
     (MLPClassifier, "activation", set(registry.activation_names())),
     (MLPRegressor, "activation", set(registry.activation_names())),
-    (NeuralNet, "activation", set(registry.ACTIVATIONS)),
+    (NeuralNet, "activation", set(registry.activation_names())),
     (MLPClassifier, "solver", {*registry.OPTIMIZERS, "lbfgs"}),
     (MLPRegressor, "loss", set(registry.regression_losses())),
 ])

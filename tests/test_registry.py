@@ -264,8 +264,7 @@ def test_the_regressor_accepts_every_regression_loss(loss):
     assert np.isfinite(reg.predict(X)).all()
 
 
-# cnet's own names: NeuralNet is not scikit-learn's estimator and takes no aliases.
-@pytest.mark.parametrize("activation", sorted(registry.ACTIVATIONS))
+@pytest.mark.parametrize("activation", registry.activation_names())
 def test_neural_net_accepts_every_activation(activation):
     rng = np.random.default_rng(0)
     X = rng.standard_normal((30, 2))

@@ -114,3 +114,22 @@ def test_regressor_absolute_error_trains_as_its_twin_and_fits_the_median_better(
     clean = slice(4, None)
     assert (np.median(np.abs(absolute.predict(X)[clean] - y[clean]))
             < np.median(np.abs(squared.predict(X)[clean] - y[clean])))
+
+
+def test_the_loss_parameter_may_be_passed_by_position_as_to_the_twin():
+    for module in (kernels, reference):
+        assert module.huber_loss(PRED, Y, 2.0) == pytest.approx(huber_closed_form(PRED, Y, 2.0))
+        np.testing.assert_allclose(module.huber_loss_grad(PRED, Y, None, 2.0),
+                                   np.clip(PRED - Y, -2.0, 2.0) / PRED.shape[1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("delta", [0.0, -1.0, np.nan])
+def test_the_twin_refuses_the_deltas_the_kernels_refuse(delta):
+    with pytest.raises(ValueError, match="delta"):
+        reference.huber_loss(PRED, Y, delta=delta)
+
+
+def test_float32_stays_float32_with_a_float64_delta():
+    pred, y = PRED.astype(np.float32), Y.astype(np.float32)
+    for module in (kernels, reference):
+        assert module.huber_loss_grad(pred, y, delta=np.float64(2)).dtype == np.float32

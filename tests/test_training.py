@@ -314,7 +314,7 @@ def test_cython_loop_equals_numpy_twin_with_sample_weights(output, batch_size, s
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("batch_size,shuffle", [(150, False), (32, True)])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid"])
+@pytest.mark.parametrize("activation", registry_rows.ACTIVATIONS)
 def test_cython_loop_equals_numpy_twin_with_dropout(activation, batch_size, shuffle, dtype):
     res = _train_both([3, 8, 6, 1], activation, dtype, batch_size, shuffle, epochs=200,
                       learning_rate=0.02, dropout=0.3)
@@ -398,9 +398,9 @@ def _as_if_reading_input(network):
 @pytest.mark.parametrize("backend", ["cython", "numpy"])
 @pytest.mark.parametrize("activation", ["relu", "leaky_relu"])
 def test_the_pre_activation_path_trains_as_the_output_path(backend, activation):
-    # No activation of today's registry reads its input, so the path that gelu and silu
-    # will take runs here on relu and leaky_relu, whose input and output have the same sign:
-    # their backward gives the same gradient from either, so training must not change.
+    # The path that gelu and silu take (the loop keeps the pre-activations), run on relu and
+    # leaky_relu, whose input and output have the same sign: their backward gives the same
+    # gradient from either, so training must not change.
     rng = np.random.default_rng(8)
     X = rng.standard_normal((50, 3))
     Y = _targets(X, 2, "softmax", np.float64)
