@@ -6,8 +6,10 @@ classes (``tests/test_sklearn_mlp_suite.py``): the stochastic solvers' epoch los
 term, ``tol``/``n_iter_no_change`` stopping, the ``invscaling`` and ``adaptive`` learning
 rates, early stopping on a held-out fraction that restores the best weights, a new optimizer
 for every ``fit`` (``warm_start`` keeps the weights, ``partial_fit`` the optimizer too), and
-``lbfgs`` through scipy's L-BFGS-B. Each epoch runs in the compiled loop (or its numpy twin);
-the decisions between epochs are taken here.
+``lbfgs`` through scipy's L-BFGS-B. Each epoch runs in the compiled loop (or its numpy twin),
+the decisions between epochs too (``cnet.epoch_rules``); the stochastic solvers' glue between
+the estimator and the engine is in ``cnet._mlp_stochastic``, the model-file state in
+``cnet._mlp_state``.
 
 cnet adds what scikit-learn's MLP lacks: ``dropout``, ``class_weight``, a validation set of
 the user's own (``fit(..., eval_set=...)``) with ``validation_loss_curve_``, the training
@@ -19,7 +21,6 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
-from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils.class_weight import compute_sample_weight
@@ -29,16 +30,17 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from cnet import engine, lbfgs, registry
-from cnet import optimizer as optimizers
 from cnet._caller import stacklevel
-from cnet._fit_warnings import warn_if_stopped, warn_lbfgs_interrupted
+from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
-from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
-                              check_state_arrays, native_copy, register_model, storable_labels)
-from cnet.spec import Network, Progress, Stopping, Training, Validation
+from cnet._mlp_state import MLPStateMixin
+from cnet._mlp_stochastic import NON_FINITE_PARAMETERS, StochasticFitMixin
+from cnet.persistence import (ArraySpec, SaveMixin, check_labels, native_copy, register_model,
+                              storable_labels)
+from cnet.spec import Network
 
 # Every accepted activation name (scikit-learn's, such as "logistic", and cnet's) and cnet's
 # name for it, which the engine takes.
@@ -46,10 +48,6 @@ ACTIVATIONS = {name: registry.activation(name).name for name in registry.activat
 STOCHASTIC_SOLVERS = tuple(registry.OPTIMIZERS)
 SOLVERS = (*STOCHASTIC_SOLVERS, "lbfgs")
 SCHEDULES = ("constant", "invscaling", "adaptive")
-# The regressor's losses and the engine's name of the output/loss pair each trains.
-# scikit-learn's wording, which its tests match.
-NON_FINITE_PARAMETERS = ("Solver produced non-finite parameter weights. The input data may "
-                         "contain large values and need to be preprocessed.")
 
 
 def _stochastic(estimator):
@@ -60,7 +58,7 @@ def _stochastic(estimator):
     return True
 
 
-class _BaseMLP(SaveMixin, BaseEstimator):
+class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
     """Shared fitting of the multi-layer perceptrons; subclasses encode targets and score."""
 
     # scikit-learn's constraints for the parameters it shares (its MLP's own, with the names
@@ -422,150 +420,6 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         """The registry's output/loss pair the network is trained with."""
         return registry.output_loss(self.out_activation_)
 
-    def _training_options(self):
-        """The optimizer's hyperparameters, by the names its class takes."""
-        names = optimizers.CLASSES[self.solver].ESTIMATOR_NAMES
-        return {name: getattr(self, attribute) for name, attribute in names.items()}
-
-    def _new_optimizer(self, n_parameters, dtype):
-        """A fresh optimizer of ``solver``, with this estimator's hyperparameters."""
-        names = optimizers.CLASSES[self.solver].SCHEDULE_NAMES
-        schedule = {name: getattr(self, attribute) for name, attribute in names.items()}
-        return optimizers.make(self.solver, n_parameters, dtype, self.learning_rate_init,
-                               **schedule, **self._training_options())
-
-    def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng):
-        layers = self._layers
-        if (not incremental or not hasattr(self, "_optimizer")
-                or self._optimizer.name != self.solver):
-            self._optimizer = self._new_optimizer(n_parameters(layers), X.dtype)
-        else:
-            # An optimizer restored from a model file has the default momentum or betas;
-            # partial_fit steps with the model's.
-            self._optimizer.set_hyperparameters(**self._training_options())
-        optimizer = self._optimizer
-        X_train, Y_train, w_train = X, Y, weights
-        X_val = Y_val = w_val = None
-        user_set = self._validation_set(eval_set)
-        if user_set is not None:
-            X_val, _, Y_val, w_val = user_set
-        elif self.early_stopping:
-            # As scikit-learn: binary targets are split stratified by their 0/1 column.
-            stratify = (Y.astype(bool) if is_classifier(self) and self.n_outputs_ == 1
-                        else None)
-            split = train_test_split(X, Y, *([] if weights is None else [weights]),
-                                     random_state=rng, test_size=self.validation_fraction,
-                                     stratify=stratify)
-            X_train, X_val, Y_train, Y_val = split[:4]
-            if weights is not None:
-                w_train, w_val = split[4:]
-            if X_val.shape[0] < 2:
-                raise ValueError("The validation set is too small. Increase "
-                                 "'validation_fraction' or the size of your dataset.")
-        n = X_train.shape[0]
-        batch_size = min(200, n) if self.batch_size == "auto" else self.batch_size
-        if batch_size > n and self.batch_size != "auto":
-            warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is "
-                          "going to be clipped", stacklevel=stacklevel())
-        batch_size = int(np.clip(batch_size, 1, n))
-        self._batch_size = batch_size
-
-        flat = self._packed()
-        best_params = self._packed_from(self._best_coefs, self._best_intercepts)
-        progress = Progress(
-            self._epochs_seen, samples_seen=self.t_,
-            best_loss=np.inf if self.best_loss_ is None else self.best_loss_,
-            best_score=(-np.inf if self.best_validation_score_ is None
-                        else self.best_validation_score_),
-            no_improvement=self._no_improvement_count)
-        max_epochs = 1 if incremental else self.max_iter
-        # What the rules need of the validation set is computed once per fit, not per call.
-        validation = None
-        if X_val is not None:
-            validation = Validation(X_val, Y_val, w_val, score=self._score_kind(),
-                                    ss_tot=_total_sum_of_squares(Y_val, w_val))
-        training = Training(
-            optimizer, batch_size=batch_size, shuffle=self.shuffle, seed=self._seed,
-            loss_every=1, alpha=self.alpha, dropout=self.dropout, sample_weight=w_train,
-            stopping=Stopping("score" if self.early_stopping else "loss", tol=self.tol,
-                              n_iter_no_change=self.n_iter_no_change,
-                              best_params=best_params if self.early_stopping else None),
-            validation=validation)
-        network = self._network(X.dtype)
-        # A verbose fit goes an epoch per call so that it prints as it goes; any other runs
-        # every epoch in one compiled call, the rules applied inside the loop.
-        chunk = 1 if self.verbose else max_epochs
-        self.n_iter_ = 0
-        stopped = ended = False
-        while self.n_iter_ < max_epochs and not (stopped or ended):
-            count = min(chunk, max_epochs - self.n_iter_)
-            rate = optimizer.learning_rate
-            result = engine.train(self.backend, flat, network, training, X_train, Y_train,
-                                  count, progress)
-            done = result.epochs_done
-            self._epochs_seen += done
-            self.n_iter_ += done
-            self.t_ = int(progress.samples_seen)
-            self._no_improvement_count = progress.no_improvement
-            self.loss_curve_ += result.losses
-            if done:
-                self._expose(flat, layers)
-                self.loss_ = self.loss_curve_[-1]
-            self.validation_loss_curve_ += result.val_losses
-            if self.early_stopping:
-                self.validation_scores_ += result.val_scores
-                self.best_validation_score_ = progress.best_score
-            else:
-                self.best_loss_ = progress.best_loss
-            stopped = result.stopped
-            if self.verbose:
-                self._report(done, rate, result)
-            if done < count and not stopped:
-                # Interrupted or diverged: flat holds the last whole epoch's parameters.
-                warn_if_stopped(result, count, self.n_iter_, optimizer.learning_rate)
-                ended = True
-                if not result.interrupted:
-                    if not self.early_stopping:
-                        raise ValueError(NON_FINITE_PARAMETERS)
-                    # The diverged epoch scores NaN on the validation set, as in
-                    # scikit-learn, and the best epoch's weights are restored below.
-                    self.validation_scores_.append(float("nan"))
-        if not (incremental or stopped or ended) and self.n_iter_ == self.max_iter:
-            warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
-                          f"reached and the optimization hasn't converged yet.",
-                          ConvergenceWarning, stacklevel=stacklevel())
-        if self.early_stopping:
-            views = parameter_views(best_params, layers)
-            n = len(layers) - 1
-            self._best_coefs = [views[f"W{k}"].copy() for k in range(1, n + 1)]
-            self._best_intercepts = [views[f"b{k}"].copy() for k in range(1, n + 1)]
-            self._expose(best_params, layers)
-
-    def _report(self, done, rate, result):
-        """Print what the verbose fit's last epoch did, as scikit-learn's MLP prints it."""
-        if not done:
-            return
-        extra = (f", validation loss = {self.validation_loss_curve_[-1]:.8f}"
-                 if self.validation_loss_curve_ else "")
-        print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}{extra}")
-        if self.early_stopping:
-            print(f"Validation score: {self.validation_scores_[-1]:f}")
-        lowered = self._optimizer.learning_rate < rate and self._optimizer.schedule == "adaptive"
-        if lowered or result.stopped:
-            what = "Validation score" if self.early_stopping else "Training loss"
-            message = (f"{what} did not improve more than tol={self.tol:f} for "
-                       f"{self.n_iter_no_change} consecutive epochs.")
-            print(f"{message} Setting learning rate to {self._optimizer.learning_rate:f}"
-                  if lowered else f"{message} Stopping.")
-
-    def _score_kind(self):
-        """How the rules score a validation set (cnet.epoch_rules.SCORES)."""
-        if not is_classifier(self):
-            return "r2"
-        if len(self.classes_) == 1:
-            return "accuracy_one_class"
-        return "accuracy_argmax" if self.out_activation_ == "softmax" else "accuracy_threshold"
-
     def _packed_from(self, coefs, intercepts):
         """A flat parameter vector holding the given weights and biases."""
         flat = np.empty(n_parameters(self._layers), dtype=self.coefs_[0].dtype)
@@ -672,135 +526,6 @@ class _BaseMLP(SaveMixin, BaseEstimator):
         return summarize(type(self).__name__, self._layers, self.activation,
                          self.out_activation_, self.coefs_[0].dtype, self.backend,
                          getattr(self, "_batch_size", None))
-
-    # --- saved state (cnet.persistence) -----------------------------------------------------
-
-    def _get_state(self):
-        """The fitted estimator as named plain values: arrays and JSON numbers, lists, strings.
-
-        Returns
-        -------
-        dict
-            What :meth:`_set_state` restores. The arrays may be the estimator's own: copy them
-            before changing them.
-        """
-        best_loss = getattr(self, "best_loss_", None)
-        return {"params": self._packed(), "layers": [int(u) for u in self._layers],
-                "n_iter_": int(self.n_iter_), "loss_curve_": [float(v) for v in self.loss_curve_],
-                "t_": int(self.t_), "best_loss_": None if best_loss is None else float(best_loss),
-                "seed": int(self._seed), "epochs_seen": int(self._epochs_seen),
-                "out_activation": self.out_activation_,
-                "batch_size_used": getattr(self, "_batch_size", None),
-                **self._optimizer_state(), **self._input_state()}
-
-    def _state_arrays(self, fields):
-        """``{name: ArraySpec}`` of the arrays a state of these ``layers`` holds."""
-        layers = fields.layers()
-        n = n_parameters(layers)
-        # Every file holds the optimizer's state, zeros where there is none (lbfgs).
-        return {"params": ArraySpec([(n,)], "f"), "optimizer_state": ArraySpec([(2, n)], "f"),
-                **self._input_arrays(layers[0])}
-
-    def _set_state(self, state):
-        """Restore the fitted estimator from what :meth:`_get_state` gave, every value checked.
-
-        The loss curve, the best loss and the weights come back; the early-stopping records
-        and the validation curve start empty, as on a first fit.
-
-        Parameters
-        ----------
-        state : dict
-
-        Raises
-        ------
-        ValueError
-            Naming the first value that is missing, of the wrong type or shape, not finite,
-            or inconsistent with the estimator's parameters (``hidden_layer_sizes``,
-            ``activation``, the loss and labels that decide the output layer). The estimator
-            is then left as it was.
-        """
-        fields = StateFields(state)
-        layers = fields.layers()
-        try:
-            self._check_hyperparameters()
-            hidden = self._hidden_sizes()
-            registry.activation(self.activation)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise ValueError(f"a saved parameter is invalid: {str(exc)[:200]}") from None
-        if hidden != layers[1:-1]:
-            raise ValueError(f"the saved parameters ask for hidden layers {hidden}; the fitted "
-                             f"layers are {layers}")
-        check_state_arrays(state, self._state_arrays(fields), type(self).__name__, layers)
-        check_finite(state["params"], "parameters")
-        check_finite(state["optimizer_state"], "optimizer state")
-        dtype = state["params"].dtype.name
-        if self.dtype is not None and np.dtype(self.dtype).name != dtype:
-            raise ValueError(f"dtype={self.dtype!r} but the parameters are {dtype}")
-        out_activation = fields.get("out_activation", "str")
-        outputs = sorted({e.output_activation for e in registry.OUTPUT_LOSSES.values()})
-        if out_activation not in outputs:
-            raise ValueError(f"out_activation {out_activation!r:.40} does not fit this "
-                             f"{type(self).__name__} (output layers are {outputs})")
-        best_loss = fields.get("best_loss_", "loss", default=None, none=True)
-        with self._all_or_nothing():
-            self._set_input_state(fields, layers)
-            batch = fields.get("batch_size_used", "int", low=1, default=None, none=True)
-            self.__dict__.pop("_batch_size", None)
-            if batch is not None:
-                self._batch_size = batch
-            self._set_labels(fields)
-            if out_activation != self._output_activation():
-                # The output layer is decided by the estimator, its loss and its labels.
-                raise ValueError(f"out_activation {out_activation!r:.40} does not fit this "
-                                 f"{type(self).__name__} (it needs "
-                                 f"{self._output_activation()!r})")
-            layers = np.asarray(layers, dtype=np.intp)
-            params = native_copy(state["params"])
-            self.n_layers_ = len(layers)
-            self.n_outputs_ = int(layers[-1])
-            self.out_activation_ = out_activation
-            self._expose(params, layers)
-            self._set_optimizer_state(fields, params)
-            self._seed = fields.get("seed", "int", low=0)
-            self._epochs_seen = fields.get("epochs_seen", "int", low=0)
-            self.n_iter_ = fields.get("n_iter_", "int", low=0)
-            self.t_ = fields.get("t_", "int", low=0)
-            for name, value in self._initial_curves().items():
-                setattr(self, name, value)
-            self.loss_curve_ = list(fields.get("loss_curve_", "losses"))
-            self.loss_ = self.loss_curve_[-1] if self.loss_curve_ else None
-            if self.best_loss_ is not None:
-                # Tracked (a stochastic solver without early stopping): the best so far.
-                self.best_loss_ = best_loss
-
-    def _set_labels(self, fields):
-        """Restore what the state keeps of the targets (the classifier's labels)."""
-
-    def _optimizer_state(self):
-        """The optimizer's part of :meth:`_get_state`: the one place that reads its state."""
-        optimizer = getattr(self, "_optimizer", None)
-        if optimizer is None:
-            # lbfgs, or weights assigned by hand: the file holds zeros, as a fresh optimizer's.
-            params = self._packed()
-            return {"optimizer_state": np.zeros((2, params.size), dtype=params.dtype),
-                    "steps": 0, "learning_rate_now": float(self.learning_rate_init),
-                    "has_optimizer": False}
-        return {"optimizer_state": optimizer.state, "steps": int(optimizer.step_count),
-                "learning_rate_now": float(optimizer.learning_rate), "has_optimizer": True}
-
-    def _set_optimizer_state(self, fields, params):
-        """Restore what :meth:`_optimizer_state` gave: the one place that writes the state."""
-        self.__dict__.pop("_optimizer", None)
-        # Files of format 1, written before the optimizer had an object of its own, always
-        # carried its state.
-        if not (fields.get("has_optimizer", "bool", default=True)
-                and self.solver in registry.OPTIMIZERS):
-            return
-        optimizer = self._new_optimizer(params.size, params.dtype)
-        optimizer.state[...] = fields.mapping["optimizer_state"]
-        optimizer.step_count = fields.get("steps", "int", low=0)
-        optimizer.learning_rate = fields.get("learning_rate_now", "positive")
-        self._optimizer = optimizer
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -1165,15 +890,6 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self : MLPRegressor
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
-
-
-def _total_sum_of_squares(Y, weights):
-    """Each output's weighted sum of squared deviations from its weighted mean: R²'s
-    denominator, as scikit-learn's r2_score computes it."""
-    Y = np.asarray(Y, dtype=np.float64)
-    w = np.ones(len(Y)) if weights is None else np.asarray(weights, dtype=np.float64)
-    mean = np.average(Y, axis=0, weights=w)
-    return np.ascontiguousarray((w[:, None] * (Y - mean) ** 2).sum(axis=0))
 
 
 def _number(value):
