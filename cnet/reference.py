@@ -9,7 +9,6 @@ one row per unit and one column per sample, ``Z.shape == (units, n_samples)``. W
 stored ``(n_in, n_out)`` as in the second, so a layer computes ``Z = W.T @ A + b[:, None]``.
 """
 import functools
-from collections.abc import Mapping
 
 import numpy as np
 import scipy.sparse as sp
@@ -336,26 +335,6 @@ def _loss_terms(output, parameter=None):
     """Each element's loss term of an output/loss pair, ``(outputs, samples)``."""
     entry = registry.output_loss(output)
     return _with_parameter(entry, _twin(f"_{entry.loss_kernel}_terms"), parameter)
-
-
-class _ByOutput(Mapping):
-    """``OUTPUTS[output]``: :func:`output_functions` behind a mapping, for the training code
-    that indexes a table."""
-
-    def __getitem__(self, output):
-        try:
-            return output_functions(output)
-        except ValueError:
-            raise KeyError(output) from None
-
-    def __iter__(self):
-        return iter(registry.OUTPUT_LOSSES)
-
-    def __len__(self):
-        return len(registry.OUTPUT_LOSSES)
-
-
-OUTPUTS = _ByOutput()
 
 
 # --- counter-based randomness (shared with the compiled loop, bit for bit) ---------------------
@@ -730,7 +709,7 @@ def evaluate(params, network, validation, score):
     val_loss = _weighted_loss(network, logits, Y, sample_weight)
     if score == "none":
         return val_loss, np.nan
-    out_activation, _, _ = OUTPUTS[network.output]
+    out_activation, _, _ = output_functions(network.output)
     with np.errstate(all="ignore"):
         out = out_activation(logits).T
     w = np.ones(X.shape[0]) if sample_weight is None else sample_weight.astype(np.float64)
@@ -834,7 +813,7 @@ def forward(params, network, X, out):
     _check_apart({"out": out}, {"X": X, "params": params, "layers": network.layers})
     weights, biases = unpack(params, network.layers)
     _, logits = forward_pass(weights, biases, network.activation, X)
-    out_activation, _, _ = OUTPUTS[network.output]
+    out_activation, _, _ = output_functions(network.output)
     out[...] = out_activation(logits).T
     # Samples whose logits overflowed get NaN outputs, whatever the activation makes of them.
     out[~np.isfinite(logits).all(axis=0)] = np.nan

@@ -307,12 +307,11 @@ def activation_backward(int code, const floating[::1] grad, const floating[::1] 
     _check_same_or_apart1(x, out, x_name)
     cdef Py_ssize_t n = grad.shape[0]
     # activation_backward overwrites the activation's output a with the gradient. That a is
-    # out, unless out is grad, which it still reads, or z, which an input-reading entry reads.
+    # out, unless out is grad, which it still reads after a has been copied in. An entry that
+    # reads its input z never reads a, only writes it element by element: out may be either.
     cdef floating[::1] a = out
-    if reads_input or (_same(&out[0], &grad[0]) and not _same(&out[0], &x[0])):
+    if not reads_input and _same(&out[0], &grad[0]) and not _same(&out[0], &x[0]):
         a = np.empty(n, dtype=np.float32 if floating is float else np.float64)
-    if reads_input:
-        _activate(code, x, a)
     with nogil:
         if not reads_input and not _same(&a[0], &x[0]):
             memcpy(&a[0], &x[0], n * sizeof(floating))

@@ -381,6 +381,20 @@ def test_raw_elementwise_kernels_may_write_over_their_input(name):
     np.testing.assert_allclose(z, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("written_over", ["grad", "x"])
+@pytest.mark.parametrize("name", FORWARDS)
+def test_raw_backward_kernels_may_write_over_either_input(name, written_over):
+    # The gradient through an activation, element by element: out may be grad itself, or
+    # the output a (the input z for an activation whose backward reads it).
+    rng = np.random.default_rng(3)
+    grad, z = rng.standard_normal(13), rng.standard_normal(13)
+    x = z if registry.ACTIVATIONS[name].backward_reads == "input" else getattr(reference, name)(z)
+    expected = getattr(reference, f"{name}_backward")(grad, x)
+    out = grad if written_over == "grad" else x
+    getattr(_kernels, f"{name}_backward")(grad, x, out)
+    np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-15)
+
+
 def test_kernels_sparse_products_refuse_an_out_that_is_an_input():
     X, *_ = _csr_parts()
     b = _square(1)
