@@ -14,7 +14,8 @@ Whatever is wrong gives a ``ValueError`` naming it.
 
 This module knows the file, not the models: each model class registers itself with
 :func:`register_model` where it is defined, and :func:`load` finds it by the name the file
-records. Importing ``cnet`` imports every model, so the registry is full whenever ``load`` runs.
+records. ``import cnet`` leaves the models' modules to their first use, and ``cnet.load``
+imports them all before it reads, so the registry is full whenever it runs.
 What a model's file holds is the model's to say, through three methods:
 
 - ``_get_state()``: the fitted state as named plain values, numpy arrays (stored as members of
