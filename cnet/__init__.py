@@ -30,16 +30,17 @@ __all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "kernels", "ref
 
 def __getattr__(name):
     # Each import is written out (not looked up by name) so that the module graph, read from
-    # the source (tests/test_module_graph.py), sees these arrows.
+    # the source (tests/test_module_graph.py), sees these arrows. ``from cnet import x`` would
+    # ask this function for x again before importing it: hence ``import cnet.x``.
     if name in ("MLPClassifier", "MLPRegressor"):
-        from cnet import mlp
-        value = getattr(mlp, name)
+        import cnet.mlp
+        value = getattr(cnet.mlp, name)
     elif name == "NeuralNet":
         from cnet.neural_net import NeuralNet as value
     elif name == "kernels":
-        from cnet import kernels as value
+        import cnet.kernels as value
     elif name == "reference":
-        from cnet import reference as value
+        import cnet.reference as value
     else:
         raise AttributeError(f"module 'cnet' has no attribute {name!r}")
     # Kept in the package, so that later look-ups are plain attribute reads.
@@ -76,5 +77,6 @@ def load(path):
         names the problem.
     """
     # The model classes register with persistence when their modules are imported.
-    from cnet import mlp, neural_net  # noqa: F401
+    import cnet.mlp
+    import cnet.neural_net  # noqa: F401
     return _persistence.load(path)

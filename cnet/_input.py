@@ -2,8 +2,9 @@
 
 The compiled loop reads a dense X as a C-contiguous array and a sparse X as CSR, in the
 parameters' dtype. scikit-learn's ``validate_data`` checks values and shapes; this module
-settles the layout, so that a sparse X stays sparse (CSC becomes CSR, never dense), and checks
-a sparse X's structure before anything converts it (:func:`check_sparse_structure`).
+settles the layout, so that a sparse X stays sparse (CSC becomes CSR, never dense), checks
+a sparse X's structure before anything converts it (:func:`check_sparse_structure`), and lets
+an X already valid reach a prediction without scikit-learn's checks (:func:`prediction_input`).
 """
 import numpy as np
 import scipy.sparse as sp
@@ -33,6 +34,40 @@ def as_training_input(X, dtype):
             X.sum_duplicates()
         return X
     return np.ascontiguousarray(X, dtype=dtype)
+
+
+def prediction_input(estimator, X, dtype):
+    """X validated for a fitted ``estimator``'s prediction, in the form the engine reads.
+
+    An array already in the form validation would give (C-contiguous, the parameters' dtype,
+    the fitted width, finite, no feature names to compare) is returned as it is: scikit-learn's
+    ``validate_data`` costs more than the network on a few samples. Anything else goes through
+    ``validate_data`` (``reset=False``), whose errors name the problem (NaN, infinity, the
+    number of features, the dtype, a 1-D array...).
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        A fitted front end (``n_features_in_`` set by its fit).
+    X : object
+        What the user passed.
+    dtype : dtype
+        The parameters' dtype.
+
+    Returns
+    -------
+    ndarray or scipy.sparse CSR matrix
+    """
+    if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype and X.flags.c_contiguous
+            and X.shape[0] > 0 and X.shape[1] == getattr(estimator, "n_features_in_", None)
+            and not hasattr(estimator, "feature_names_in_") and np.isfinite(X).all()):
+        return X
+    # Imported here: the kernels and the twin import this module, and need no scikit-learn.
+    from sklearn.utils.validation import validate_data
+    check_sparse_structure(X)
+    X = validate_data(estimator, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
+                      order="C")
+    return as_training_input(X, X.dtype)
 
 
 def check_sparse_structure(X, name="X"):

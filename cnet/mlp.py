@@ -33,7 +33,8 @@ from cnet import engine, lbfgs, registry
 from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
-from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
+from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
+                         prediction_input)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
 from cnet._mlp_state import MLPStateMixin
@@ -497,18 +498,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
             # check_is_fitted's own look-ups cost about a quarter of a one-sample prediction:
             # only an unfitted model needs its error.
             check_is_fitted(self, "coefs_")
-        dtype = self.coefs_[0].dtype
-        # The fast path: an array already in the form validation would give (C-contiguous,
-        # the parameters' dtype, the fitted width, finite, no feature names to compare) skips
-        # scikit-learn's validate_data, which costs more than the network on a few samples.
-        if not (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype
-                and X.flags.c_contiguous and X.shape[0] > 0
-                and X.shape[1] == getattr(self, "n_features_in_", None)
-                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
-            check_sparse_structure(X)
-            X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
-                              order="C")
-            X = as_training_input(X, X.dtype)
+        X = prediction_input(self, X, self.coefs_[0].dtype)
         params = self._prediction_params()
         return engine.predict(self.backend, params, self._network(params.dtype), X)
 

@@ -12,7 +12,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from cnet import engine, registry
 from cnet._fit_warnings import warn_if_stopped
 from cnet._hyperparameters import validate as validate_hyperparameters
-from cnet._input import SPARSE_FORMATS, as_training_input, check_sparse_structure
+from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
+                         prediction_input)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
 from cnet.optimizer import SGD
@@ -184,6 +185,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         were assigned to the keys are copied in. The vector stays the same object, so views
         taken from ``params`` earlier stay live.
         """
+        self.__dict__.pop("_packed_views", None)
         flat = self._params_flat
         views = parameter_views(flat, self._layers)
         for name, shape in parameter_shapes(self._layers):
@@ -198,11 +200,38 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
                 # Copied first: the value may overlap another parameter's place in the vector.
                 views[name][...] = np.array(value)
         self.params = views
+        # What was just checked, for _prediction_params: the dict and each of its views.
+        self._packed_views = (views, flat, tuple(views.items()))
         return flat
 
+    def _prediction_params(self):
+        """The flat vector, repacked (:meth:`_packed_params`) only if ``params`` changed since
+        it was last packed: a new dict, or an array assigned to a key.
+
+        The check is by identity, a few microseconds whatever the network's size. Values
+        written into the views in place are the vector's own and are not checked again for
+        NaN or infinity; a prediction whose outputs are not finite still raises.
+        """
+        packed = self.__dict__.get("_packed_views")
+        if packed is not None:
+            views, flat, items = packed
+            if (self.params is views and self._params_flat is flat
+                    and all(views.get(name) is view for name, view in items)):
+                return flat
+        return self._packed_params()
+
+    def __getstate__(self):
+        # An unpickled copy's arrays are no longer views of its vector: it packs anew.
+        state = super().__getstate__()
+        state.pop("_packed_views", None)
+        return state
+
     def _set_params_flat(self, flat):
+        """Make ``flat`` the network's vector and ``params`` its views. Its values are finite
+        (fresh, trained, or checked by the model file's reader), so they count as packed."""
         self._params_flat = flat
         self.params = parameter_views(flat, self._layers)
+        self._packed_views = (self.params, flat, tuple(self.params.items()))
 
     # --- saved state (cnet.persistence) -----------------------------------------------------
 
@@ -382,9 +411,12 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         ndarray of shape (n_samples, 2)
             Columns follow ``classes_``; column 1 is the network's output.
         """
-        check_is_fitted(self, "_params_flat")
-        X = self._validate_X(X, reset=False)
-        flat = self._packed_params()
+        if "_params_flat" not in self.__dict__:
+            # check_is_fitted's look-ups cost as much as the network on one sample: only an
+            # unfitted network needs its error.
+            check_is_fitted(self, "_params_flat")
+        X = prediction_input(self, X, self._params_flat.dtype)
+        flat = self._prediction_params()
         network = Network(self._layers, self.activation, "logistic", dtype=flat.dtype)
         p = engine.predict(self.backend, flat, network, X)[:, 0]
         return np.column_stack([1 - p, p])
