@@ -6,8 +6,12 @@ settles the layout, so that a sparse X stays sparse (CSC becomes CSR, never dens
 a sparse X's structure before anything converts it (:func:`check_sparse_structure`), and lets
 an X already valid reach a prediction without scikit-learn's checks (:func:`prediction_input`).
 """
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
+
+from cnet._caller import stacklevel
 
 # Sparse formats the front ends accept; validate_data converts others to the first.
 SPARSE_FORMATS = ["csr", "csc"]
@@ -68,6 +72,76 @@ def prediction_input(estimator, X, dtype):
     X = validate_data(estimator, X, reset=False, accept_sparse=SPARSE_FORMATS, dtype=dtype,
                       order="C")
     return as_training_input(X, X.dtype)
+
+
+# The target types a classifier takes (scikit-learn's check_classification_targets).
+CLASSIFICATION_TARGETS = ("binary", "multiclass", "multiclass-multioutput",
+                          "multilabel-indicator", "multilabel-sequences")
+
+
+def classification_targets(y):
+    """The target type, the sorted labels and each sample's label index of classification
+    targets ``y``, checked as scikit-learn's ``check_classification_targets`` checks them.
+
+    ``y`` is what ``validate_data`` returned. A 1-D array of integers, booleans or strings is
+    typed by its number of labels, as ``type_of_target`` would type it, without calling it;
+    anything else (floats, objects, 2-D targets) calls ``type_of_target`` once. Either way
+    this is the one look at the targets a fit makes: the label encoding reuses its answer.
+
+    Parameters
+    ----------
+    y : ndarray or scipy.sparse matrix
+        Validated targets.
+
+    Returns
+    -------
+    y_type : str
+        ``type_of_target``'s name for ``y``.
+    classes : ndarray
+        The labels, sorted (``unique_labels``'s answer); for a label indicator matrix, the
+        column indices.
+    index : ndarray of intp or None
+        Each sample's position in ``classes``; None for 2-D targets.
+
+    Raises
+    ------
+    ValueError
+        For regression targets (scikit-learn's "Unknown label type" message), several
+        outputs of several classes each, and labels that mix strings and numbers.
+    """
+    from sklearn.utils.multiclass import type_of_target
+    if isinstance(y, np.ndarray) and y.ndim == 1 and y.dtype.kind in "biuU" and y.size:
+        y_type = None
+    else:
+        y_type = type_of_target(y, input_name="y")
+        if y_type not in CLASSIFICATION_TARGETS:
+            raise ValueError(f"Unknown label type: {y_type}. Maybe you are trying to fit a "
+                             f"classifier, which expects discrete classes on a regression "
+                             f"target with continuous values.")
+        if "multioutput" in y_type:
+            # LabelBinarizer's message: one label per sample per output is not encoded.
+            raise ValueError("Multioutput target data is not supported with label "
+                             "binarization")
+        if y.ndim != 1:
+            return y_type, np.arange(y.shape[1]), None
+    if y.dtype.kind == "O":
+        labels = set(y.tolist())
+        if len({isinstance(label, str) for label in labels}) > 1:
+            raise ValueError("Mix of label input types (string and number)")
+        classes = np.asarray(sorted(labels))
+        index = np.searchsorted(classes, y)
+    else:
+        classes, index = np.unique(y, return_inverse=True)
+        if classes.dtype.kind == "U":
+            # unique_labels' strings are as wide as the longest label, not as y's dtype.
+            classes = np.asarray(classes.tolist())
+    if y_type is None:
+        y_type = "binary" if len(classes) <= 2 else "multiclass"
+    if y_type == "multiclass" and y.shape[0] > 20 and len(classes) > round(0.5 * y.shape[0]):
+        warnings.warn("The number of unique classes is greater than 50% of the number of "
+                      "samples. `y` could represent a regression problem, not a "
+                      "classification problem.", UserWarning, stacklevel=stacklevel())
+    return y_type, classes, index.reshape(-1)
 
 
 def check_sparse_structure(X, name="X"):

@@ -19,6 +19,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, is_classifier
 from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
@@ -34,7 +35,7 @@ from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
-                         prediction_input)
+                         classification_targets, prediction_input)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
 from cnet._mlp_state import MLPStateMixin
@@ -250,6 +251,8 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
         return np.dtype(self.dtype)
 
     def _validate_input(self, X, y, incremental, reset):
+        """X and y validated (``validate_data``, once), and the targets' type for
+        :meth:`_encode_targets` (None: the regressor has none)."""
         check_sparse_structure(X)
         X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMATS,
                              dtype=self._fit_dtype(reset), order="C", multi_output=True,
@@ -261,7 +264,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
                           "change the shape of y to (n_samples, ), for example using ravel().",
                           DataConversionWarning, stacklevel=stacklevel())
             y = column_or_1d(y)
-        return as_training_input(X, X.dtype), y
+        return as_training_input(X, X.dtype), y, None
 
     def _sample_weight(self, sample_weight, X, y):
         """Validated weights (with class_weight folded in), or None for equal weights."""
@@ -387,8 +390,8 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True")
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
-        X, y = self._validate_input(X, y, incremental, reset=first_pass)
-        Y = self._encode_targets(y, X.dtype)
+        X, y, y_type = self._validate_input(X, y, incremental, reset=first_pass)
+        Y = self._encode_targets(y, X.dtype, y_type)
         weights = self._sample_weight(sample_weight, X, y)
         layers = np.array([X.shape[1], *hidden, Y.shape[1]], dtype=np.intp)
         rng = check_random_state(self.random_state)
@@ -605,13 +608,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             raise ValueError(f"y has labels not seen in training: {unseen.tolist()}")
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = super()._validate_input(X, y, incremental, reset)
-        check_classification_targets(y)
+        X, y, _ = super()._validate_input(X, y, incremental, reset)
+        y_type, classes, _ = classification_targets(y)
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
-            self._label_binarizer = LabelBinarizer().fit(y)
-            self.classes_ = self._label_binarizer.classes_
-            return X, y
-        classes = unique_labels(y)
+            self._label_binarizer = _fitted_binarizer(y_type, classes, sp.issparse(y))
+            self.classes_ = classes
+            return X, y, y_type
         if self.warm_start:
             if set(classes) != set(self.classes_):
                 raise ValueError(f"warm_start can only be used where `y` has the same classes "
@@ -620,15 +622,38 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
             raise ValueError(f"`y` has classes not in `self.classes_`. `self.classes_` has "
                              f"{self.classes_}. 'y' has {classes}.")
-        return X, y
+        return X, y, y_type
 
     def _output_activation(self):
         # Softmax for one label of several classes; logistic units for two classes (one
         # unit) and for multi-label indicators (one unit per label).
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _encode_targets(self, y, dtype):
-        return np.ascontiguousarray(self._label_binarizer.transform(y), dtype=dtype)
+    def _encode_targets(self, y, dtype, y_type=None):
+        """The label binarizer's encoding of ``y`` (one column per class; one column for
+        two classes; label indicators as they are), in ``dtype``.
+
+        Targets whose type the fit's validation found (``y_type``) are encoded here from the
+        fitted classes, without the binarizer's validation, which types y again; anything else
+        (the user's validation set) goes through the binarizer.
+        """
+        binarizer = self._label_binarizer
+        classes = self.classes_
+        if y_type in ("binary", "multiclass") and binarizer.y_type_ in ("binary", "multiclass"):
+            index = np.searchsorted(classes, y)
+            # Labels the fitted classes lack (not possible after the fit's checks) are the
+            # binarizer's to encode.
+            if np.array_equal(classes[np.minimum(index, len(classes) - 1)], y):
+                if len(classes) > 2:
+                    Y = np.zeros((len(y), len(classes)), dtype=dtype)
+                    Y[np.arange(len(y)), index] = 1
+                    return Y
+                return (index == 1).astype(dtype).reshape(-1, 1)
+        elif (y_type == "multilabel-indicator" == binarizer.y_type_
+                and y.shape[1] == len(classes)):
+            # Integer-valued indicators (type_of_target's condition), taken as they are.
+            return np.ascontiguousarray(y.toarray() if sp.issparse(y) else y, dtype=dtype)
+        return np.ascontiguousarray(binarizer.transform(y), dtype=dtype)
 
     def _decode(self, Y):
         # The label binarizer's own decisions (argmax; > 0.5 for two classes), without its
@@ -835,9 +860,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                              f"rates); y has negative values")
 
     def _validate_input(self, X, y, incremental, reset):
-        X, y = super()._validate_input(X, y, incremental, reset)
+        X, y, _ = super()._validate_input(X, y, incremental, reset)
         self._check_targets(y)
-        return X, y
+        return X, y, None
 
     def _output_loss(self):
         return registry.regression_losses()[self.loss]
@@ -845,7 +870,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _output_activation(self):
         return self._output_loss().output_activation
 
-    def _encode_targets(self, y, dtype):
+    def _encode_targets(self, y, dtype, y_type=None):
         return np.ascontiguousarray(y.reshape(-1, 1) if y.ndim == 1 else y, dtype=dtype)
 
     def _decode(self, Y):
@@ -880,6 +905,17 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         self : MLPRegressor
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+
+
+def _fitted_binarizer(y_type, classes, sparse_input):
+    """A LabelBinarizer as ``LabelBinarizer().fit(y)`` leaves it, for targets ``y`` of type
+    ``y_type`` and labels ``classes`` already found (:func:`cnet._input.classification_targets`):
+    its fit would type y again, twice, and validate its own parameters."""
+    binarizer = LabelBinarizer()
+    binarizer.y_type_ = y_type
+    binarizer.sparse_input_ = sparse_input
+    binarizer.classes_ = classes
+    return binarizer
 
 
 def _number(value):
