@@ -40,6 +40,61 @@ def as_training_input(X, dtype):
     return np.ascontiguousarray(X, dtype=dtype)
 
 
+def _already_valid(X, dtypes, n_features):
+    """Whether X is an array in the form ``validate_data`` would give: 2-D, C-contiguous, of
+    one of ``dtypes``, at least one row and column (``n_features`` of them, unless None),
+    finite."""
+    return (type(X) is np.ndarray and X.ndim == 2 and X.dtype in dtypes
+            and X.flags.c_contiguous and X.shape[0] > 0 and X.shape[1] > 0
+            and (n_features is None or X.shape[1] == n_features) and np.isfinite(X).all())
+
+
+def training_input(estimator, X, y, *, reset, dtype, y_kinds, **check_params):
+    """X and y validated for ``estimator``'s fit, X in the form the engine reads.
+
+    Arrays already in the form validation would give (X as :func:`prediction_input` takes it,
+    y a finite 1-D array of one of ``y_kinds``, as long as X, no feature names to compare or
+    forget) are returned as they are, ``n_features_in_`` set on ``reset``: scikit-learn's
+    ``validate_data`` costs as much as a small network's epoch. Anything else goes through
+    ``validate_data`` once, whose errors name the problem.
+
+    Parameters
+    ----------
+    estimator : BaseEstimator
+        The front end being fitted.
+    X, y : object
+        What the user passed.
+    reset : bool
+        A first fit (``n_features_in_`` is set) rather than a continued one (checked).
+    dtype : dtype or list of dtype
+        The dtypes X may keep (the first is converted to otherwise).
+    y_kinds : str
+        The numpy dtype kinds a y may have to skip validation (``"biuf"``, plus ``"U"``
+        for a classifier).
+    **check_params
+        ``validate_data``'s other arguments, for inputs that are not already valid.
+
+    Returns
+    -------
+    X : ndarray or scipy.sparse CSR matrix
+    y : ndarray
+    """
+    dtypes = dtype if isinstance(dtype, list) else [dtype]
+    n_features = None if reset else getattr(estimator, "n_features_in_", -1)
+    if (_already_valid(X, dtypes, n_features) and not hasattr(estimator, "feature_names_in_")
+            and type(y) is np.ndarray and y.ndim == 1 and y.shape[0] == X.shape[0]
+            and y.dtype.kind in y_kinds and (y.dtype.kind != "f" or np.isfinite(y).all())):
+        if reset:
+            estimator.n_features_in_ = X.shape[1]
+        return X, y
+    # Imported here: the kernels and the twin import this module, and need no scikit-learn.
+    from sklearn.utils.validation import validate_data
+    check_sparse_structure(X)
+    X, y = validate_data(estimator, X, y, reset=reset, accept_sparse=SPARSE_FORMATS,
+                         dtype=dtype, order="C", **check_params)
+    return as_training_input(X, X.dtype), y
+
+
 def prediction_input(estimator, X, dtype):
     """X validated for a fitted ``estimator``'s prediction, in the form the engine reads.
 
@@ -62,9 +117,8 @@ def prediction_input(estimator, X, dtype):
     -------
     ndarray or scipy.sparse CSR matrix
     """
-    if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == dtype and X.flags.c_contiguous
-            and X.shape[0] > 0 and X.shape[1] == getattr(estimator, "n_features_in_", None)
-            and not hasattr(estimator, "feature_names_in_") and np.isfinite(X).all()):
+    if (_already_valid(X, [dtype], getattr(estimator, "n_features_in_", -1))
+            and not hasattr(estimator, "feature_names_in_")):
         return X
     # Imported here: the kernels and the twin import this module, and need no scikit-learn.
     from sklearn.utils.validation import validate_data

@@ -77,7 +77,8 @@ class StochasticFitMixin:
         self._batch_size = batch_size
 
         flat = self._packed()
-        best_params = self._packed_from(self._best_coefs, self._best_intercepts)
+        best_params = (self._packed_from(self._best_coefs, self._best_intercepts)
+                       if self.early_stopping else None)
         progress = Progress(
             self._epochs_seen, samples_seen=self.t_,
             best_loss=np.inf if self.best_loss_ is None else self.best_loss_,
@@ -95,7 +96,7 @@ class StochasticFitMixin:
             loss_every=1, alpha=self.alpha, dropout=self.dropout, sample_weight=w_train,
             stopping=Stopping("score" if self.early_stopping else "loss", tol=self.tol,
                               n_iter_no_change=self.n_iter_no_change,
-                              best_params=best_params if self.early_stopping else None),
+                              best_params=best_params),
             validation=validation)
         network = self._network(X.dtype)
         # A verbose fit goes an epoch per call so that it prints as it goes; any other runs

@@ -35,7 +35,7 @@ from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
-                         classification_targets, prediction_input)
+                         classification_targets, prediction_input, training_input)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
 from cnet._mlp_state import MLPStateMixin
@@ -253,10 +253,10 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
     def _validate_input(self, X, y, incremental, reset):
         """X and y validated (``validate_data``, once), and the targets' type for
         :meth:`_encode_targets` (None: the regressor has none)."""
-        check_sparse_structure(X)
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMATS,
-                             dtype=self._fit_dtype(reset), order="C", multi_output=True,
-                             y_numeric=not is_classifier(self))
+        classifier = is_classifier(self)
+        X, y = training_input(self, X, y, reset=reset, dtype=self._fit_dtype(reset),
+                              y_kinds="biufU" if classifier else "biuf", multi_output=True,
+                              y_numeric=not classifier)
         if y.ndim == 2 and y.shape[1] == 1:
             # scikit-learn's warning (its estimator checks look for it), raised here so that
             # it names the user's line rather than this one.
@@ -264,7 +264,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
                           "change the shape of y to (n_samples, ), for example using ravel().",
                           DataConversionWarning, stacklevel=stacklevel())
             y = column_or_1d(y)
-        return as_training_input(X, X.dtype), y, None
+        return X, y, None
 
     def _sample_weight(self, sample_weight, X, y):
         """Validated weights (with class_weight folded in), or None for equal weights."""

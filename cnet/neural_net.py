@@ -6,14 +6,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from cnet import engine, registry
 from cnet._fit_warnings import warn_if_stopped
 from cnet._hyperparameters import validate as validate_hyperparameters
-from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
-                         prediction_input)
+from cnet._input import classification_targets, prediction_input, training_input
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
 from cnet.optimizer import SGD
@@ -156,15 +154,10 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         engine.get_backend(self.backend)
         return np.asarray([int(u) for u in layers], dtype=np.intp)
 
-    def _validate_X(self, X, reset, y=None):
+    def _validate_training_input(self, X, y, reset):
         dtype = [np.float64, np.float32] if reset else self._params_flat.dtype
-        kwargs = dict(dtype=dtype, order="C", reset=reset, accept_sparse=SPARSE_FORMATS)
-        check_sparse_structure(X)
-        if y is None:
-            X = validate_data(self, X, **kwargs)
-            return as_training_input(X, X.dtype)
-        X, y = validate_data(self, X, _as_1d_labels(y), **kwargs)
-        return as_training_input(X, X.dtype), y
+        return training_input(self, X, _as_1d_labels(y), reset=reset, dtype=dtype,
+                              y_kinds="biufU")
 
     # --- parameters ---------------------------------------------------------------------------
 
@@ -325,11 +318,10 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         if warm and not np.array_equal(layers, self._layers):
             raise ValueError(f"warm_start: layers changed from {list(self._layers)} "
                              f"to {list(layers)}")
-        X, y = self._validate_X(X, reset=not warm, y=y)
+        X, y = self._validate_training_input(X, y, reset=not warm)
         if X.shape[1] != layers[0]:
             raise ValueError(f"X has {X.shape[1]} features, but layers[0] is {layers[0]}")
-        check_classification_targets(y)
-        classes, y_index = np.unique(y, return_inverse=True)
+        _, classes, y_index = classification_targets(y)
         if len(classes) != 2:
             raise ValueError(f"NeuralNet needs labels of exactly two classes, got "
                              f"{len(classes)}: {classes[:10].tolist()}")
