@@ -5,7 +5,7 @@ Both backends keep a network's parameters in one 1-D array, layer after layer:
 so an optimizer step is one pass over two vectors, and ``NeuralNet.params`` is a dict of views
 into the vector: writing into ``params["W1"]`` writes into the network.
 """
-import numpy as np
+import math
 
 
 def parameter_shapes(layers):
@@ -30,14 +30,14 @@ def parameter_shapes(layers):
 
 def n_parameters(layers):
     """Length of the flat parameter vector of a network with these layer sizes."""
-    return sum(int(np.prod(shape)) for _, shape in parameter_shapes(layers))
+    return sum(int(math.prod(shape)) for _, shape in parameter_shapes(layers))
 
 
 def parameter_views(params, layers):
     """Dict of named views into the flat vector ``params`` (no copies)."""
     views, start = {}, 0
     for name, shape in parameter_shapes(layers):
-        size = int(np.prod(shape))
+        size = int(math.prod(shape))
         views[name] = params[start:start + size].reshape(shape)
         start += size
     return views
