@@ -133,7 +133,7 @@ CLASSIFICATION_TARGETS = ("binary", "multiclass", "multiclass-multioutput",
                           "multilabel-indicator", "multilabel-sequences")
 
 
-def classification_targets(y):
+def classification_targets(y, with_index=False):
     """The target type, the sorted labels and each sample's label index of classification
     targets ``y``, checked as scikit-learn's ``check_classification_targets`` checks them.
 
@@ -146,6 +146,8 @@ def classification_targets(y):
     ----------
     y : ndarray or scipy.sparse matrix
         Validated targets.
+    with_index : bool, default False
+        Also find each sample's label index (numpy's ``unique`` then sorts twice as much).
 
     Returns
     -------
@@ -155,7 +157,8 @@ def classification_targets(y):
         The labels, sorted (``unique_labels``'s answer); for a label indicator matrix, the
         column indices.
     index : ndarray of intp or None
-        Each sample's position in ``classes``; None for 2-D targets.
+        Each sample's position in ``classes``; None for 2-D targets or without
+        ``with_index``.
 
     Raises
     ------
@@ -183,9 +186,12 @@ def classification_targets(y):
         if len({isinstance(label, str) for label in labels}) > 1:
             raise ValueError("Mix of label input types (string and number)")
         classes = np.asarray(sorted(labels))
-        index = np.searchsorted(classes, y)
+        index = np.searchsorted(classes, y) if with_index else None
     else:
-        classes, index = np.unique(y, return_inverse=True)
+        if with_index:
+            classes, index = np.unique(y, return_inverse=True)
+        else:
+            classes, index = np.unique(y), None
         if classes.dtype.kind == "U":
             # unique_labels' strings are as wide as the longest label, not as y's dtype.
             classes = np.asarray(classes.tolist())
@@ -195,7 +201,7 @@ def classification_targets(y):
         warnings.warn("The number of unique classes is greater than 50% of the number of "
                       "samples. `y` could represent a regression problem, not a "
                       "classification problem.", UserWarning, stacklevel=stacklevel())
-    return y_type, classes, index.reshape(-1)
+    return y_type, classes, None if index is None else index.reshape(-1)
 
 
 def check_sparse_structure(X, name="X"):

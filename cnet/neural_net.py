@@ -321,7 +321,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         X, y = self._validate_training_input(X, y, reset=not warm)
         if X.shape[1] != layers[0]:
             raise ValueError(f"X has {X.shape[1]} features, but layers[0] is {layers[0]}")
-        _, classes, y_index = classification_targets(y)
+        _, classes, y_index = classification_targets(y, with_index=True)
         if len(classes) != 2:
             raise ValueError(f"NeuralNet needs labels of exactly two classes, got "
                              f"{len(classes)}: {classes[:10].tolist()}")
