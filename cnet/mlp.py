@@ -35,7 +35,8 @@ from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
-                         classification_targets, prediction_input, training_input)
+                         classification_targets, prediction_input, training_input,
+                         two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
 from cnet._mlp_state import MLPStateMixin
@@ -678,7 +679,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         out = self._outputs(X)
         if self.n_outputs_ == 1:
-            return np.hstack([1 - out, out])
+            return two_class_probabilities(out)
         return out
 
     def predict_log_proba(self, X):

@@ -11,7 +11,8 @@ from sklearn.utils.validation import check_is_fitted
 from cnet import engine, registry
 from cnet._fit_warnings import warn_if_stopped
 from cnet._hyperparameters import validate as validate_hyperparameters
-from cnet._input import classification_targets, prediction_input, training_input
+from cnet._input import (classification_targets, prediction_input, training_input,
+                         two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
 from cnet.optimizer import SGD
@@ -410,8 +411,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         X = prediction_input(self, X, self._params_flat.dtype)
         flat = self._prediction_params()
         network = Network(self._layers, self.activation, "logistic", dtype=flat.dtype)
-        p = engine.predict(self.backend, flat, network, X)[:, 0]
-        return np.column_stack([1 - p, p])
+        return two_class_probabilities(engine.predict(self.backend, flat, network, X))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
