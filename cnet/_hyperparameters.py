@@ -14,6 +14,8 @@ import numpy as np
 from sklearn.utils._param_validation import Interval
 
 _INT64_MAX = int(np.iinfo(np.int64).max)
+# Class -> its numeric parameters, see _numeric_parameters.
+_NUMERIC = {}
 
 
 def validate(estimator):
@@ -36,24 +38,38 @@ def validate(estimator):
         one) holds.
     """
     estimator._validate_params()
-    for name, constraints in estimator._parameter_constraints.items():
+    for name, real, integral, boolean in _numeric_parameters(type(estimator)):
         value = getattr(estimator, name)
-        kinds = {c.type for c in constraints if isinstance(c, Interval)}
-        if isinstance(value, bool) and Real in kinds and "boolean" not in constraints:
+        if isinstance(value, bool) and real and not boolean:
             # scikit-learn's Interval(Real, ...) takes True as 1.0; a flag where a number
             # belongs is a mistake (or a tampered model file), not a rate of 1.
             raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must be "
                              f"a number, not a bool. Got {value!r} instead.")
         if not isinstance(value, Integral) or isinstance(value, bool):
             continue
-        if Real in kinds:
+        if real:
             try:
                 float(value)
             except OverflowError:
                 raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must "
                                  f"fit in a float64. Got an integer of {int(value).bit_length()}"
                                  f" bits instead.") from None
-        elif Integral in kinds and abs(int(value)) > _INT64_MAX:
+        elif integral and abs(int(value)) > _INT64_MAX:
             raise ValueError(f"The {name!r} parameter of {type(estimator).__name__} must fit "
                              f"in an int64. Got an integer of {int(value).bit_length()} bits "
                              f"instead.")
+
+
+def _numeric_parameters(cls):
+    """``(name, real, integral, boolean)`` of each parameter of ``cls`` that has an Interval
+    constraint: whether one is real-valued, one integer-valued, and whether a flag is
+    allowed too. Read once per class, not on every fit (the constraints are the class's)."""
+    found = _NUMERIC.get(cls)
+    if found is None:
+        found = []
+        for name, constraints in cls._parameter_constraints.items():
+            kinds = {c.type for c in constraints if isinstance(c, Interval)}
+            if kinds:
+                found.append((name, Real in kinds, Integral in kinds, "boolean" in constraints))
+        found = _NUMERIC[cls] = tuple(found)
+    return found
