@@ -16,7 +16,9 @@ of them alike. The predictions are checked to agree before they are timed (cnet'
 scikit-learn's and torch's holding the same weights).
 
 The cnet timed is the one Python imports: run from a checkout, or point ``PYTHONPATH`` at one
-(``PYTHONPATH=/path/to/other/checkout python benchmarks/fixed_costs.py``) to compare two.
+(``PYTHONPATH=/path/to/other/checkout python benchmarks/fixed_costs.py``) to compare two; set
+``CNET_CPU`` to the same compiled variant for both, so that only the Python around the
+network differs.
 
 Usage: ``python benchmarks/fixed_costs.py [--quick]``
 """
@@ -68,7 +70,8 @@ def fit_calls(X, y):
                                                        max_iter=1).fit(X, y_float),
         "cnet NeuralNet": lambda: cnet.NeuralNet(layers=[2, 5, 1], iterations=1).fit(X, y),
         "sklearn MLPClassifier": lambda: MLPClassifier((5,), max_iter=1).fit(X, y),
-        "sklearn MLPRegressor": lambda: MLPRegressor(hidden_layer_sizes=(5,), max_iter=1).fit(X, y_float),
+        "sklearn MLPRegressor": lambda: MLPRegressor(hidden_layer_sizes=(5,),
+                                                     max_iter=1).fit(X, y_float),
     }
 
 
@@ -103,7 +106,8 @@ def prediction_calls(X, y):
         theirs = MLPClassifier((5,), max_iter=1, random_state=0).fit(X, y)
         regressor = cnet.MLPRegressor(hidden_layer_sizes=(5,), max_iter=20,
                                       random_state=0).fit(X, y.astype(float))
-        their_regressor = MLPRegressor(hidden_layer_sizes=(5,), max_iter=1, random_state=0).fit(X, y.astype(float))
+        their_regressor = MLPRegressor(hidden_layer_sizes=(5,), max_iter=1,
+                                       random_state=0).fit(X, y.astype(float))
     theirs.coefs_ = [W.copy() for W in ours.coefs_]
     theirs.intercepts_ = [b.copy() for b in ours.intercepts_]
     their_regressor.coefs_ = [W.copy() for W in regressor.coefs_]
@@ -145,7 +149,8 @@ def import_times(runs):
         for name, statement in IMPORTS.items():
             code = (f"import time; start = time.perf_counter(); {statement}; "
                     f"print(time.perf_counter() - start)")
-            out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+            # From the checkout's root: "-c" puts the working directory first on sys.path.
+            out = subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=root,
                                  capture_output=True, text=True).stdout
             found[name].append(float(out))
     return {name: statistics.median(times) for name, times in found.items()}
