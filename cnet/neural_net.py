@@ -323,6 +323,10 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         if X.shape[1] != layers[0]:
             raise ValueError(f"X has {X.shape[1]} features, but layers[0] is {layers[0]}")
         _, classes, y_index = classification_targets(y, with_index=True)
+        if y.dtype == object:
+            # The labels keep their object dtype (a pandas column of strings), as numpy's
+            # unique keeps it; scikit-learn's unique_labels makes them strings.
+            classes = classes.astype(object)
         if len(classes) != 2:
             raise ValueError(f"NeuralNet needs labels of exactly two classes, got "
                              f"{len(classes)}: {classes[:10].tolist()}")
