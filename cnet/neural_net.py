@@ -68,7 +68,9 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         views of the network's parameters: writing into them changes the network, and arrays
         assigned to the keys are copied in by the next ``predict`` or warm-started ``fit``.
         The views stay live across warm-started fits; a fit that initialises anew makes new
-        ones.
+        ones. Assigned arrays are checked (shape, NaN, infinity) when they are copied in;
+        values written into the views in place are used as they are, and a prediction whose
+        outputs they make NaN or infinite raises ValueError.
     loss_ : list of float
         Training loss recorded every ``loss_every`` epochs, before that epoch's updates.
     n_iter_ : int
