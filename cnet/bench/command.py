@@ -130,7 +130,9 @@ def run(opts):
         if name == next((w for w in chosen if w in MULTICLASS), None):
             print(f"10 classes, softmax output: cnet = cnet.MLPClassifier(backend=\"cython\"), "
                   f"numpy = cnet.MLPClassifier(backend=\"numpy\"); digits10-adam: Adam, "
-                  f"learning rate 0.001")
+                  f"learning rate 0.001; goal for digits10 and digits10-adam: jax-fori and "
+                  f"jax-scan >= 1.3x, here on cnet's {info['cnet_build']} build, "
+                  f"{info['cpu']}")
         wl = builders[name]()
         for dtype_name in opts.dtypes:
             row = compare_row(wl, dtype_name, opts)
