@@ -132,7 +132,8 @@ def c_floors(floor_dir, repeats, settle_s=0.0):
                 except (OSError, subprocess.SubprocessError, ValueError) as exc:
                     out[name] = f"failed: {type(exc).__name__}"
         for name, times in runs.items():
-            out.setdefault(name, statistics.median(times))
+            if name not in out:   # a program that failed once keeps its note
+                out[name] = statistics.median(times)
     return {name: out[name] for name in names}
 
 
