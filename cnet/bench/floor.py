@@ -94,7 +94,8 @@ def blas_libraries():
     Returns
     -------
     dict
-        ``"numpy"`` and ``"scipy"``: ``"<internal_api> <version> (<file>)"``, or ``"?"``.
+        ``"numpy"`` and ``"scipy"``: ``"<internal_api> <version>, <n> threads (<file>)"``,
+        or ``"?"``.
     """
     one = np.ones((2, 2))
     one @ one
@@ -102,8 +103,8 @@ def blas_libraries():
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
 
     def describe(p):
-        return (f"{p.get('internal_api')} {p.get('version') or '?'} "
-                f"({os.path.basename(p.get('filepath', ''))})")
+        return (f"{p.get('internal_api')} {p.get('version') or '?'}, "
+                f"{p.get('num_threads')} threads ({os.path.basename(p.get('filepath', ''))})")
     out = {}
     for package in ("numpy", "scipy"):
         mine = [p for p in pools if f"{os.sep}{package}" in p.get("filepath", "")]
@@ -129,7 +130,9 @@ def matmul_floor_rows(out, wl, opts):
         else ""
     print(f"\n{wl.name}: matrix products of one epoch ({flops / 1e9:.2f} GFLOP) alone, "
           f"against cnet's whole epoch. numpy @: {libs['numpy']}; scipy BLAS, which cnet "
-          f"calls: {libs['scipy']}; cnet/floor is against the scipy BLAS floor{goal}")
+          f"calls: {libs['scipy']}; cnet/floor is against the scipy BLAS floor{goal}. "
+          f"With fewer than two cores free, cnet's loop holds OpenBLAS at one thread "
+          f"(cnet._blas_threads) and the floors, at the threads shown, are then no floor")
     for row in (r for r in out["rows"] if r["workload"] == wl.name):
         dtype, repeats = DTYPES[row["dtype"]], max(3, opts.repeats)
         floor = matmul_floor(wl, dtype, repeats, opts.settle_s)
