@@ -12,7 +12,7 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from cnet.bench import gate, whole_fit
+from cnet.bench import c_floor, gate, grid, whole_fit
 from cnet.bench.contention import contention_rows, print_contention
 from cnet.bench.floor import matmul_floor_rows
 from cnet.bench.lineup import PEERS, build_peers
@@ -29,10 +29,13 @@ from cnet.bench.workloads import (BINARY, CONTENTION, DTYPES, MULTICLASS, WORKLO
 DEFAULT_JSON = Path("cnet-bench.json")   # benchmarks/compare.py passes its own default
 
 
-def compare_row(wl, dtype_name, opts):
-    """Gate and time every peer on ``wl`` in one dtype; return the row (a dict)."""
+def compare_row(wl, dtype_name, opts, chosen=None):
+    """Gate and time every peer on ``wl`` in one dtype; return the row (a dict).
+
+    ``chosen`` names the peers (cnet always runs); by default ``opts.peers``.
+    """
     X = wl.X.astype(DTYPES[dtype_name])
-    start, peers, notes = build_peers(wl, X, opts.peers)
+    start, peers, notes = build_peers(wl, X, opts.peers if chosen is None else chosen)
     gates = gate.gate_peers(peers, start, wl.gate_epochs, X, wl.y, wl.multiclass, dtype_name)
     for name, outcome in gates.items():
         if not outcome["passed"]:
@@ -66,6 +69,10 @@ def parse_args(argv=None, default_json=DEFAULT_JSON, prog=None):
                         help="comma-separated subset of float64,float32 (scaling uses the first)")
     parser.add_argument("--json", type=Path, default=default_json,
                         help=f"where to write the results (default {default_json})")
+    parser.add_argument("--floor-dir", type=Path, default=None,
+                        help="the C floors for the seed-floors row (run.sh, seed_limit*.c, "
+                             "seed_dump.py); default ../shared/floor beside the checkout "
+                             "(or beside the main checkout of a git worktree)")
     parser.add_argument("--threads", type=int, default=None,
                         help="limit BLAS/OpenMP and torch to this many threads (XLA too, "
                              "if 1)")
@@ -93,12 +100,14 @@ def run(opts):
     info = machine_info()
     print_header(info)
     out = {"machine": info, "options": {"quick": opts.quick, "repeats": opts.repeats,
+                                        "floor_dir": opts.floor_dir and str(opts.floor_dir),
                                         "target_s": opts.target_s, "threads": opts.threads,
                                         "settle_s": opts.settle_s,
                                         "workloads": opts.workloads, "dtypes": opts.dtypes,
                                         "peers": opts.peers},
            "gate_rtol": gate.RTOL, "rows": [], "wide_matmul_floor": [], "memory": None,
-           "lbfgs": [], "sparse": [], "contention": [], "scaling": []}
+           "lbfgs": [], "sparse": [], "contention": [], "grid": [], "seed_floors": [],
+           "scaling": []}
     builders = {"seed": seed_workload, "seed-loss1000": lambda: seed_workload(loss_every=1000),
                 "seed-16-8": lambda: seed_workload(hidden=(16, 8)),
                 "digits": digits_workload, "wide": wide_workload,
@@ -121,7 +130,9 @@ def run(opts):
         if name == next((w for w in chosen if w in MULTICLASS), None):
             print(f"10 classes, softmax output: cnet = cnet.MLPClassifier(backend=\"cython\"), "
                   f"numpy = cnet.MLPClassifier(backend=\"numpy\"); digits10-adam: Adam, "
-                  f"learning rate 0.001")
+                  f"learning rate 0.001; goal for digits10 and digits10-adam: jax-fori and "
+                  f"jax-scan >= 1.3x, here on cnet's {info['cnet_build']} build, "
+                  f"{info['cpu']}")
         wl = builders[name]()
         for dtype_name in opts.dtypes:
             row = compare_row(wl, dtype_name, opts)
@@ -155,6 +166,22 @@ def run(opts):
     if "sparse-text" in opts.workloads:
         out["sparse"] = whole_fit.sparse_rows(opts.quick, min(3, opts.repeats), opts.settle_s)
         whole_fit.print_sparse(out["sparse"])
+
+    if "grid" in opts.workloads:
+        peers = grid.grid_peers(opts.peers)
+        grid.print_grid_header(peers)
+        for wl in grid.grid_workloads():
+            for dtype_name in opts.dtypes:
+                row = compare_row(wl, dtype_name, opts, peers)
+                out["grid"].append(row)
+                print_compare_row(row, peers, width=len("grid-h500-n24000"))
+        grid.print_grid_summary(out["grid"])
+    if "seed-floors" in opts.workloads:
+        row = compare_row(seed_workload(loss_every=1000), "float64", opts,
+                          c_floor.floor_peers(opts.peers))
+        out["seed_floors"].append(c_floor.add_floors(row, opts.floor_dir,
+                                                     max(3, opts.repeats), opts.settle_s))
+        c_floor.print_seed_floor(row)
 
     contention = [row for row in CONTENTION if row in opts.workloads]
     if contention:

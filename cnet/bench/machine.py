@@ -14,7 +14,22 @@ from cnet.bench.peers import torch
 
 
 def cpu_model():
-    """The CPU's model name from lscpu, else what platform knows."""
+    """The CPU's model name from /proc/cpuinfo, else from lscpu, else what platform knows."""
+    try:
+        fields = {}
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if not line.strip():
+                    break   # the first processor's block is enough
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip().lower(), value.strip())
+        if fields.get("model name"):
+            # Virtual machines often name the CPU vaguely ("AMD EPYC"); family and model
+            # tell its generation.
+            extra = [f"{k} {fields[k]}" for k in ("cpu family", "model") if fields.get(k)]
+            return fields["model name"] + (f" ({', '.join(extra)})" if extra else "")
+    except OSError:
+        pass
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=5).stdout
         for line in out.splitlines():

@@ -7,7 +7,11 @@
   sigmoid, the backward pass as matrix products) with the correct gradient, compiled in
   numba's nopython mode; its matrix products go to BLAS.
 
-Both train full batches of mean binary cross-entropy with plain SGD in the data's dtype, and
+- ``numba-loops-fm``, ``numba-np-fm``: the same two functions compiled with
+  ``fastmath=True``, which lets LLVM reassociate sums (and so vectorise the loops over units
+  and samples) and assume no NaN or infinity; they must pass the same gate as the others.
+
+All train full batches of mean binary cross-entropy with plain SGD in the data's dtype, and
 compute the loss on the epochs cnet records it. numba compiles on the first call; the gate
 (:mod:`cnet.bench.gate`) makes that call, so compile time is not in any timed fit.
 """
@@ -20,7 +24,7 @@ try:
 except ImportError:
     numba = None
 
-FORMS = ("numba-loops", "numba-np")
+FORMS = ("numba-loops", "numba-np", "numba-loops-fm", "numba-np-fm")
 
 
 def version():
@@ -28,12 +32,11 @@ def version():
     return None if numba is None else numba.__version__
 
 
-def _njit(fn):
+def _njit(fn, fastmath=False):
     # Without numba the functions stay plain Python; they are then never called.
-    return numba.njit(fn) if numba is not None else fn
+    return numba.njit(fastmath=fastmath)(fn) if numba is not None else fn
 
 
-@_njit
 def _loops_epochs(As, dZs, Ws, bs, dWs, dbs, Y, lr, epochs, loss_every, losses):
     """``epochs`` epochs of full-batch SGD, all in explicit loops.
 
@@ -98,7 +101,6 @@ def _loops_epochs(As, dZs, Ws, bs, dWs, dbs, Y, lr, epochs, loss_every, losses):
                 b[j] -= lr * db[j]
 
 
-@_njit
 def _numpy_epochs(X, Y, W1, b1, W2, b2, lr, inv_n, zero, one, epochs, loss_every, losses):
     """The tutorials' numpy training loop, one hidden relu layer, with the true gradient.
 
@@ -125,10 +127,16 @@ def _numpy_epochs(X, Y, W1, b1, W2, b2, lr, inv_n, zero, one, epochs, loss_every
         b2 -= lr * db2
 
 
+# Each form compiled twice: IEEE arithmetic as written, and fastmath.
+_LOOPS = {False: _njit(_loops_epochs), True: _njit(_loops_epochs, fastmath=True)}
+_NUMPY = {False: _njit(_numpy_epochs), True: _njit(_numpy_epochs, fastmath=True)}
+
+
 def numba_peers(wl, X, start):
     """The numba peers that fit ``wl``: full batch, binary, SGD.
 
-    ``numba-loops`` for any depth, ``numba-np`` for one hidden layer.
+    ``numba-loops`` and ``numba-loops-fm`` for any depth, ``numba-np`` and ``numba-np-fm``
+    for one hidden layer.
 
     Parameters
     ----------
@@ -146,33 +154,36 @@ def numba_peers(wl, X, start):
     n, every = len(X), wl.loss_every
 
     # Work arrays are allocated once per fit, as cnet allocates its workspaces.
-    def run_loops(weights, biases, epochs):
+    def run_loops(weights, biases, epochs, fastmath):
         Ws = tuple(np.array(W, dtype=X.dtype) for W in weights)
         bs = tuple(np.array(b, dtype=X.dtype) for b in biases)
         As = (X,) + tuple(np.empty((n, W.shape[1]), X.dtype) for W in Ws)
         dZs = tuple(np.empty((n, W.shape[1]), X.dtype) for W in Ws)
         losses = np.empty(-(-epochs // every))
-        _loops_epochs(As, dZs, Ws, bs, tuple(np.empty_like(W) for W in Ws),
+        _LOOPS[fastmath](As, dZs, Ws, bs, tuple(np.empty_like(W) for W in Ws),
                       tuple(np.empty_like(b) for b in bs), Y, dtype(wl.learning_rate),
                       epochs, every, losses)
         return list(Ws), list(bs)
 
-    def run_numpy(weights, biases, epochs):
+    def run_numpy(weights, biases, epochs, fastmath):
         (W1, W2), (b1, b2) = ([np.array(W, dtype=X.dtype) for W in weights],
                               [np.array(b, dtype=X.dtype) for b in biases])
         losses = np.empty(-(-epochs // every))
-        _numpy_epochs(X, Y, W1, b1, W2, b2, dtype(wl.learning_rate), dtype(1 / n),
+        _NUMPY[fastmath](X, Y, W1, b1, W2, b2, dtype(wl.learning_rate), dtype(1 / n),
                       dtype(0), dtype(1),
                       epochs, every, losses)
         return [W1, W2], [b1, b2]
 
-    def peer(run):
-        def train(epochs):
-            run(*start, epochs)
-            return epochs
-        return Peer(train, run)
+    def peer(run, fastmath):
+        def run_from(weights, biases, epochs):
+            return run(weights, biases, epochs, fastmath)
 
-    peers = {"numba-loops": peer(run_loops)}
+        def train(epochs):
+            run_from(*start, epochs)
+            return epochs
+        return Peer(train, run_from)
+
+    peers = {"numba-loops": peer(run_loops, False), "numba-loops-fm": peer(run_loops, True)}
     if len(wl.layers) == 3:
-        peers["numba-np"] = peer(run_numpy)
+        peers.update({"numba-np": peer(run_numpy, False), "numba-np-fm": peer(run_numpy, True)})
     return peers

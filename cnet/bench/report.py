@@ -26,15 +26,17 @@ def print_compare_header(peers, width=8):
 def print_compare_row(row, peers, width=8):
     """Print one row of the comparison table, then why any peer was not timed."""
     timed, notes = row["peers"], row["not_timed"]
+    # Each number cell starts with a space, so a time too wide for its column (a loaded
+    # machine's) still stands apart from the next.
     cells = (f"{row['workload']:<{width}} {row['dtype']:<8}"
-             f"{format_us(timed['cnet']['seconds_per_epoch']):>10}")
+             f" {format_us(timed['cnet']['seconds_per_epoch']):>9}")
     for p in peers[1:]:
         if p in timed:
             text = f"{format_us(timed[p]['seconds_per_epoch'])} ({_ratio(row['ratio_to_cnet'][p])})"
         else:
             text = notes.get(p, "-")
             text = "failed" if text.startswith("failed") else text
-        cells += f"{text:>{CELL}}"
+        cells += f" {text:>{CELL - 1}}"
     epochs = "/".join(str(timed[p]["epochs"]) for p in peers if p in timed)
     noisy = noisy_peers(timed)
     print(f"{cells}   {epochs}" + (f"   noisy: {', '.join(noisy)}" if noisy else ""),

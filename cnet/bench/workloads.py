@@ -6,12 +6,15 @@ from sklearn.datasets import load_digits, make_moons
 from sklearn.model_selection import train_test_split
 
 # Binary workloads (cnet.NeuralNet), then 10-class ones (cnet.MLPClassifier), then the rows
-# timed as whole fits, then the fits that share the cores (cnet.bench.contention), then scaling.
+# timed as whole fits, then the fits that share the cores (cnet.bench.contention), then the
+# shape grid (cnet.bench.grid) and the seed beside its C floors (cnet.bench.c_floor), then
+# scaling.
 BINARY = ("seed", "seed-loss1000", "seed-16-8", "digits", "wide")
 MULTICLASS = ("digits10", "wide10", "digits10-adam")
 WHOLE_FIT = ("digits10-lbfgs", "sparse-text")
 CONTENTION = ("load", "threads")
-WORKLOADS = BINARY + MULTICLASS + WHOLE_FIT + CONTENTION + ("scaling",)
+GRID_AND_FLOORS = ("grid", "seed-floors")
+WORKLOADS = BINARY + MULTICLASS + WHOLE_FIT + CONTENTION + GRID_AND_FLOORS + ("scaling",)
 DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
