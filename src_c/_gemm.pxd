@@ -53,8 +53,11 @@ cdef enum:
     # multiply-adds, by 30x to 300x, and won only now and then above (1.5x to 5x at 8M-17M).
     GEMM_PARALLEL_MIN_WORK = 4194304
     # Skinny products, which the hand-written loops compute whatever their size (see
-    # gemm_skinny): an inner dimension at most this in the row-update forms (NN, TN, TT).
+    # gemm_skinny): an inner dimension at most this in the row-update forms (NN, TN, TT)...
     GEMM_SKINNY_K = 4
+    # ...and the loops' long dimension (rows of C there, k in NT) at least this: over 16
+    # elements they lost to BLAS by 1.2-2x (benchmarks/gemm_crossover.py, skinny table).
+    GEMM_SKINNY_MIN_LOOP = 64
     # Elements (float64; twice as many float32) of the panel into which TT copies a block of
     # B's columns: half a 32 KiB L1 cache.
     GEMM_TT_PANEL = 2048
@@ -276,12 +279,13 @@ cdef inline bint gemm_skinny(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_
     # of A and B into panels (and its threads) cost more than they save. The hand-written
     # loops stream them once, one-threaded, at any size.
     if trans_b and not trans_a:
-        # NT, dot products along k: C a column (a matrix-vector product), or two rows of C
-        # (B read twice, as BLAS reads it once plus its copy).
-        return n == 1 or m <= 2
+        # NT, dot products along k: C one or two columns (matrix-vector products), or one or
+        # two rows (B read twice, as BLAS reads it once plus its copy).
+        return k >= GEMM_SKINNY_MIN_LOOP and (n <= 2 or m <= 2)
     # NN, TN, TT, row updates along the rows of C: a short inner dimension (a few passes
-    # over C; TT copies B's block once), or C a single row (one combined pass over B).
-    return k <= GEMM_SKINNY_K or (m == 1 and not trans_b)
+    # over C; TT copies B's block once), or one or two rows of C (one combined pass over B
+    # each).
+    return n >= GEMM_SKINNY_MIN_LOOP and (k <= GEMM_SKINNY_K or (m <= 2 and not trans_b))
 
 
 cdef inline GemmPath gemm_path(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,

@@ -14,16 +14,16 @@ pytestmark = pytest.mark.usefixtures("cpu_variant")
 FORMS = {"NN": (False, False), "TN": (True, False), "NT": (False, True), "TT": (True, True)}
 
 # (m, n, k): a small K, M or N on both sides of each threshold of src_c/_gemm.pxd: the work
-# bound 4096 (GEMM_BLAS_MIN_WORK), GEMM_SKINNY_K = 4, a single row or column of C (1 and 2),
-# two rows of C in NT (2 and 3), TT's panel (inner dimension 128 and 129; 1024 columns per
-# block at k = 2, so 2100 columns take three), dot2's chunks of 512 along k.
+# bound 4096 (GEMM_BLAS_MIN_WORK), GEMM_SKINNY_K = 4, one or two rows or columns of C (2 and
+# 3), the loops' long dimension GEMM_SKINNY_MIN_LOOP = 64 (63 and 64), TT's panel (inner
+# dimension 128 and 129; 1024 columns per block at k = 2, so 2100 columns take three).
 SKINNY_SHAPES = [
     (40, 100, 1), (40, 100, 2), (5, 240, 2),             # below the work bound
     (64, 300, 1), (64, 300, 2), (37, 129, 4), (37, 129, 5), (33, 200, 16),
-    (64, 2100, 2), (3, 700, 3),
+    (64, 63, 2), (64, 64, 2), (64, 2100, 2), (3, 700, 3),
     (1, 300, 50), (2, 300, 50), (3, 300, 50), (1, 5000, 16), (16, 300, 40),
-    (300, 1, 50), (300, 2, 50), (300, 3, 50), (50, 3, 600), (7, 1, 1100), (2, 40, 1100),
-    (2, 60, 513), (2, 9, 512), (40, 16, 128), (40, 16, 129), (3, 17, 300),
+    (300, 1, 63), (300, 1, 64), (300, 2, 100), (300, 3, 100), (2, 300, 100), (3, 300, 100),
+    (50, 3, 600), (7, 1, 1100), (2, 40, 1100), (40, 16, 128), (40, 16, 129), (3, 17, 300),
 ]
 
 
@@ -93,18 +93,21 @@ PATHS = [
     ("NN", 500, 24000, 1, "small"),         # the error to the hidden layer (K = 1)
     ("NT", 500, 1, 24000, "small"),         # the output layer's weight gradient (N = 1)
     ("NT", 2, 500, 24000, "small"),         # the input layer's weight gradient (M = 2)
-    # GEMM_SKINNY_K = 4 in the row-update forms.
+    # GEMM_SKINNY_K = 4 in the row-update forms, with rows of C of at least 64.
     ("NN", 64, 300, 4, "small"), ("NN", 64, 300, 5, "blas one call"),
     ("TN", 64, 300, 4, "small"), ("TT", 64, 300, 4, "small"), ("TT", 64, 300, 5, "blas one call"),
     ("NT", 64, 300, 4, "blas one call"),
-    # One row of C in NN / TN, not in TT nor NT (a long row over a strided or short k).
-    ("NN", 1, 300, 50, "small"), ("TN", 1, 300, 50, "small"),
-    ("TT", 1, 300, 50, "blas one call"), ("NT", 1, 300, 50, "small"),
-    ("NN", 2, 300, 50, "blas one call"),
-    # One column of C, or two rows, in NT only.
-    ("NT", 300, 1, 50, "small"), ("NT", 300, 2, 50, "blas one call"),
-    ("NT", 2, 300, 50, "small"), ("NT", 3, 300, 50, "blas one call"),
-    ("NN", 300, 1, 50, "blas one call"),
+    ("TN", 64, 64, 2, "small"), ("TN", 64, 63, 2, "blas one call"),
+    ("TT", 64, 63, 2, "blas one call"),
+    # One or two rows of C in NN / TN, not in TT (a strided B).
+    ("NN", 1, 300, 50, "small"), ("TN", 1, 300, 50, "small"), ("NN", 2, 300, 50, "small"),
+    ("TN", 2, 300, 50, "small"), ("NN", 3, 300, 50, "blas one call"),
+    ("TT", 1, 300, 50, "blas one call"), ("NN", 2, 63, 50, "blas one call"),
+    # NT: one or two columns or rows of C, with dot products of at least 64.
+    ("NT", 300, 1, 64, "small"), ("NT", 300, 1, 63, "blas one call"),
+    ("NT", 300, 2, 100, "small"), ("NT", 300, 3, 100, "blas one call"),
+    ("NT", 1, 300, 100, "small"), ("NT", 2, 300, 100, "small"),
+    ("NT", 3, 300, 100, "blas one call"), ("NN", 300, 1, 50, "blas one call"),
     # digits10's batch products keep their paths.
     ("TT", 128, 64, 64, "blas split"), ("TN", 10, 64, 128, "blas one call"),
     ("NN", 128, 64, 10, "blas one call"), ("NT", 128, 10, 64, "blas one call"),
