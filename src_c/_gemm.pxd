@@ -5,7 +5,14 @@
 # Two paths. Small products run hand-written loops, because a BLAS call costs about a
 # microsecond before it does any work, which is more than the whole product of the seed
 # network's layers. Above GEMM_BLAS_MIN_WORK multiply-adds the product goes to BLAS through
-# scipy.linalg.cython_blas. The crossover was measured with benchmarks/gemm_crossover.py.
+# scipy.linalg.cython_blas, unless it is skinny (gemm_skinny): a short inner dimension, a
+# single row or column of C. Such a product does a few multiply-adds per element it reads or
+# writes, so it runs at the speed of memory whatever computes it, and BLAS adds its copies of
+# A and B into panels (40% of the time of the [2, H, 1] networks' products) and, above
+# OpenBLAS's one-thread bound, threads that a busy machine makes wait; the loops stream it
+# once on the calling thread at any size. Which forms and dimensions count as skinny depends
+# on the loops: they run along rows of C (NN, TN, TT) or along k (NT). The crossovers were
+# measured with benchmarks/gemm_crossover.py, and depend on the shape and form alone.
 #
 # BLAS threads (item "a busy machine" of the README's "When things go wrong"). OpenBLAS runs a
 # product on the calling thread when m * n * k is at most 65536 * GEMM_MULTITHREAD_THRESHOLD
@@ -45,6 +52,15 @@ cdef enum:
     # 3 December 2026 (load average 7) two threads lost on every product up to 4M
     # multiply-adds, by 30x to 300x, and won only now and then above (1.5x to 5x at 8M-17M).
     GEMM_PARALLEL_MIN_WORK = 4194304
+    # Skinny products, which the hand-written loops compute whatever their size (see
+    # gemm_skinny): an inner dimension at most this in the row-update forms (NN, TN, TT)...
+    GEMM_SKINNY_K = 4
+    # ...and the loops' long dimension (rows of C there, k in NT) at least this: over 16
+    # elements they lost to BLAS by 1.2-2x (benchmarks/gemm_crossover.py, skinny table).
+    GEMM_SKINNY_MIN_LOOP = 64
+    # Elements (float64; twice as many float32) of the panel into which TT copies a block of
+    # B's columns: half a 32 KiB L1 cache.
+    GEMM_TT_PANEL = 2048
 
 
 cdef extern from *:
@@ -58,10 +74,6 @@ cdef extern from *:
     """
     void gemm_set_one_thread_split "cnet_gemm_set_one_thread_split"(int on) noexcept nogil
     int gemm_get_one_thread_split "cnet_gemm_get_one_thread_split"() noexcept nogil
-
-
-cdef inline bint gemm_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return m * n * k >= GEMM_BLAS_MIN_WORK
 
 
 cdef inline floating dot(const floating* x, const floating* y, Py_ssize_t n) noexcept nogil:
@@ -172,8 +184,12 @@ cdef inline void gemm_small(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
                             const floating* b, Py_ssize_t ldb,
                             bint accumulate, floating* c, Py_ssize_t ldc) noexcept nogil:
     # accumulate: beta = 1 (add to C), else beta = 0 (overwrite C).
-    cdef Py_ssize_t i, j, p
+    cdef Py_ssize_t i, j, p, j0, jb, jb_max
     cdef floating* c_row
+    # TT's panel: the size of an L1 cache's half in float64, so that it stays there while
+    # every row of C reads it.
+    cdef double panel_space[GEMM_TT_PANEL]
+    cdef floating* panel = <floating*>panel_space
     if not trans_b:
         # NN: A is m x k; TN: A is k x m. Either way C[i, :] (+)= sum_p op(A)[i, p] B[p, :].
         for i in range(m):
@@ -187,9 +203,24 @@ cdef inline void gemm_small(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t
             for j in range(n):
                 c[i * ldc + j] = (c[i * ldc + j] if accumulate else 0) + alpha * dot(
                     a + i * lda, b + j * ldb, k)
+    elif k <= GEMM_TT_PANEL // 16:
+        # TT: C[i, j] = sum_p A[p, i] * B[j, p], B's columns strided. A block of them is
+        # copied into a contiguous k x jb panel, then each row of C is updated from it as in
+        # TN: the strided reads happen once per block instead of once per row of C.
+        jb_max = GEMM_TT_PANEL // k
+        j0 = 0
+        while j0 < n:
+            jb = min(jb_max, n - j0)
+            for j in range(jb):
+                for p in range(k):
+                    panel[p * jb + j] = b[(j0 + j) * ldb + p]
+            for i in range(m):
+                row_combination(a + i, lda, panel, jb, k, alpha, c + i * ldc + j0, jb,
+                                accumulate)
+            j0 += jb
     elif k <= n:
-        # TT: C[i, j] = sum_p A[p, i] * B[j, p]. With a short inner dimension the row update
-        # along j, stride ldb, is the long loop...
+        # TT with a long inner dimension: the row update along j, stride ldb, when it is the
+        # longer loop...
         for i in range(m):
             c_row = c + i * ldc
             if not accumulate:
@@ -241,9 +272,27 @@ cdef inline Py_ssize_t split_step(Py_ssize_t n, Py_ssize_t k) noexcept nogil:
     return rows - rows % 16
 
 
-cdef inline GemmPath gemm_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
+cdef inline bint gemm_skinny(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                             Py_ssize_t k) noexcept nogil:
+    # Products in which BLAS has nothing to reuse: each element of A or of B enters a few
+    # multiply-adds only, so the product runs at the speed of memory, and OpenBLAS's copies
+    # of A and B into panels (and its threads) cost more than they save. The hand-written
+    # loops stream them once, one-threaded, at any size.
+    if trans_b and not trans_a:
+        # NT, dot products along k: C one or two columns (matrix-vector products), or one or
+        # two rows (B read twice, as BLAS reads it once plus its copy).
+        return k >= GEMM_SKINNY_MIN_LOOP and (n <= 2 or m <= 2)
+    # NN, TN, TT, row updates along the rows of C: a short inner dimension (a few passes
+    # over C; TT copies B's block once), or one or two rows of C (one combined pass over B
+    # each).
+    return n >= GEMM_SKINNY_MIN_LOOP and (k <= GEMM_SKINNY_K or (m <= 2 and not trans_b))
+
+
+cdef inline GemmPath gemm_path(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                               Py_ssize_t k) noexcept nogil:
+    # The shape and the form alone decide, so a fit stays reproducible.
     cdef Py_ssize_t work = m * n * k
-    if work < GEMM_BLAS_MIN_WORK:
+    if work < GEMM_BLAS_MIN_WORK or gemm_skinny(trans_a, trans_b, m, n, k):
         return GEMM_SMALL
     if work <= OPENBLAS_ONE_THREAD_WORK:
         return GEMM_BLAS_ONE_CALL
@@ -253,8 +302,21 @@ cdef inline GemmPath gemm_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcep
     return GEMM_BLAS_THREADS
 
 
-cdef inline bint gemm_may_use_threads(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k) noexcept nogil:
-    return gemm_path(m, n, k) == GEMM_BLAS_THREADS
+cdef inline bint gemm_uses_blas(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
+                                Py_ssize_t k) noexcept nogil:
+    return gemm_path(trans_a, trans_b, m, n, k) != GEMM_SMALL
+
+
+cdef inline bint gemm_layer_may_use_threads(Py_ssize_t n_in, Py_ssize_t n_out,
+                                            Py_ssize_t m) noexcept nogil:
+    # Whether any product of a dense layer over m samples may: the forward one (TN, or TT
+    # reading samples x features), the error to the layer below (NN) and the weight gradient
+    # (NT, or TT).
+    return (gemm_path(True, False, n_out, m, n_in) == GEMM_BLAS_THREADS
+            or gemm_path(True, True, n_out, m, n_in) == GEMM_BLAS_THREADS
+            or gemm_path(False, False, n_in, m, n_out) == GEMM_BLAS_THREADS
+            or gemm_path(False, True, n_in, n_out, m) == GEMM_BLAS_THREADS
+            or gemm_path(True, True, n_in, n_out, m) == GEMM_BLAS_THREADS)
 
 
 cdef inline void gemm_blas_split(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n,
@@ -282,7 +344,7 @@ cdef inline void gemm(bint trans_a, bint trans_b, Py_ssize_t m, Py_ssize_t n, Py
                       floating alpha, const floating* a, Py_ssize_t lda,
                       const floating* b, Py_ssize_t ldb,
                       bint accumulate, floating* c, Py_ssize_t ldc) noexcept nogil:
-    cdef GemmPath path = gemm_path(m, n, k)
+    cdef GemmPath path = gemm_path(trans_a, trans_b, m, n, k)
     if path == GEMM_SMALL:
         gemm_small(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, accumulate, c, ldc)
     elif path == GEMM_BLAS_SPLIT:

@@ -112,50 +112,58 @@ cdef (Py_ssize_t, Py_ssize_t, Py_ssize_t) _matmul_dims(
 
 
 def matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
-           bint trans_a=False, bint trans_b=False):
-    """out = op(a) @ op(b), where op transposes when trans_a / trans_b is set."""
+           bint trans_a=False, bint trans_b=False, double alpha=1, bint accumulate=False):
+    """out = alpha op(a) @ op(b) (+ out, with accumulate), where op transposes when trans_a /
+    trans_b is set; the path (:func:`matmul_path`) as the training loop takes it."""
     m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
     with nogil:
-        _gemm.gemm(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0], b.shape[1],
-                   False, &out[0, 0], out.shape[1])
+        _gemm.gemm(trans_a, trans_b, m, n, k, <floating>alpha, &a[0, 0], a.shape[1], &b[0, 0],
+                   b.shape[1], accumulate, &out[0, 0], out.shape[1])
 
 
 def matmul_small(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
-                 bint trans_a=False, bint trans_b=False):
+                 bint trans_a=False, bint trans_b=False, double alpha=1,
+                 bint accumulate=False):
     """:func:`matmul` on the hand-written path whatever the size (for tests and benchmarks)."""
     m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
     with nogil:
-        _gemm.gemm_small(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0],
-                         b.shape[1], False, &out[0, 0], out.shape[1])
+        _gemm.gemm_small(trans_a, trans_b, m, n, k, <floating>alpha, &a[0, 0], a.shape[1],
+                         &b[0, 0], b.shape[1], accumulate, &out[0, 0], out.shape[1])
 
 
 def matmul_blas(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
-                bint trans_a=False, bint trans_b=False):
-    """:func:`matmul` through BLAS whatever the size (for tests and benchmarks)."""
+                bint trans_a=False, bint trans_b=False, double alpha=1,
+                bint accumulate=False):
+    """:func:`matmul` through one BLAS call whatever the size (for tests and benchmarks)."""
     m, n, k = _matmul_dims(a, b, out, trans_a, trans_b)
     with nogil:
-        _gemm.gemm_blas(trans_a, trans_b, m, n, k, 1, &a[0, 0], a.shape[1], &b[0, 0],
-                        b.shape[1], False, &out[0, 0], out.shape[1])
+        _gemm.gemm_blas(trans_a, trans_b, m, n, k, <floating>alpha, &a[0, 0], a.shape[1],
+                        &b[0, 0], b.shape[1], accumulate, &out[0, 0], out.shape[1])
 
 
-def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
-    """Whether an (m x k) @ (k x n) product goes to BLAS rather than the hand-written loops."""
-    return _gemm.gemm_uses_blas(m, n, k)
+def matmul_uses_blas(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint trans_a=False,
+                     bint trans_b=False):
+    """Whether an op(A) (m x k) @ op(B) (k x n) product goes to BLAS rather than the
+    hand-written loops (see :func:`matmul_path`)."""
+    return _gemm.gemm_uses_blas(trans_a, trans_b, m, n, k)
 
 
 GEMM_PATHS = ("small", "blas one call", "blas split", "blas threads")
 
 
-def matmul_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k):
-    """How :func:`matmul` and the training loop compute an (m x k) @ (k x n) product.
+def matmul_path(Py_ssize_t m, Py_ssize_t n, Py_ssize_t k, bint trans_a=False,
+                bint trans_b=False):
+    """How :func:`matmul` and the training loop compute an op(A) (m x k) @ op(B) (k x n)
+    product, op transposing where trans_a / trans_b is set.
 
-    One of :data:`GEMM_PATHS`: the hand-written loops; one BLAS call small enough that
-    OpenBLAS keeps it on the calling thread; BLAS calls on blocks of the product, each kept on
-    the calling thread; or one BLAS call with the threads OpenBLAS is allowed.
+    One of :data:`GEMM_PATHS`: the hand-written loops (small products, and skinny ones of
+    any size, which depend on the form); one BLAS call small enough that OpenBLAS keeps it
+    on the calling thread; BLAS calls on blocks of the product, each kept on the calling
+    thread; or one BLAS call with the threads OpenBLAS is allowed.
     """
     if m < 1 or n < 1 or k < 1:
         raise ValueError(f"matmul_path: dimensions must be positive, got {m}, {n}, {k}")
-    return GEMM_PATHS[<int>_gemm.gemm_path(m, n, k)]
+    return GEMM_PATHS[<int>_gemm.gemm_path(trans_a, trans_b, m, n, k)]
 
 
 def set_one_thread_split(bint on):

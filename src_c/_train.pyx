@@ -37,7 +37,7 @@ from cpython.exc cimport PyErr_CheckSignals
 cimport _activations
 from _activations cimport Activation
 from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
-from _gemm cimport (fill_zero, gemm, gemm_get_one_thread_split, gemm_may_use_threads,
+from _gemm cimport (fill_zero, gemm, gemm_get_one_thread_split, gemm_layer_may_use_threads,
                     gemm_set_one_thread_split, gemm_small, gemm_uses_blas)
 from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
@@ -176,7 +176,7 @@ cdef bint _blas_loop_started(const Net* net, Py_ssize_t m) except -1:
     layers[k + 1] * m); returns whether it told, to pass to _blas_loop_finished."""
     cdef Py_ssize_t k
     for k in range(net.n_layers - 1):
-        if gemm_may_use_threads(net.layers[k + 1], m, net.layers[k]):
+        if gemm_layer_may_use_threads(net.layers[k], net.layers[k + 1], m):
             _blas_threads.loop_started()
             return True
     return False
@@ -1062,7 +1062,8 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
     # When the first layer's products run on the hand-written path, its loops read the input
     # along samples: a features x samples copy of X (small, since the layer is) makes those
     # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
-    cdef bint by_feature = not sparse and not gemm_uses_blas(net.layers[1], m_max, n_features)
+    cdef bint by_feature = not sparse and not gemm_uses_blas(True, False, net.layers[1], m_max,
+                                                             n_features)
     cdef const floating[:, ::1] Xd = np.empty((1, 1), dtype=dtype) if sparse else X
     cdef const floating[:, ::1] XT = (
         np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
