@@ -17,6 +17,7 @@ from cython cimport floating
 from libc.math cimport tanh as libm_tanh, tanhf
 
 from _exp cimport exp_nonpositive, minus_abs
+from _updates cimport row_sums
 
 cdef enum Activation:
     IDENTITY = 0
@@ -192,6 +193,20 @@ cdef inline void activation_backward(const floating* grad, floating* a, const fl
 
 
 # --- the layers' passes, built on the dispatches -------------------------------------------------
+
+
+cdef inline void activation_backward_row_sums(const floating* grad, floating* a,
+                                              const floating* z, Py_ssize_t rows,
+                                              Py_ssize_t cols, Activation activation,
+                                              floating* sums) noexcept nogil:
+    # activation_backward over a (rows, cols) layer, and each row's sum of the result (the
+    # layer's bias gradient, as row_sums computes it) taken while the row is still in L1:
+    # summed later, after the next layer's products, every row came back from L2.
+    cdef Py_ssize_t r
+    for r in range(rows):
+        activation_backward(grad + r * cols, a + r * cols,
+                            z + r * cols if z != NULL else NULL, cols, activation)
+        row_sums(a + r * cols, 1, cols, sums + r)
 
 cdef inline void bias_add(const floating* z, const floating* bias, floating* out,
                           Py_ssize_t rows, Py_ssize_t cols) noexcept nogil:

@@ -43,7 +43,7 @@ from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmu
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
 from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
-from libc.math cimport pow
+from libc.math cimport pow, sqrt
 
 FLOAT32 = np.dtype(np.float32)
 FLOAT64 = np.dtype(np.float64)
@@ -404,6 +404,7 @@ cdef double _batch_step(const Net* net, floating* params, floating* grads,
     cdef double loss
     cdef bint step = learning_rate != 0
     cdef bint sparse = b.indptr != NULL
+    cdef bint bias_grad_ready = False
     # z holds the output pre-activations, outputs x samples; y is samples x outputs. The
     # scratch array is free until the backward pass needs it.
     loss = output_gradient(net.output, z, <const floating*>b.y, n_out, m, 1, n_out,
@@ -457,16 +458,20 @@ cdef double _batch_step(const Net* net, floating* params, floating* grads,
                 return NAN
             j0 += mc
         bias_grad = grads + off + n_in * n_out
-        row_sums(z, n_out, m, bias_grad)
+        if not bias_grad_ready:
+            row_sums(z, n_out, m, bias_grad)
         if step:
             sgd_update(w + n_in * n_out, bias_grad, learning_rate, n_out)
         if k > 0:
             if work.dropout > 0:
                 dropout_backward(scratch, a_prev, n_in * m, work.dropout,
                                  dropout_counter(work.dropout_seed, b.epoch, b.start, k - 1))
-            _activations.activation_backward(scratch, a_prev,
-                                             pre + act_off - n_in * m if pre != NULL else NULL,
-                                             n_in * m, net.activation)
+            # The layer below's bias gradient (its biases sit just before this layer's
+            # weights) is summed row by row as its gradient is written.
+            _activations.activation_backward_row_sums(
+                scratch, a_prev, pre + act_off - n_in * m if pre != NULL else NULL, n_in, m,
+                net.activation, grads + off - n_in)
+            bias_grad_ready = True
     return loss
 
 
@@ -491,8 +496,10 @@ cdef void _adam_step(floating* params, const floating* grads, floating* state, P
                      OptimizerFields* opt) noexcept nogil:
     """Adam: state holds the two moments, one after the other; counts the step."""
     opt.step_count += 1
+    # sqrt, as the twin: Cython's ** 0.5 on a double is a complex power (cpow and complex
+    # division on every batch), in case the base were negative, which it never is here.
     cdef floating step_size = <floating>(opt.learning_rate
-                                         * (1 - pow(opt.beta_2, opt.step_count)) ** 0.5
+                                         * sqrt(1 - pow(opt.beta_2, opt.step_count))
                                          / (1 - pow(opt.beta_1, opt.step_count)))
     adam_update(params, grads, state, state + n, step_size, <floating>opt.beta_1,
                 <floating>opt.beta_2, <floating>opt.epsilon, n)
