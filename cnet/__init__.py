@@ -4,8 +4,9 @@
 Cython; ``cnet.kernels`` are its compiled building blocks and ``cnet.reference`` their numpy
 twin, function for function.
 
-``cnet.kernels`` and ``cnet.reference`` are imported on first use (PEP 562), with the scipy
-modules they need; the front ends, and with them scikit-learn, are imported with the package.
+The front ends and those two modules are imported on first use (PEP 562): they bring in
+scikit-learn and scipy, which cost more to import than the rest of cnet, and a script that
+only loads a model, or the command line asking for its help, need not wait for them.
 """
 import importlib.util
 
@@ -22,11 +23,6 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
 
 from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CPU)
 from cnet import persistence as _persistence
-# The front ends stay imported with the package: a user's first fit must not pay for
-# scikit-learn's import (tests/test_warning_location.py interrupts a first fit a second
-# after it starts, and the import alone takes longer).
-from cnet.mlp import MLPClassifier, MLPRegressor  # noqa: E402
-from cnet.neural_net import NeuralNet  # noqa: E402
 
 __version__ = "0.1.0"
 __all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "kernels", "reference",
