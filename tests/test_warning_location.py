@@ -146,6 +146,9 @@ CTRL_C_SCRIPT = textwrap.dedent("""
     import numpy as np
     import cnet
     from cnet import engine
+    # The front ends are imported on first use; import them (and scikit-learn) before the
+    # first fit, so that the interrupt a second into it lands in the fit, not the import.
+    from cnet import MLPClassifier, NeuralNet
     rng = np.random.default_rng(0)
     X = rng.standard_normal((2000, 20))
     # Random labels: none of the fits can stop by itself within seconds (L-BFGS's relative
