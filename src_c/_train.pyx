@@ -42,6 +42,7 @@ from _gemm cimport (fill_zero, gemm, gemm_get_one_thread_split, gemm_layer_may_u
 from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
+from _narrow cimport LANES, NARROW_BLOCK_BYTES, NARROW_MAX_BLOCK, NARROW_MAX_WIDTH, narrow_block
 from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
 from libc.math cimport pow, sqrt
 
@@ -98,6 +99,14 @@ cdef struct Work:
     double dropout
     uint64_t dropout_seed
     bint one_sample             # prediction of single samples: vector-matrix products
+    # The fused narrow step (_narrow.pxd) when block > 0: samples per block; acts, scratch
+    # and pre are then sized for one block, and block_x, block_y, block_w hold a block's
+    # input (features x samples), targets and weights where they must be copied (a short
+    # block's padding, an input stored samples x features).
+    Py_ssize_t block
+    void* block_x
+    void* block_y
+    void* block_w
 
 
 # cnet.optimizer.FIELDS_DTYPE, field for field: what the optimizer object describes to the
@@ -366,6 +375,111 @@ cdef void _rows_batch(const Input* data, Py_ssize_t start, Py_ssize_t m, Batch* 
 
 # --- one training step ----------------------------------------------------------------------
 
+# The fused step for narrow networks (_narrow.pxd), chosen by the shapes alone (so that a fit
+# is reproducible): every layer at most NARROW_MAX_WIDTH units, a dense X, no dropout.
+# set_narrow_path turns it off, so that the tests can run one fit through both steps.
+cdef bint _narrow_path_on = True
+
+
+def set_narrow_path(bint on):
+    """Turn the fused step for narrow networks off or on (see _narrow.pxd); returns the
+    previous setting. For benchmarks and tests only."""
+    global _narrow_path_on
+    previous = _narrow_path_on
+    _narrow_path_on = on
+    return previous
+
+
+cdef Py_ssize_t _narrow_block(const Net* net, bint sparse, double dropout,
+                              Py_ssize_t itemsize) noexcept:
+    """Samples per block of the fused narrow step for this network, or 0 where the generic
+    step runs: a sparse X (its products read stored entries only), dropout (its masks are
+    drawn per layer over the whole batch), or a layer wider than NARROW_MAX_WIDTH."""
+    cdef Py_ssize_t k, per_sample
+    if not _narrow_path_on or sparse or dropout > 0:
+        return 0
+    for k in range(net.n_layers):
+        if net.layers[k] > NARROW_MAX_WIDTH:
+            return 0
+    # The block's input copy, every layer, the kept pre-activations: within
+    # NARROW_BLOCK_BYTES, a whole number of LANES.
+    per_sample = (net.layers[0] + net.total_units
+                  + (net.hidden_units if net.keeps_input else 0)) * itemsize
+    return max(<Py_ssize_t>LANES,
+               min(<Py_ssize_t>NARROW_MAX_BLOCK,
+                   NARROW_BLOCK_BYTES // per_sample // LANES * LANES))
+
+
+def narrow_block_size(network, bint sparse=False, double dropout=0.0):
+    """Samples per block of the fused narrow step that training network (a cnet.spec.Network)
+    on a dense or sparse X, with that dropout, takes; 0 where the generic step runs. For
+    tests and benchmarks."""
+    dtype = np.dtype(network.dtype)
+    sizes = [int(u) for u in network.layers]
+    # No negative index: the module is compiled without wraparound.
+    cdef _Layers spec = _network(network, sum(a * b + b for a, b in zip(sizes, sizes[1:])),
+                                 sizes[0], sizes[len(sizes) - 1], dtype)
+    return _narrow_block(&spec.net, sparse, dropout, dtype.itemsize)
+
+
+cdef double _narrow_batch_step(const Net* net, floating* params, floating* grads,
+                               floating learning_rate, const Batch* b, Work* work,
+                               bint want_loss, SignalPoll* poll) noexcept nogil:
+    """_batch_step for a network the fused step takes (work.block > 0; a dense X): the
+    gradient of the batch, block after block, then the step if learning_rate != 0."""
+    cdef Py_ssize_t n_in = net.layers[0], n_out = net.layers[net.n_layers - 1]
+    cdef Py_ssize_t m = b.m, j0, mb, bp, j, f, o, ldx, src
+    cdef const floating* x = <const floating*>b.x
+    cdef const floating* y = <const floating*>b.y
+    cdef const floating* w = <const floating*>b.w
+    cdef floating* bx = <floating*>work.block_x
+    cdef floating* by = <floating*>work.block_y
+    cdef floating* bw = <floating*>work.block_w
+    cdef const floating* xk
+    cdef const floating* yk
+    cdef const floating* wk
+    cdef floating scale = <floating>1 / <floating>b.weight_sum
+    cdef double loss = 0
+    fill_zero(grads, net.n_params)
+    j0 = 0
+    while j0 < m:
+        mb = min(work.block, m - j0)
+        bp = (mb + LANES - 1) // LANES * LANES
+        if b.by_feature and bp == mb:
+            xk = x + j0
+            ldx = b.ldx
+        else:
+            for f in range(n_in):
+                for j in range(bp):
+                    # Padding lanes repeat the last sample.
+                    src = j0 + min(j, mb - 1)
+                    bx[f * bp + j] = (x[f * b.ldx + src] if b.by_feature
+                                      else x[src * b.ldx + f])
+            xk = bx
+            ldx = bp
+        if bp == mb:
+            yk = y + j0 * n_out
+            wk = w + j0 if w != NULL else NULL
+        else:
+            for j in range(bp):
+                src = j0 + min(j, mb - 1)
+                for o in range(n_out):
+                    by[j * n_out + o] = y[src * n_out + o]
+                bw[j] = (w[src] if w != NULL else 1) if j < mb else 0
+            yk = by
+            wk = bw
+        loss += narrow_block(net.layers, net.n_layers, net.activation, net.output,
+                             <floating>net.loss_parameter, params, grads, xk, ldx, yk, wk,
+                             scale, want_loss, bp, <floating*>work.acts,
+                             <floating*>work.pre, <floating*>work.scratch)
+        j0 += mb
+        if _poll_signals(poll):
+            return NAN
+    if learning_rate != 0:
+        sgd_update(params, grads, learning_rate, net.n_params)
+    return loss
+
+
 cdef double _batch_step(const Net* net, floating* params, floating* grads,
                         floating learning_rate, const Batch* b, Work* work, bint want_loss,
                         SignalPoll* poll) noexcept nogil:
@@ -388,6 +502,9 @@ cdef double _batch_step(const Net* net, floating* params, floating* grads,
     unless NULL): when a handler raises, the batch is abandoned half done (params and grads
     then hold partial values) and NaN is returned with poll.raised set.
     """
+    if work.block > 0:
+        return _narrow_batch_step(net, params, grads, learning_rate, b, work, want_loss,
+                                  poll)
     cdef floating* z = _forward(net, params, b, work, poll)
     if z == NULL:
         return NAN
@@ -627,15 +744,26 @@ cdef class _Workspace:
 
 
 cdef _Workspace _workspace(const Net* net, Py_ssize_t m, bint sparse, bint keep_pre,
-                           double dropout, uint64_t dropout_seed, dtype):
+                           double dropout, uint64_t dropout_seed, dtype,
+                           Py_ssize_t block=0):
     """Every layer's values, the scratch rows and (keep_pre: training an activation whose
     backward reads its input) the hidden pre-activations, for m samples; allocated once per
-    call, before the loops."""
+    call, before the loops. With block > 0 (the fused narrow step, _narrow_block), for one
+    block of that many samples instead, and the block's copies of its input and targets."""
     cdef _Workspace space = _Workspace.__new__(_Workspace)
+    if block > 0:
+        m = block
     acts = np.empty(net.total_units * m, dtype=dtype)
     scratch = np.empty(_scratch_rows(net, sparse) * m, dtype=dtype)
     pre = np.empty(net.hidden_units * m, dtype=dtype) if keep_pre else None
-    space.arrays = (acts, scratch, pre)
+    block_x = np.empty(net.layers[0] * block if block > 0 else 1, dtype=dtype)
+    block_y = np.empty(net.layers[net.n_layers - 1] * block if block > 0 else 1, dtype=dtype)
+    block_w = np.empty(max(block, 1), dtype=dtype)
+    space.arrays = (acts, scratch, pre, block_x, block_y, block_w)
+    space.work.block = block
+    space.work.block_x = <void*><uintptr_t>block_x.ctypes.data
+    space.work.block_y = <void*><uintptr_t>block_y.ctypes.data
+    space.work.block_w = <void*><uintptr_t>block_w.ctypes.data
     space.work.acts = <void*><uintptr_t>acts.ctypes.data
     space.work.scratch = <void*><uintptr_t>scratch.ctypes.data
     space.work.pre = <void*><uintptr_t>pre.ctypes.data if keep_pre else NULL
@@ -1063,14 +1191,17 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
         raise ValueError(f"a batch of {m_max} rows is too large for BLAS (>= 2**31)")
     cdef bint shuffling = training.shuffle and m_max < n
     cdef floating[::1] grads = np.empty_like(params)
+    cdef Py_ssize_t block = _narrow_block(net, sparse, dropout, sizeof(floating))
     # The masks' seed, apart from the shuffling's.
     cdef _Workspace space = _workspace(net, m_max, sparse, net.keeps_input, dropout,
-                                       splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D), dtype)
-    # When the first layer's products run on the hand-written path, its loops read the input
-    # along samples: a features x samples copy of X (small, since the layer is) makes those
-    # reads contiguous. BLAS reads X as it is, and a wide X is not copied.
-    cdef bint by_feature = not sparse and not gemm_uses_blas(True, False, net.layers[1], m_max,
-                                                             n_features)
+                                       splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D), dtype,
+                                       block)
+    # When the first layer's products run on the hand-written path (or the fused narrow
+    # step), its loops read the input along samples: a features x samples copy of X (small,
+    # since the layer is) makes those reads contiguous. BLAS reads X as it is, and a wide X
+    # is not copied.
+    cdef bint by_feature = not sparse and (
+        block > 0 or not gemm_uses_blas(True, False, net.layers[1], m_max, n_features))
     cdef const floating[:, ::1] Xd = np.empty((1, 1), dtype=dtype) if sparse else X
     cdef const floating[:, ::1] XT = (
         np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
@@ -1307,8 +1438,9 @@ def loss_and_gradient(const floating[::1] params, network, X, const floating[:, 
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have the size of params")
     _check_dropout(dropout)
-    cdef _Workspace space = _workspace(net, n, x_in.indptr != NULL, net.keeps_input, dropout,
-                                       dropout_seed, dtype)
+    cdef _Workspace space = _workspace(
+        net, n, x_in.indptr != NULL, net.keeps_input, dropout, dropout_seed, dtype,
+        _narrow_block(net, x_in.indptr != NULL, dropout, sizeof(floating)))
     cdef double total
     cdef const floating[::1] sw
     cdef Batch b
@@ -1407,6 +1539,7 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     work.dropout = 0
     work.dropout_seed = 0
     work.one_sample = not sparse and n < FEW_SAMPLES
+    work.block = 0
     cdef bint blas_started = False
     try:
         blas_started = _blas_loop_started(net, chunk)
