@@ -8,6 +8,7 @@ The front ends and those two modules are imported on first use (PEP 562): they b
 scikit-learn and scipy, which cost more to import than the rest of cnet, and a script that
 only loads a model, or the command line asking for its help, need not wait for them.
 """
+import functools
 import importlib.util
 
 try:
@@ -52,30 +53,8 @@ def __dir__():
     return sorted(set(globals()) | set(__all__))
 
 
+@functools.wraps(_persistence.load)
 def load(path):
-    """Read a model written by :func:`cnet.persistence.save` (or a model's ``save`` method).
-
-    The file may come from anyone: nothing in it is executed, and nothing is allocated before
-    its size is checked against what the header's architecture implies (see
-    :mod:`cnet._npz_reader` for the bounds).
-
-    Parameters
-    ----------
-    path : str, path-like or binary file object
-        A file object must be open for reading and seekable.
-
-    Returns
-    -------
-    NeuralNet, MLPClassifier or MLPRegressor
-        The fitted model, predicting exactly as the one saved.
-
-    Raises
-    ------
-    ValueError
-        If the file is missing, empty, truncated, damaged, not a cnet model, inconsistent
-        with its header or with the model kind, or written by a newer cnet; the message
-        names the problem.
-    """
     # The model classes register with persistence when their modules are imported.
     import cnet.mlp
     import cnet.neural_net  # noqa: F401

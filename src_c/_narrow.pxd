@@ -22,7 +22,9 @@
 from cython cimport floating
 
 from _activations cimport Activation, IDENTITY, activate, activation_backward
+from _gemm cimport dot, dot4
 from _losses cimport Output, output_gradient
+from _updates cimport row_sums
 
 cdef enum:
     # The widest layer the fused step takes: beyond it, a layer's product is large enough for
@@ -35,36 +37,11 @@ cdef enum:
     NARROW_MAX_BLOCK = 256
 
 
-cdef inline floating _dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
-    """sum a[j] b[j] over n (a multiple of LANES) values, in LANES partial sums."""
-    cdef Py_ssize_t j
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    for j in range(0, n, 8):
-        s0 += a[j] * b[j]
-        s1 += a[j + 1] * b[j + 1]
-        s2 += a[j + 2] * b[j + 2]
-        s3 += a[j + 3] * b[j + 3]
-        s4 += a[j + 4] * b[j + 4]
-        s5 += a[j + 5] * b[j + 5]
-        s6 += a[j + 6] * b[j + 6]
-        s7 += a[j + 7] * b[j + 7]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
-
-
 cdef inline floating _sum(const floating* a, Py_ssize_t n) noexcept nogil:
-    """sum a[j] over n (a multiple of LANES) values, in LANES partial sums."""
-    cdef Py_ssize_t j
-    cdef floating s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0
-    for j in range(0, n, 8):
-        s0 += a[j]
-        s1 += a[j + 1]
-        s2 += a[j + 2]
-        s3 += a[j + 3]
-        s4 += a[j + 4]
-        s5 += a[j + 5]
-        s6 += a[j + 6]
-        s7 += a[j + 7]
-    return ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
+    """sum a[j] over n values, in the eight lanes of the bias gradient's row sums."""
+    cdef floating total
+    row_sums(a, 1, n, &total)
+    return total
 
 
 cdef inline void _combine(const floating* w, Py_ssize_t stride, Py_ssize_t n_in,
@@ -160,7 +137,8 @@ cdef inline double narrow_block(const Py_ssize_t* layers, Py_ssize_t n_layers,
     outputs; w its sample weights (NULL: all 1); scale 1 / the batch's weight sum. acts and
     pre (NULL unless the activation's backward reads its input) hold the block's layers, as
     narrow_forward fills them; work holds 3 * bp values (the softmax loss's sums)."""
-    cdef Py_ssize_t k, i, o, n_in, n_out, lda
+    cdef Py_ssize_t k, i, o, q, n_in, n_out, lda
+    cdef floating four[4]
     cdef Py_ssize_t n_params = 0, hidden = 0, total = 0
     for k in range(n_layers - 1):
         n_params += layers[k] * layers[k + 1] + layers[k + 1]
@@ -192,9 +170,29 @@ cdef inline double narrow_block(const Py_ssize_t* layers, Py_ssize_t n_layers,
             lda = ldx
         # The weight and bias gradients, from the layer below's values before they are
         # overwritten by its error.
-        for i in range(n_in):
+        # Four dot products per pass (dot4), along the longer of the two sides.
+        if n_out >= n_in:
+            for i in range(n_in):
+                o = 0
+                while o + 4 <= n_out:
+                    dot4(a_prev + i * lda, delta + o * bp, bp, bp, four)
+                    for q in range(4):
+                        g[i * n_out + o + q] += four[q]
+                    o += 4
+                while o < n_out:
+                    g[i * n_out + o] += dot(a_prev + i * lda, delta + o * bp, bp)
+                    o += 1
+        else:
             for o in range(n_out):
-                g[i * n_out + o] += _dot(a_prev + i * lda, delta + o * bp, bp)
+                i = 0
+                while i + 4 <= n_in:
+                    dot4(delta + o * bp, a_prev + i * lda, lda, bp, four)
+                    for q in range(4):
+                        g[(i + q) * n_out + o] += four[q]
+                    i += 4
+                while i < n_in:
+                    g[i * n_out + o] += dot(a_prev + i * lda, delta + o * bp, bp)
+                    i += 1
         for o in range(n_out):
             g[n_in * n_out + o] += _sum(delta + o * bp, bp)
         if k > 0:
