@@ -414,12 +414,24 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
         return self
 
     def _network(self, dtype):
-        """The network part of the training spec (cnet.spec.Network)."""
+        """The network part of the training spec (cnet.spec.Network).
+
+        The last one made is kept with what it was made from: a prediction of a few rows
+        would otherwise spend more on building and checking the spec than on the network.
+        Anything it depends on that changes (weights of other shapes, the activation, the
+        output, the loss's parameter, the dtype) makes a new one."""
         pair = self._output_loss()
         name = registry.estimator_parameter(pair)
-        return Network(self._layers, self.activation, pair.name,
-                       loss_parameter=pair.parameter_default if name is None
-                       else getattr(self, name), dtype=dtype)
+        parameter = pair.parameter_default if name is None else getattr(self, name)
+        key = (tuple(W.shape for W in self.coefs_), self.activation, pair.name, parameter,
+               np.dtype(dtype))
+        cached = getattr(self, "_network_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        network = Network(self._layers, self.activation, pair.name, loss_parameter=parameter,
+                          dtype=dtype)
+        self._network_cache = (key, network)
+        return network
 
     def _output_loss(self):
         """The registry's output/loss pair the network is trained with."""
