@@ -372,8 +372,10 @@ def test_compare_builds_reads_every_kind_of_row():
 
 def test_compare_builds_runs_this_trees_bench_over_a_checkout():
     # --help: the runner imports the checkout's cnet, then this tree's bench, whose options
-    # (the new rows among them) it prints; the repository root is the checkout here.
-    root = Path(compare_builds.__file__).resolve().parents[1]
+    # (the new rows among them) it prints. The checkout is where the cnet under test lives:
+    # the source tree built in place, or site-packages for an installed cnet (the source
+    # tree of a non-editable install holds no compiled modules).
+    root = Path(cnet.__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, "-c", compare_builds._RUNNER, "--help"], cwd=root,
                           env=dict(os.environ, PYTHONPATH=str(root)), capture_output=True,
                           text=True, timeout=300)
