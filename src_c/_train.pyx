@@ -1576,3 +1576,69 @@ cdef void _predict_chunks(const Net* net, const floating* params, const Input* d
             for o in range(n_out):
                 out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
         start += m
+
+
+def forward_layers(const floating[::1] params, network, X, floating[::1] pre,
+                   floating[::1] acts):
+    """Every layer of the network (a cnet.spec.Network) over all of X, kept: each layer's
+    pre-activation (the product plus the bias) into pre and its activation into acts, the
+    output layer's through the output activation. Both are laid out as the loop keeps its
+    layers, layer after layer, each (units, samples) row-major; each holds n_samples times
+    the units after the input. The arithmetic is the prediction's; nothing is checked for
+    NaN or infinity in what it writes.
+
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix x_mat = _matrix(X, params, "X")
+    cdef Input x_in = x_mat.data
+    cdef Py_ssize_t n = x_in.n
+    sizes = network.layers
+    cdef _Layers spec = _network(network, params.shape[0], x_in.n_features,
+                                 sizes[len(sizes) - 1] if len(sizes) else 0, dtype)
+    cdef Net* net = &spec.net
+    cdef Py_ssize_t n_out = net.layers[net.n_layers - 1]
+    # In Python integers: units times samples must not wrap around before it is compared.
+    expected = int(net.total_units) * int(n)
+    if pre.shape[0] != expected or acts.shape[0] != expected:
+        raise ValueError(f"pre and acts need {expected} values each ({n} samples of "
+                         f"{net.total_units} units), got {pre.shape[0]} and {acts.shape[0]}")
+    if n == 0:
+        return
+    if n >= 2 ** 31:
+        raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
+    read = x_mat.spans + [
+        _span("params", &params[0], params.shape[0] * sizeof(floating)),
+        _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
+    _check_apart([_span("pre", &pre[0], pre.shape[0] * sizeof(floating)),
+                  _span("acts", &acts[0], acts.shape[0] * sizeof(floating))], read)
+    cdef bint sparse = x_in.indptr != NULL
+    scratch = np.empty(_scratch_rows(net, sparse) * n, dtype=dtype)
+    cdef floating[::1] scratch_view = scratch
+    cdef Work work
+    work.acts = &acts[0]
+    work.scratch = &scratch_view[0]
+    # _forward keeps the hidden layers' pre-activations where their activations are in acts;
+    # the output layer's (the logits) is copied there before the output activation.
+    work.pre = &pre[0]
+    work.dropout = 0
+    work.dropout_seed = 0
+    work.one_sample = False
+    work.block = 0
+    cdef floating* z
+    cdef Batch b
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, net, n)
+    cdef bint blas_started = _blas_loop_started(net, n)
+    try:
+        with nogil:
+            _rows_batch(&x_in, 0, n, &b, &params[0])
+            z = _forward(net, &params[0], &b, &work, inner_poll)
+            if z != NULL:
+                memcpy(&pre[0] + net.hidden_units * n, z, n_out * n * sizeof(floating))
+                output_activation(net.output, z, n_out, n, &scratch_view[0])
+        if poll.raised:
+            _raise_pending()
+    finally:
+        _blas_loop_finished(blas_started)
