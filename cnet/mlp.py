@@ -37,6 +37,7 @@ from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
                          classification_targets, prediction_input, training_input,
                          two_class_probabilities)
+from cnet._inspect import MLPInspectMixin
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
 from cnet._mlp_state import MLPStateMixin
@@ -61,7 +62,7 @@ def _stochastic(estimator):
     return True
 
 
-class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
+class _BaseMLP(StochasticFitMixin, MLPStateMixin, MLPInspectMixin, SaveMixin, BaseEstimator):
     """Shared fitting of the multi-layer perceptrons; subclasses encode targets and score."""
 
     # scikit-learn's constraints for the parameters it shares (its MLP's own, with the names

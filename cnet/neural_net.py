@@ -13,6 +13,7 @@ from cnet._fit_warnings import warn_if_stopped
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (classification_targets, prediction_input, training_input,
                          two_class_probabilities)
+from cnet._inspect import NeuralNetInspectMixin
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
 from cnet.optimizer import SGD
@@ -23,7 +24,7 @@ from cnet.spec import Network, Progress, Training
 
 @register_model
 @serialize_methods("fit", "predict", "predict_proba", "score", "save")
-class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
+class NeuralNet(NeuralNetInspectMixin, SaveMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
     The network of the "neural network from scratch" tutorials: ``layers`` lists the units of
