@@ -828,6 +828,10 @@ def forward_layers(params, network, X, pre, acts):
     as :func:`forward_pass` returns its values; each holds ``n_samples`` times the units
     after the input. Nothing is checked for NaN or infinity in what is written."""
     X = _entry_values(X)
+    # The compiled entry point's typed arguments refuse other dtypes: so does its twin.
+    for name, array in (("X", X), ("pre", pre), ("acts", acts)):
+        if array.dtype != params.dtype:
+            raise TypeError(f"{name} has dtype {array.dtype}, the parameters {params.dtype}")
     _check_sizes(params, network, X.shape[1], int(network.layers[-1]))
     units = [int(u) for u in network.layers[1:]]
     expected = sum(units) * X.shape[0]
