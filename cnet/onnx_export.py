@@ -36,6 +36,12 @@ def export_onnx(model, path=None, dtype=np.float32, zipmap=True, target_opset=No
         session = ort.InferenceSession(model.SerializeToString())
         label, probabilities = session.run(None, {"X": X.astype(np.float32)})
 
+    A pipeline that starts with a ColumnTransformer fitted on a DataFrame (text columns
+    one-hot encoded beside numbers) has one ``(N, 1)`` input per column instead of ``X``,
+    string-typed for the encoded text columns, named as skl2onnx names them (the column's
+    name, characters other than letters, digits and ``_`` made ``_``): read them from
+    ``session.get_inputs()``.
+
     Parameters
     ----------
     model : MLPClassifier, MLPRegressor, NeuralNet or sklearn.pipeline.Pipeline
@@ -108,16 +114,42 @@ def _export_pipeline(pipeline, dtype, zipmap, target_opset):
         raise ValueError("skl2onnx's ZipMap takes float32 probabilities: export a float64 "
                          "pipeline with zipmap=False")
     register_skl2onnx_converters()
-    n_features = getattr(pipeline, "n_features_in_", None)
-    if n_features is None:
-        raise ValueError("the pipeline's first step does not record n_features_in_")
     tensor = FloatTensorType if dtype == np.float32 else DoubleTensorType
     options = {id(final): {"zipmap": zipmap}} if is_classifier(final) else None
     if target_opset is not None:
         versions = _onnx_graph.opsets(target_opset)
         target_opset = versions if isinstance(target_opset, dict) else versions[""]
-    return skl2onnx.convert_sklearn(pipeline, initial_types=[("X", tensor([None, n_features]))],
+    return skl2onnx.convert_sklearn(pipeline, initial_types=_pipeline_inputs(pipeline, tensor),
                                     options=options, target_opset=target_opset)
+
+
+def _pipeline_inputs(pipeline, tensor):
+    """skl2onnx's ``initial_types``: one input ``X``, or, for a pipeline that starts with a
+    ColumnTransformer fitted on named columns (a DataFrame's: text and numbers side by side),
+    one ``(N, 1)`` input per column, strings for the columns an encoder took as text."""
+    from skl2onnx.common.data_types import StringTensorType
+    from sklearn.compose import ColumnTransformer
+
+    first = pipeline.steps[0][1]
+    names = getattr(pipeline, "feature_names_in_", None)
+    if not isinstance(first, ColumnTransformer) or names is None:
+        n_features = getattr(pipeline, "n_features_in_", None)
+        if n_features is None:
+            raise ValueError("the pipeline's first step does not record n_features_in_")
+        return [("X", tensor([None, int(n_features)]))]
+    names = np.asarray(names, dtype=object)
+    text = set()
+    for _, transformer, columns in first.transformers_:
+        while hasattr(transformer, "steps"):      # a Pipeline inside the ColumnTransformer
+            transformer = transformer.steps[-1][1]
+        categories = getattr(transformer, "categories_", None)
+        if categories is None or not any(np.asarray(c).dtype.kind in "OUS"
+                                         for c in categories):
+            continue
+        selected = np.atleast_1d(np.asarray(columns, dtype=object))
+        text.update(str(c) if isinstance(c, str) else names[c] for c in selected)
+    return [(str(name), StringTensorType([None, 1]) if name in text else tensor([None, 1]))
+            for name in names]
 
 
 # --- skl2onnx's converter and shape calculator -----------------------------------------------

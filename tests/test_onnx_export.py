@@ -97,7 +97,8 @@ def ties(model, X, atol, rtol):
     docstring)."""
     proba = model.predict_proba(X).astype(np.float64)
     margin = atol + rtol * proba
-    if getattr(model, "out_activation_", "logistic") == "softmax":
+    final = model[-1] if isinstance(model, Pipeline) else model
+    if getattr(final, "out_activation_", "logistic") == "softmax":
         order = np.sort(proba, axis=1)
         return order[:, -1] - order[:, -2] <= 2 * margin.max(axis=1)
     positive = proba[:, 1:] if proba.shape[1] == 2 else proba
@@ -352,3 +353,32 @@ def test_missing_onnx_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)    # import onnx now raises ImportError
     with pytest.raises(ImportError, match=r'pip install "cnet-mlp\[onnx\]"'):
         model.to_onnx()
+
+
+def test_pipeline_with_encoded_text_columns_takes_one_input_per_column():
+    # The command line's pipeline for a table with a text column: one-hot encoding beside
+    # the numbers, imputation, scaling, the model.
+    pd = pytest.importorskip("pandas", reason="the DataFrame pipeline needs pandas")
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"a": rng.randn(40), "colour": rng.choice(["red", "green", "blue"], 40),
+                          "b c": rng.randn(40)})
+    labels = np.where(frame["a"] + (frame["colour"] == "red") > 0.3, "hi", "lo")
+    encode = ColumnTransformer([("onehot", OneHotEncoder(handle_unknown="ignore",
+                                                         sparse_output=False), ["colour"])],
+                               remainder="passthrough", sparse_threshold=0)
+    pipe = Pipeline([("encode", encode), ("impute", SimpleImputer()),
+                     ("scale", StandardScaler()),
+                     ("mlp", cnet.MLPClassifier((4,), max_iter=50, random_state=0))])
+    pipe.fit(frame, labels)
+    sess = session(export_onnx(pipe, zipmap=False))
+    inputs = [(i.name, i.type) for i in sess.get_inputs()]
+    assert inputs == [("a", "tensor(float)"), ("colour", "tensor(string)"),
+                      ("b_c", "tensor(float)")]
+    feed = {name: frame[column].to_numpy().astype(object if kind == "tensor(string)"
+                                                  else np.float32).reshape(-1, 1)
+            for (name, kind), column in zip(inputs, frame.columns)}
+    label, proba = sess.run(None, feed)
+    assert_close(proba, pipe.predict_proba(frame), 1e-5, 1e-4)
+    assert_labels_equal(pipe, frame, label, 1e-5, 1e-4)
