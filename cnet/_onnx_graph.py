@@ -72,17 +72,21 @@ def opsets(target_opset):
     if target_opset is None:
         return {"": min(DEFAULT_OPSET, latest), "ai.onnx.ml": ML_OPSET}
     given = dict(target_opset) if isinstance(target_opset, dict) else {"": target_opset}
-    unknown = set(given) - {"", "ai.onnx.ml"}
     version = given.get("", min(DEFAULT_OPSET, latest))
-    if unknown or not isinstance(version, (int, np.integer)) or isinstance(version, bool) \
-            or not MIN_OPSET <= version <= latest:
+    ml_version = given.get("ai.onnx.ml", ML_OPSET)
+    if (set(given) - {"", "ai.onnx.ml"} or not _whole(version) or not _whole(ml_version)
+            or not MIN_OPSET <= version <= latest or ml_version < 1):
         raise ValueError(f"target_opset must be an int from {MIN_OPSET} to {latest} (this "
                          f"onnx's latest) or a dict {{'': opset, 'ai.onnx.ml': opset}}, got "
                          f"{target_opset!r}")
-    return {"": int(version), "ai.onnx.ml": int(given.get("ai.onnx.ml", ML_OPSET))}
+    return {"": int(version), "ai.onnx.ml": int(ml_version)}
 
 
-class Network:
+def _whole(value):
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+class FittedNetwork:
     """What a fitted cnet model computes, read from its fitted attributes.
 
     Attributes
@@ -274,7 +278,7 @@ def build_model(model, dtype=np.float32, zipmap=True, target_opset=None):
 
     dtype, zipmap = check_dtype(dtype), check_zipmap(zipmap)
     versions = opsets(target_opset)
-    network = Network(model)
+    network = FittedNetwork(model)
     tensor = getattr(onnx.TensorProto, DTYPES[dtype])
     sink = _ModelSink()
     x = "X"

@@ -119,8 +119,16 @@ def _export_pipeline(pipeline, dtype, zipmap, target_opset):
     if target_opset is not None:
         versions = _onnx_graph.opsets(target_opset)
         target_opset = versions if isinstance(target_opset, dict) else versions[""]
-    return skl2onnx.convert_sklearn(pipeline, initial_types=_pipeline_inputs(pipeline, tensor),
-                                    options=options, target_opset=target_opset)
+    try:
+        return skl2onnx.convert_sklearn(pipeline,
+                                        initial_types=_pipeline_inputs(pipeline, tensor),
+                                        options=options, target_opset=target_opset)
+    except (RuntimeError, NotImplementedError, KeyError) as exc:
+        # skl2onnx's own errors (a step it has no converter for, ...): one ValueError, which
+        # the command line shows as one line.
+        message = " ".join(str(exc).split())[:300]
+        raise ValueError(f"skl2onnx cannot export this pipeline: {type(exc).__name__}: "
+                         f"{message}") from exc
 
 
 def _pipeline_inputs(pipeline, tensor):
@@ -160,7 +168,7 @@ def _shape_calculator(operator):
                                             Int64TensorType, StringTensorType)
     from skl2onnx.common.utils_classifier import get_label_classes
 
-    network = _onnx_graph.Network(operator.raw_operator)
+    network = _onnx_graph.FittedNetwork(operator.raw_operator)
     n = operator.inputs[0].get_first_dimension()
     tensor = DoubleTensorType if isinstance(operator.inputs[0].type, DoubleTensorType) \
         else FloatTensorType
@@ -209,7 +217,7 @@ def _converter(scope, operator, container):
     from skl2onnx.common.data_types import DoubleTensorType
     from skl2onnx.common.utils_classifier import get_label_classes
 
-    network = _onnx_graph.Network(operator.raw_operator)
+    network = _onnx_graph.FittedNetwork(operator.raw_operator)
     double = isinstance(operator.inputs[0].type, DoubleTensorType)
     dtype = np.dtype(np.float64 if double else np.float32)
     sink = _ContainerSink(scope, container)

@@ -322,6 +322,8 @@ def test_target_opset(target_opset, version):
     ({"dtype": np.int32}, "dtype must be"), ({"dtype": "float16"}, "dtype must be"),
     ({"zipmap": "yes"}, "zipmap must be"), ({"target_opset": 5}, "target_opset must be"),
     ({"target_opset": {"": 17, "com.example": 1}}, "target_opset must be"),
+    ({"target_opset": {"": 17, "ai.onnx.ml": 0}}, "target_opset must be"),
+    ({"target_opset": 17.0}, "target_opset must be"),
 ])
 def test_bad_options_raise_value_error(kwargs, message):
     model, _ = fitted("binary", "relu", np.float32)
@@ -339,6 +341,12 @@ def test_bad_models_raise():
         export_onnx(LogisticRegression().fit(X, y))
     with pytest.raises(TypeError, match="must end in a cnet model"):
         export_onnx(Pipeline([("lr", LogisticRegression())]).fit(X, y))
+    # A step skl2onnx has no converter for: its error, as one ValueError.
+    from sklearn.preprocessing import FunctionTransformer
+    odd = Pipeline([("odd", FunctionTransformer(np.log1p)),
+                    ("mlp", cnet.MLPClassifier((3,), max_iter=5))]).fit(np.abs(X), y)
+    with pytest.raises(ValueError, match="skl2onnx cannot export this pipeline"):
+        export_onnx(odd)
     # cnet trains on no such labels (scikit-learn calls them continuous); a model whose
     # classes were set by hand may have them.
     model = cnet.MLPClassifier((3,), max_iter=5).fit(X, y)
