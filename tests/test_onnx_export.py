@@ -147,7 +147,8 @@ def test_activation_aliases_export_as_their_activation(alias):
 def test_leaky_relu_keeps_cnets_slope_on_negative_inputs():
     # One layer with weight 1 and bias 0: the output is the activation of the input itself,
     # so the slope is seen directly (against the numpy twin, not the compiled code).
-    model = cnet.MLPRegressor(hidden_layer_sizes=(1,), activation="leaky_relu", max_iter=1, random_state=0)
+    model = cnet.MLPRegressor(hidden_layer_sizes=(1,), activation="leaky_relu", max_iter=1,
+                              random_state=0)
     X = np.linspace(-5, 5, 11).reshape(-1, 1)
     model.fit(X, X.ravel())
     model.coefs_[0][...] = 1.0
@@ -203,6 +204,17 @@ def test_zipmap_gives_dicts_keyed_by_class(classes, dtype):
                  *TOLERANCE[np.float32])
     assert label.dtype.kind == ("O" if classes.dtype.kind == "U" else "i")
     assert_labels_equal(model, X, label.astype(classes.dtype), *TOLERANCE[np.float32])
+
+
+def test_neural_net_with_object_labels_gives_strings():
+    # A pandas column of strings: NeuralNet keeps its object dtype.
+    X, y = classification_data(2)
+    labels = np.array(["no", "yes"], dtype=object)[y]
+    net = cnet.NeuralNet([5, 4, 1], learning_rate=0.05, iterations=30, random_state=0)
+    net.fit(X, labels)
+    got = run(net.to_onnx(), X.astype(np.float32))
+    assert all(list(d) == ["no", "yes"] for d in got["output_probability"])
+    assert_labels_equal(net, X, got["output_label"], *TOLERANCE[np.float32])
 
 
 def test_zipmap_false_gives_label_and_probability_tensors():
