@@ -26,8 +26,8 @@ from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CP
 from cnet import persistence as _persistence
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "kernels", "reference",
-           "__version__"]
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "export_onnx", "kernels",
+           "reference", "__version__"]
 
 def __getattr__(name):
     # Each import is written out (not looked up by name) so that the module graph, read from
@@ -38,6 +38,8 @@ def __getattr__(name):
         value = getattr(cnet.mlp, name)
     elif name == "NeuralNet":
         from cnet.neural_net import NeuralNet as value
+    elif name == "export_onnx":
+        from cnet.onnx_export import export_onnx as value
     elif name == "kernels":
         import cnet.kernels as value
     elif name == "reference":

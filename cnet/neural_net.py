@@ -16,6 +16,7 @@ from cnet._input import (classification_targets, prediction_input, training_inpu
 from cnet._inspect import NeuralNetInspectMixin
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
+from cnet._onnx_mixin import OnnxExportMixin
 from cnet.optimizer import SGD
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
@@ -23,8 +24,9 @@ from cnet.progress import ProgressBar, train_in_chunks
 from cnet.spec import Network, Progress, Training
 
 @register_model
-@serialize_methods("fit", "predict", "predict_proba", "score", "save")
-class NeuralNet(NeuralNetInspectMixin, SaveMixin, ClassifierMixin, BaseEstimator):
+@serialize_methods("fit", "predict", "predict_proba", "score", "save", "to_onnx")
+class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMixin,
+                BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
     The network of the "neural network from scratch" tutorials: ``layers`` lists the units of
