@@ -16,7 +16,7 @@ import os
 
 
 def _uncompiled_checkout():
-    """The checkout's root if this package is cnet's uncompiled source folder, else None.
+    """The folder holding this package if it is cnet's uncompiled source folder, else None.
 
     From the root of a checkout, Python imports the folder ``cnet/`` there (the current
     directory comes first on ``sys.path``) rather than the installed package; without an
@@ -27,8 +27,17 @@ def _uncompiled_checkout():
     compiled = any(os.path.exists(os.path.join(package, "_kernels" + suffix))
                    for suffix in importlib.machinery.EXTENSION_SUFFIXES)
     checkout = (os.path.isdir(os.path.join(root, "src_c"))
-                and os.path.exists(os.path.join(root, "setup.py")))
-    return root if checkout and not compiled else None
+                or os.path.exists(os.path.join(root, "setup.py")))
+    # Imported from the current directory: an installed package is never found there, unless
+    # one works inside site-packages.
+    return root if not compiled and (checkout or _is_cwd(root)) else None
+
+
+def _is_cwd(path):
+    try:
+        return os.path.samefile(os.getcwd(), path)
+    except OSError:
+        return False
 
 
 try:
@@ -41,13 +50,10 @@ except ImportError as exc:  # pragma: no cover - depends on how cnet was install
     if _root is not None:
         # Not a broken install: the installed package is hidden. One line says so; the
         # failed import of _kernels beneath it would only point the wrong way.
-        try:
-            _here = os.path.samefile(os.getcwd(), _root)
-        except OSError:
-            _here = False
-        _where = ("you are in cnet's source folder; run from another directory" if _here else
-                 f"Python found cnet's source folder {_root} (on sys.path) before the "
-                 f"installed cnet; run from another directory or take it off sys.path")
+        _where = ("you are in cnet's source folder; run from another directory"
+                  if _is_cwd(_root) else
+                  f"Python found cnet's source folder {_root} (on sys.path) before any "
+                  f"installed cnet; run from another directory or take it off sys.path")
         raise ImportError(
             f"{_where}. Its cnet/ holds the uncompiled sources (to use them, build in place: "
             f"python setup.py build_ext --inplace).") from None

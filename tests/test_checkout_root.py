@@ -65,12 +65,21 @@ def test_from_the_checkout_root_the_error_says_where_you_are(checkout, args):
     assert "pip install ." not in result.stderr
 
 
+def test_the_package_folder_alone_in_the_current_directory_says_so_too(tmp_path):
+    # A copy of cnet/ without the rest of the checkout: still a source folder, not an install.
+    _copy_package(tmp_path)
+    last = _one_error(_run(["-c", "import cnet"], cwd=tmp_path).stderr)
+    assert last.startswith("ImportError: you are in cnet's source folder; run from another "
+                           "directory."), last
+
+
 def test_a_script_in_the_checkout_run_from_elsewhere_names_the_folder(checkout, tmp_path):
     (checkout / "try_it.py").write_text("import cnet\n")
     result = _run([str(checkout / "try_it.py")], cwd=tmp_path)
     assert result.returncode == 1
     last = _one_error(result.stderr)
-    assert f"Python found cnet's source folder {checkout} (on sys.path)" in last, last
+    assert f"Python found cnet's source folder {checkout} (on sys.path) before any " \
+        "installed cnet; run from another directory" in last, last
 
 
 def test_a_broken_install_keeps_its_message(tmp_path):
