@@ -82,7 +82,7 @@ def decision_boundary(model, X, y=None, ax=None, path=None, resolution=200):
     ----------
     model : NeuralNet, MLPClassifier, MLPRegressor or a Pipeline ending in one
         Fitted on two features. Any fitted scikit-learn classifier or regressor works too.
-    X : array-like or DataFrame of shape (n_samples, 2)
+    X : {array-like, DataFrame, sparse matrix} of shape (n_samples, 2)
         The points to draw; the plane drawn covers them with a margin of a tenth.
     y : array-like of shape (n_samples,), optional
         The points' labels (from ``model.classes_``) or targets. None draws them in one
@@ -110,6 +110,8 @@ def decision_boundary(model, X, y=None, ax=None, path=None, resolution=200):
     from sklearn.utils.validation import check_is_fitted
     check_is_fitted(model)
     names = _feature_names(model, X)
+    if hasattr(X, "toarray"):    # scipy.sparse: two columns are small dense
+        X = X.toarray()
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != 2:
         raise ValueError(f"decision_boundary draws two features; X has shape {X.shape}")

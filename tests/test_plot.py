@@ -215,3 +215,14 @@ def test_without_matplotlib_the_error_names_the_extra(tmp_path):
     message, chained = result.stdout.splitlines()
     assert message == 'cnet.plot needs matplotlib: pip install "cnet-mlp[plot]"'
     assert chained == "None True"
+
+
+def test_sparse_points_draw_as_their_dense_copy():
+    import scipy.sparse as sp
+    X, y = make_moons(80, noise=0.2, random_state=0)
+    net = cnet.NeuralNet(layers=[2, 4, 1], iterations=20, random_state=0).fit(X, y)
+    dense = plot.decision_boundary(net, X, y)
+    sparse = plot.decision_boundary(net, sp.csr_matrix(X), y)
+    assert sparse.get_xlim() == dense.get_xlim() and sparse.get_ylim() == dense.get_ylim()
+    np.testing.assert_array_equal(sparse.collections[-1].get_offsets(),
+                                  dense.collections[-1].get_offsets())
