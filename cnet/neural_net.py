@@ -1,5 +1,4 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
-import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -385,7 +384,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
             self.loss_ += result.losses
             if self.verbose >= 2:
                 for loss in result.losses:
-                    print(f"loss {loss:.8f}", file=sys.stderr)
+                    bar.write(f"loss {loss:.8f}")
             outcome.append(result)
             return result.epochs_done
 

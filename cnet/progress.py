@@ -48,6 +48,16 @@ class ProgressBar:
         self.stream.flush()
         self.updates += 1
 
+    def write(self, line):
+        """Print ``line`` on a line of its own above the bar, which the next update redraws.
+
+        Printed straight to the stream, a line would start over the bar's text and leave the
+        rest of it behind.
+        """
+        self.stream.write("\r" + " " * self._drawn + "\r" + line + "\n")
+        self.stream.flush()
+        self._drawn = 0
+
     def close(self):
         """End the bar's line."""
         self.stream.write("\n")

@@ -1,5 +1,6 @@
 """verbose: a progress bar that changes nothing and redraws rarely."""
 import io
+import sys
 import time
 
 import numpy as np
@@ -118,3 +119,27 @@ def test_each_redraw_shows_exactly_its_own_text():
         assert f"epoch {done}/100" in shown and ("loss" in shown) == (loss is not None)
         # Nothing after the time at the end of the text.
         assert shown.endswith(" s") or shown.endswith(" s left"), shown
+
+
+def test_a_line_printed_above_the_bar_takes_nothing_of_it():
+    line = _TerminalLine()
+    bar = progress.ProgressBar(100, stream=line, width=10)
+    bar.update(50, loss=0.5)
+    bar.write("loss 0.50000000")
+    bar.update(100)
+    bar.close()
+    shown = line.shown()
+    assert shown[0] == "loss 0.50000000"
+    assert shown[1].startswith("[##########] 100%  epoch 100/100  ") and shown[2] == ""
+
+
+def test_verbose_2_loss_lines_stand_alone(monkeypatch):
+    # Each recorded loss on a line of its own, whole; the bar's last state on the last line.
+    X, y = _data()
+    line = _TerminalLine()
+    monkeypatch.setattr(sys, "stderr", line)
+    net = cnet.NeuralNet(layers=[4, 8, 1], iterations=2000, batch_size=50, loss_every=500,
+                         verbose=2, random_state=0).fit(X, y)
+    shown = line.shown()
+    assert shown[:4] == [f"loss {v:.8f}" for v in net.loss_]
+    assert shown[4].startswith("[") and "epoch 2000/2000" in shown[4] and shown[5:] == [""]
