@@ -105,7 +105,8 @@ def test_regressor_plane_is_its_prediction_with_a_colour_bar():
     rng = np.random.default_rng(0)
     X = rng.uniform(-1, 1, (400, 2))
     y = X[:, 0] + 2 * X[:, 1]
-    reg = cnet.MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500, random_state=0).fit(X, y)
+    reg = cnet.MLPRegressor(hidden_layer_sizes=(16,), solver="lbfgs", max_iter=500,
+                            random_state=0).fit(X, y)
     ax = plot.decision_boundary(reg, X[:2], y[:2])
     assert len(ax.figure.axes) == 2                         # the plot and its colour bar
     assert ax.figure.axes[1].get_ylabel() == "prediction"
@@ -157,7 +158,8 @@ def test_decision_boundary_refuses_what_it_cannot_draw():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         multilabel = cnet.MLPClassifier((3,), max_iter=3).fit(X, np.column_stack([y, 1 - y]))
-        two_outputs = cnet.MLPRegressor(hidden_layer_sizes=(3,), max_iter=3).fit(X, np.column_stack([y, y]))
+        two_outputs = cnet.MLPRegressor(hidden_layer_sizes=(3,), max_iter=3).fit(
+            X, np.column_stack([y, y]))
     with pytest.raises(ValueError, match="multi-label"):
         plot.decision_boundary(multilabel, X, y)
     with pytest.raises(ValueError, match="one output"):
