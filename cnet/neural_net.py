@@ -1,5 +1,4 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
-import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -51,7 +50,8 @@ class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMix
     shuffle : bool, default True
         With mini-batches, visit the samples in a new order each epoch.
     loss_every : int, default 1
-        Record the training loss every ``loss_every`` epochs (0: never). Epochs that do not
+        Record the training loss every ``loss_every`` epochs (0: never) in ``loss_`` and
+        ``loss_curve_``: epochs 1, k + 1, 2k + 1, ... for ``loss_every=k``. Epochs that do not
         record skip the loss computation.
     random_state : int, RandomState instance or None, default None
         Seeds the initial weights and the shuffling order.
@@ -75,7 +75,15 @@ class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMix
         values written into the views in place are used as they are, and a prediction whose
         outputs they make NaN or infinite raises ValueError.
     loss_ : list of float
-        Training loss recorded every ``loss_every`` epochs, before that epoch's updates.
+        Training loss recorded every ``loss_every`` epochs, before that epoch's updates (the
+        tutorials' list). The estimators' ``loss_`` is a single number, their last loss.
+    loss_curve_ : list of float
+        The recorded losses, as the estimators' ``loss_curve_``: a copy of ``loss_``, so one
+        entry per ``loss_every`` epochs (entry ``i`` is the loss of epoch
+        ``i * loss_every + 1``, counting epochs from 1 since the weights were initialised and
+        the batches' mean with mini-batches), and empty with ``loss_every=0``. With the
+        default ``loss_every=1`` it has one entry per epoch, as the estimators'.
+        :func:`cnet.plot.loss_curve` draws it.
     n_iter_ : int
         Epochs trained so far.
     classes_ : ndarray of shape (2,)
@@ -302,6 +310,18 @@ class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMix
 
     # --- API ----------------------------------------------------------------------------------
 
+    @property
+    def loss_curve_(self):
+        """The recorded losses as a new list (``loss_``, one per ``loss_every`` epochs).
+
+        Derived from ``loss_`` rather than stored beside it, so model files and pickles hold
+        the losses once and a loaded network has both.
+        """
+        if "loss_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: "
+                                 f"loss_curve_ is set by fit")
+        return list(self.loss_)
+
     def fit(self, X, y):
         """Train the network on X, y.
 
@@ -367,7 +387,7 @@ class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMix
             self.loss_ += result.losses
             if self.verbose >= 2:
                 for loss in result.losses:
-                    print(f"loss {loss:.8f}", file=sys.stderr)
+                    bar.write(f"loss {loss:.8f}")
             outcome.append(result)
             return result.epochs_done
 
