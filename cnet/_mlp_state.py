@@ -29,7 +29,6 @@ class MLPStateMixin:
                 "seed": int(self._seed), "epochs_seen": int(self._epochs_seen),
                 "out_activation": self.out_activation_,
                 "batch_size_used": getattr(self, "_batch_size", None),
-                "stop_training_": bool(getattr(self, "stop_training_", False)),
                 **self._optimizer_state(), **self._input_state()}
 
     def _state_arrays(self, fields):
@@ -44,7 +43,8 @@ class MLPStateMixin:
         """Restore the fitted estimator from what :meth:`_get_state` gave, every value checked.
 
         The loss curve, the best loss and the weights come back; the early-stopping records
-        and the validation curve start empty, as on a first fit.
+        (scores, best score, ``stop_training_``) and the validation curve start empty, as on
+        a first fit.
 
         Parameters
         ----------
@@ -111,8 +111,8 @@ class MLPStateMixin:
             if self.best_loss_ is not None:
                 # Tracked (a stochastic solver without early stopping): the best so far.
                 self.best_loss_ = best_loss
-            # Files written before partial_fit could stop on a validation score lack it.
-            self.stop_training_ = fields.get("stop_training_", "bool", default=False)
+            # Restarts with the early-stopping records (no best score, no count to stop on).
+            self.stop_training_ = False
 
     def _set_labels(self, fields):
         """Restore what the state keeps of the targets (the classifier's labels)."""

@@ -119,7 +119,9 @@ def test_fit_forgets_the_stream_validation_set():
         model.partial_fit(X, y)
 
 
-def test_stop_flag_round_trips_through_save(tmp_path):
+def test_save_keeps_scoring_and_restarts_the_records(tmp_path):
+    """The scorer's name is a parameter and is saved; the early-stopping records (scores,
+    best score, stop_training_) restart on loading, as they start on a first fit."""
     params = dict(hidden_layer_sizes=(16,), learning_rate_init=0.01, random_state=0,
                   tol=1e-3, n_iter_no_change=1)
     model = MLPClassifier(early_stopping=True, scoring="neg_log_loss", **params)
@@ -127,5 +129,10 @@ def test_stop_flag_round_trips_through_save(tmp_path):
     assert model.stop_training_
     model.save(tmp_path / "m.npz")
     loaded = cnet.load(tmp_path / "m.npz")
-    assert loaded.stop_training_ and loaded.scoring == "neg_log_loss"
+    assert loaded.scoring == "neg_log_loss"
+    assert not loaded.stop_training_ and loaded.validation_scores_ == []
     np.testing.assert_array_equal(loaded.predict_proba(X_val), model.predict_proba(X_val))
+    with pytest.raises(ValueError, match="without a validation set"):
+        loaded.partial_fit(X, y)
+    loaded.partial_fit(X, y, eval_set=(X_val, y_val))
+    assert len(loaded.validation_scores_) == 1
