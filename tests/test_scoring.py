@@ -244,3 +244,23 @@ def test_scoring_name_round_trips_and_callable_is_refused(tmp_path):
     clf.set_params(scoring=make_scorer(balanced_accuracy_score))
     with pytest.raises(ValueError, match="cannot save parameter scoring="):
         clf.save(tmp_path / "c.npz")
+
+
+@pytest.mark.parametrize("Estimator, scoring, data", [
+    (MLPClassifier, "neg_log_loss", "classification"),
+    (MLPRegressor, "neg_mean_squared_error", "regression")])
+def test_new_loop_scores_equal_the_numpy_twin(Estimator, scoring, data):
+    if data == "classification":
+        X, y, X_val, y_val, w_val = _classification(3, weights=True)
+    else:
+        X, y = make_regression(300, 5, n_targets=2, noise=0.5, random_state=0)
+        X, y, X_val, y_val = X[:200], y[:200] / 100, X[200:], y[200:] / 100
+        w_val = np.linspace(0.5, 1.5, 100)
+    fits = [_fit(Estimator(hidden_layer_sizes=(8,), max_iter=10, early_stopping=True,
+                           scoring=scoring, n_iter_no_change=100, backend=backend,
+                           random_state=0), X, y, (X_val, y_val, w_val))
+            for backend in ("cython", "numpy")]
+    # The twin's float64 sums in another order (conftest's RTOL for float64, loosened by
+    # the epochs of training that separate the two).
+    np.testing.assert_allclose(fits[0].validation_scores_, fits[1].validation_scores_,
+                               rtol=1e-9)
