@@ -57,7 +57,7 @@ class StochasticFitMixin:
         if incremental and self.early_stopping:
             # A stream cannot be split: the validation set given once serves later calls.
             if user_set is None:
-                user_set = self._stream_validation
+                user_set = getattr(self, "_stream_validation", None)
             self._stream_validation = user_set
         if user_set is not None:
             X_val, _, Y_val, w_val = user_set

@@ -41,8 +41,11 @@ def loop_kind(estimator):
     The classifiers' loss is scikit-learn's log loss only for one label per sample (softmax
     outputs, or one logistic unit for two classes): a multi-label model sums a log loss per
     label, which is not what ``log_loss`` computes, so it takes the Python path, as does
-    a single class. cnet's squared error is half the squared residual summed over outputs;
-    the loop's "neg_mse" is computed from the residuals themselves (any regression loss).
+    a single class. The loop's log loss is computed from the logits, where scikit-learn's
+    clips probabilities at the dtype's eps: the two differ only for a sample predicted
+    wrong with a probability below eps (about 2e-16 in float64). cnet's squared error is
+    half the squared residual summed over outputs; the loop's "neg_mse" is computed from
+    the residuals themselves (any regression loss).
     """
     scoring = estimator.scoring
     if scoring is None:
