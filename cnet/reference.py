@@ -716,6 +716,11 @@ def evaluate(params, network, validation, score):
     # An overflowed logit scores NaN, as forward gives NaN outputs for it.
     if not (np.isfinite(out).all() and np.isfinite(logits).all()):
         return val_loss, np.nan
+    if score == "neg_log_loss":
+        return val_loss, -val_loss
+    if score == "neg_mse":
+        squares = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)
+        return val_loss, float(-squares.sum() / (w.sum() * Y.shape[1]))
     if score == "r2":
         ss_tot = validation.ss_tot
         ss_res = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)

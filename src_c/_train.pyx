@@ -925,6 +925,8 @@ cdef enum:
     SCORE_THRESHOLD = 2
     SCORE_ONE_CLASS = 3
     SCORE_R2 = 4
+    SCORE_NEG_LOG_LOSS = 5
+    SCORE_NEG_MSE = 6
 
 
 cdef void _evaluate(const Net* net, const floating* params, const Input* data,
@@ -934,8 +936,10 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
     """The mean loss (weighted, no L2 term) and the score of the network on a validation set.
 
     The score is accuracy (weighted) or R² averaged over outputs, as scikit-learn's score
-    methods compute them from predict; NaN if an output is not finite. ss_tot holds R²'s
-    weighted total sum of squares of each output, ss_res room for as many sums.
+    methods compute them from predict, or scikit-learn's neg_log_loss (minus the loss: the
+    classifiers' loss is its log loss) or neg_mean_squared_error (the squared residuals
+    averaged over samples, weighted, and outputs); NaN if an output is not finite. ss_tot
+    holds R²'s weighted total sum of squares of each output, ss_res room for as many sums.
     """
     cdef Py_ssize_t n_out = net.layers[net.n_layers - 1], n = data.n, start, m, j, o
     cdef Py_ssize_t best, truth
@@ -988,7 +992,7 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
                     correct += wj if right else 0
                 elif score_kind == SCORE_ONE_CLASS:
                     correct += wj
-                else:
+                elif score_kind != SCORE_NEG_LOG_LOSS:
                     for o in range(n_out):
                         d = yrow[o] - z[o * m + j]
                         ss_res[o] += wj * d * d
@@ -1013,6 +1017,13 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
             elif ss_res[o] == 0:
                 r2 += 1
         score[0] = r2 / n_out
+    elif score_kind == SCORE_NEG_LOG_LOSS:
+        score[0] = -loss[0]
+    elif score_kind == SCORE_NEG_MSE:
+        r2 = 0
+        for o in range(n_out):
+            r2 += ss_res[o]
+        score[0] = -r2 / (weight_sum * n_out)
     else:
         score[0] = correct / weight_sum
 
