@@ -16,12 +16,13 @@ model needs none of it here.
 """
 import math
 import numbers
+import warnings
 
 import numpy as np
 
 from cnet._npz_reader import short_list
-from cnet._state_fields import (ArraySpec, StateFields, check_finite, from_json, is_number,
-                                jsonable, native_copy)
+from cnet._state_fields import (MAX_INT, ArraySpec, StateFields, check_finite, from_json,
+                                is_int, is_number, jsonable, native_copy)
 
 # An encoder's categories are rebuilt by fitting it on rows made of them, one column per
 # input column: rows times columns is bounded so that this costs at most 32 MiB.
@@ -67,14 +68,14 @@ def _params(name, step, keys, encode=None):
     return out
 
 
-def _built(cls, name, params, decode=None):
-    """``cls`` made from stored parameters and checked as scikit-learn's ``fit`` checks
-    them (its messages)."""
+def _built(cls, name, params, decode=None, **fixed):
+    """``cls`` made from stored parameters (and ``fixed`` ones) and checked as
+    scikit-learn's ``fit`` checks them (its messages)."""
     try:
         params = {key: from_json(value) for key, value in params.items()}
         if decode is not None:
             params = {key: decode(key, value) for key, value in params.items()}
-        step = cls(**params)
+        step = cls(**fixed, **params)
         step._validate_params()
     except (TypeError, ValueError) as exc:
         raise ValueError(f"step {name!r:.{_SHOWN}}: the saved parameters do not fit "
@@ -289,17 +290,315 @@ class _SimpleImputer:
         return step.n_features_in_ - int(empty.sum())
 
 
+def _encoder_param(key, value):
+    """A OneHotEncoder's parameter as stored: its categories_ are the arrays, so an explicit
+    ``categories`` list is only marked "given"; dtype by name."""
+    if key == "categories":
+        return "auto" if isinstance(value, str) and value == "auto" else "given"
+    if key == "dtype":
+        name = np.dtype(value).name
+        if name not in ("float32", "float64"):
+            raise ValueError(f"dtype={name} is not stored: float32 or float64 only")
+        return name
+    return value
+
+
+def _stored_encoder_param(key, value):
+    if key == "dtype":
+        if value not in ("float32", "float64"):
+            raise ValueError(f"dtype is {value!r:.40}, not float32 or float64")
+        return np.dtype(value).type
+    if key == "categories":
+        if value not in ("auto", "given"):
+            raise ValueError(f"categories is {value!r:.40}, not 'auto' or 'given'")
+        # Given categories are the stored arrays: restore sets them.
+        return "auto"
+    return value
+
+
+class _OneHotEncoder:
+    """``OneHotEncoder`` inside a ``ColumnTransformer``: its categories, one array per
+    column (strings or numbers). The encoder is rebuilt by :class:`_ColumnTransformer`,
+    which fits it on rows made of those categories."""
+
+    params = ("categories", "drop", "dtype", "handle_unknown", "sparse_output",
+              "feature_name_combiner", "min_frequency", "max_categories")
+    encode = staticmethod(_encoder_param)
+    decode = staticmethod(_stored_encoder_param)
+
+    def state(self, name, step):
+        for key in ("min_frequency", "max_categories"):
+            if getattr(step, key) is not None:
+                raise TypeError(f"cannot save encoder {name!r:.{_SHOWN}}: {key} groups "
+                                f"infrequent categories, which cnet files do not hold")
+        if not (step.drop is None or isinstance(step.drop, str)):
+            raise TypeError(f"cannot save encoder {name!r:.{_SHOWN}}: drop must be None, "
+                            f"'first' or 'if_binary' (not a list of categories)")
+        if not (isinstance(step.feature_name_combiner, str)
+                and step.feature_name_combiner == "concat"):
+            raise TypeError(f"cannot save encoder {name!r:.{_SHOWN}}: a callable "
+                            f"feature_name_combiner")
+        fitted, arrays = _input_state(step)
+        fitted["n_categories"] = [len(c) for c in step.categories_]
+        for index, categories in enumerate(step.categories_):
+            arrays[f"categories{index}"] = _storable_categories(name, categories)
+        return fitted, arrays
+
+    def layout(self, params, fields):
+        n, layout = _input_layout(fields)
+        counts = fields.mapping.get("n_categories")
+        if not (isinstance(counts, list) and len(counts) == n
+                and all(is_int(c) and 1 <= c <= MAX_INT for c in counts)):
+            raise ValueError(f"the header's {fields.where}.n_categories is {counts!r:.60}, "
+                             f"not {n} positive integers")
+        return {**layout, **{f"categories{index}": ArraySpec([(count,)], "biufU")
+                             for index, count in enumerate(counts)}}
+
+    def categories(self, fields, arrays):
+        """The checked categories, one array per column."""
+        n = fields.get("n_features_in_", "int", low=1)
+        out = []
+        for index in range(n):
+            categories = arrays[f"categories{index}"]
+            if categories.dtype.kind == "U":
+                if len(set(categories.tolist())) != len(categories):
+                    raise ValueError(f"its categories of column {index} are not distinct")
+                # scikit-learn keeps a string column's categories as Python strings.
+                categories = categories.astype(object)
+            else:
+                check_finite(categories, f"categories of column {index}")
+                if not (categories[1:] > categories[:-1]).all():
+                    raise ValueError(f"its categories of column {index} are not sorted and "
+                                     f"distinct")
+                if categories.dtype.kind == "b":
+                    raise ValueError(f"its categories of column {index} are booleans")
+            out.append(categories)
+        return out
+
+
+def _storable_categories(name, categories):
+    """One column's categories as a plain array: strings or numbers, never objects."""
+    categories = np.asarray(categories)
+    if categories.dtype.kind in "iuf":
+        if categories.dtype.kind == "f" and not np.isfinite(categories).all():
+            raise ValueError(f"encoder {name!r:.{_SHOWN}} has NaN among its categories: "
+                             f"impute the column or drop those rows before encoding")
+        return categories
+    values = categories.tolist()
+    if all(isinstance(v, str) for v in values):
+        return np.asarray(values, dtype=str)
+    raise ValueError(f"encoder {name!r:.{_SHOWN}} has categories that are not all strings "
+                     f"or all numbers ({short_list(values)}); missing values among them "
+                     f"are not stored: impute the column or drop those rows first")
+
+
+# A ColumnTransformer's n_jobs starts worker processes: a file may ask for a few, not a
+# million.
+MAX_JOBS = 64
+
+
+class _ColumnTransformer:
+    """``ColumnTransformer`` of ``OneHotEncoder`` s and of the steps above, ``"passthrough"``
+    and ``"drop"``; remainder ``"passthrough"`` or ``"drop"``.
+
+    Rebuilt by scikit-learn's own ``fit``, on rows made of the stored categories (zeros in
+    the other columns), so that every attribute its ``transform`` reads is scikit-learn's;
+    the encoders' categories come out as stored, the other steps' fitted numbers are then
+    put back, and so is ``sparse_output_`` (which the training rows' density decided).
+    """
+
+    params = ("remainder", "sparse_threshold", "n_jobs", "transformer_weights", "verbose",
+              "verbose_feature_names_out")
+    # The transformers are its fitted state here, set by restore.
+    fixed = {"transformers": []}
+
+    def state(self, name, step):
+        from sklearn.compose import ColumnTransformer
+        if type(step) is not ColumnTransformer:
+            _refuse_step(name, step)
+        if not (isinstance(step.remainder, str) and step.remainder in ("passthrough", "drop")):
+            raise TypeError(f"cannot save step {name!r:.{_SHOWN}}: its remainder is "
+                            f"{type(step.remainder).__name__}; cnet saves 'passthrough' or "
+                            f"'drop'")
+        fitted, arrays = _input_state(step)
+        fitted["sparse_output_"] = bool(step.sparse_output_)
+        inputs = step._transformer_to_input_indices
+        transformers = []
+        for index, (inner_name, template, _) in enumerate(step.transformers):
+            inner = step.named_transformers_[inner_name]
+            entry = {"name": inner_name, "columns": [int(c) for c in inputs[inner_name]]}
+            if isinstance(template, str):
+                entry["class"] = template
+            else:
+                kind = type(inner).__name__
+                codec = INNER_STEPS.get(kind)
+                if codec is None or _step_class(kind) is not type(inner):
+                    _refuse_step(f"{name}/{inner_name}", inner)
+                entry["class"] = kind
+                entry["fitted"], inner_arrays = codec.state(inner_name, inner)
+                entry["params"] = _params(inner_name, inner, codec.params,
+                                          getattr(codec, "encode", None))
+                arrays.update({f"t{index}.{key}": value for key, value in inner_arrays.items()})
+            transformers.append(entry)
+        fitted["transformers"] = transformers
+        return fitted, arrays
+
+    def _transformers(self, fields, n):
+        entries = fields.mapping.get("transformers")
+        if not isinstance(entries, list):
+            raise ValueError(f"the header's {fields.where}.transformers is not a list")
+        out, names = [], set()
+        for index, entry in enumerate(entries):
+            where = f"{fields.where}.transformers[{index}]"
+            if not (isinstance(entry, dict) and isinstance(entry.get("name"), str)
+                    and entry["name"] not in names):
+                raise ValueError(f"the header's {where} is not a step of a distinct name")
+            names.add(entry["name"])
+            columns = entry.get("columns")
+            if not (isinstance(columns, list) and all(is_int(c) and 0 <= c < n
+                                                      for c in columns)
+                    and len(set(columns)) == len(columns)):
+                raise ValueError(f"the header's {where}.columns is {columns!r:.60}, not "
+                                 f"distinct column numbers below {n}")
+            kind = entry.get("class")
+            if kind in ("passthrough", "drop") and set(entry) == {"name", "class", "columns"}:
+                out.append((entry["name"], kind, columns, None, None))
+                continue
+            if not isinstance(kind, str) or kind not in INNER_STEPS:
+                raise ValueError(f"the header's {where}.class is {kind!r:.60}; a "
+                                 f"ColumnTransformer in a cnet file holds "
+                                 f"{short_list(sorted(INNER_STEPS), 5)}, 'passthrough' or "
+                                 f"'drop'")
+            if not (isinstance(entry.get("params"), dict)
+                    and set(entry["params"]) == set(INNER_STEPS[kind].params)
+                    and isinstance(entry.get("fitted"), dict)):
+                raise ValueError(f"the header's {where} has not a {kind}'s params and fitted")
+            out.append((entry["name"], kind, columns, entry["params"],
+                        StateFields(entry["fitted"], where=f"{where}.fitted")))
+        return out
+
+    def layout(self, params, fields):
+        n, layout = _input_layout(fields)
+        for index, (_, kind, _, inner_params, inner_fields) in enumerate(
+                self._transformers(fields, n)):
+            if inner_fields is not None:
+                for key, spec in INNER_STEPS[kind].layout(inner_params, inner_fields).items():
+                    layout[f"t{index}.{key}"] = spec
+        return layout
+
+    def restore(self, step, fields, arrays):
+        from sklearn.base import clone
+        _set_input(step, fields, arrays)
+        n = step.n_features_in_
+        jobs = step.n_jobs
+        if not (jobs is None or is_int(jobs) and (jobs == -1 or 1 <= jobs <= MAX_JOBS)):
+            raise ValueError(f"its n_jobs is {jobs!r:.40}, not None, -1 or 1 to {MAX_JOBS}")
+        if not (isinstance(step.remainder, str) and step.remainder in ("passthrough", "drop")):
+            raise ValueError(f"its remainder is {step.remainder!r:.40}, not 'passthrough' or "
+                             f"'drop'")
+        sparse = fields.get("sparse_output_", "bool")
+        names = getattr(step, "feature_names_in_", None)
+        columns_of = {}
+        templates, restored, encoders = [], {}, {}
+        rows, kinds = 1, {}
+        for index, (name, kind, columns, params, inner_fields) in enumerate(
+                self._transformers(fields, n)):
+            columns_of[name] = columns
+            spec = columns if names is None else [str(names[c]) for c in columns]
+            if inner_fields is None:
+                templates.append((name, kind, spec))
+                continue
+            codec = INNER_STEPS[kind]
+            inner = _built(_step_class(kind), name, params, getattr(codec, "decode", None))
+            prefix = f"t{index}."
+            own = {key[len(prefix):]: value for key, value in arrays.items()
+                   if key.startswith(prefix)}
+            width = inner_fields.get("n_features_in_", "int", low=1)
+            if width != len(columns):
+                raise ValueError(f"its step {name!r:.{_SHOWN}} takes {width} columns, it is "
+                                 f"given {len(columns)}")
+            try:
+                if kind == "OneHotEncoder":
+                    categories = codec.categories(inner_fields, own)
+                    encoders[name] = params["categories"]
+                    inner.set_params(categories=[c.tolist() if c.dtype == object else c
+                                                 for c in categories])
+                    rows = max(rows, max(len(c) for c in categories))
+                    for column, values in zip(columns, categories):
+                        if column in kinds:
+                            raise ValueError(f"column {column} is encoded twice")
+                        kinds[column] = values
+                else:
+                    if codec.restore(inner, inner_fields, own) != width:
+                        raise ValueError("it drops columns, which a ColumnTransformer's "
+                                         "step may not in a cnet file")
+                    restored[name] = inner
+            except ValueError as exc:
+                raise ValueError(f"its step {name!r:.{_SHOWN}} ({kind}): {exc}") from None
+            templates.append((name, clone(inner), spec))
+        if rows * n > MAX_REBUILD_CELLS:
+            raise ValueError(f"rebuilding it takes {rows} rows of {n} columns, more than "
+                             f"{MAX_REBUILD_CELLS} cells")
+        step.set_params(transformers=templates)
+        self._fit(step, _rows_of(kinds, rows, n, names))
+        for name, given in encoders.items():
+            # The categories were given to fit them as stored; the parameter is put back.
+            fitted = step.named_transformers_[name]
+            categories = "auto" if given == "auto" else [c.tolist() for c in fitted.categories_]
+            for encoder in (fitted, dict((t[0], t[1]) for t in step.transformers)[name]):
+                encoder.set_params(categories=categories)
+        step.transformers_ = [(name, restored.get(name, fitted), columns)
+                              for name, fitted, columns in step.transformers_]
+        step.sparse_output_ = sparse
+        return max([s.stop for s in step.output_indices_.values()], default=0)
+
+    @staticmethod
+    def _fit(step, rows):
+        jobs = step.n_jobs
+        try:
+            with warnings.catch_warnings():
+                # drop="first" with handle_unknown="ignore" warns at every fit.
+                warnings.simplefilter("ignore")
+                step.set_params(n_jobs=None)
+                step.fit(rows)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"scikit-learn refuses to rebuild it: {str(exc)[:200]}") from None
+        finally:
+            step.set_params(n_jobs=jobs)
+
+
+def _rows_of(categories, rows, n, names):
+    """``rows`` rows of ``n`` columns: the categories of each encoded column, repeated to
+    fill the rows, zeros elsewhere; a DataFrame of those column names if there are any."""
+    columns = []
+    for column in range(n):
+        values = categories.get(column)
+        columns.append(np.zeros(rows) if values is None else np.resize(values, rows))
+    if names is not None:
+        import pandas as pd
+        return pd.DataFrame(dict(zip(names.tolist(), columns)), columns=names.tolist())
+    if any(c.dtype == object for c in columns):
+        return np.stack([c.astype(object) for c in columns], axis=1) if columns else None
+    return np.stack(columns, axis=1)
+
+
 STEPS = {"StandardScaler": _StandardScaler(), "MinMaxScaler": _MinMaxScaler(),
-         "SimpleImputer": _SimpleImputer()}
+         "SimpleImputer": _SimpleImputer(), "ColumnTransformer": _ColumnTransformer()}
+# What a ColumnTransformer in a file may hold.
+INNER_STEPS = {"StandardScaler": STEPS["StandardScaler"], "MinMaxScaler": STEPS["MinMaxScaler"],
+               "SimpleImputer": STEPS["SimpleImputer"], "OneHotEncoder": _OneHotEncoder()}
 
 
 def _step_class(name):
-    if name == "StandardScaler" or name == "MinMaxScaler":
+    if name in ("StandardScaler", "MinMaxScaler", "OneHotEncoder"):
         import sklearn.preprocessing
         return getattr(sklearn.preprocessing, name)
     if name == "SimpleImputer":
         from sklearn.impute import SimpleImputer
         return SimpleImputer
+    if name == "ColumnTransformer":
+        from sklearn.compose import ColumnTransformer
+        return ColumnTransformer
     raise KeyError(name)
 
 
@@ -348,8 +647,9 @@ def pipeline_state(pipeline, is_model):
         if codec is None or _step_class(type(step).__name__) is not type(step):
             _refuse_step(name, step)
         _check_fitted(name, step)
-        params = _params(name, step, codec.params, getattr(codec, "encode", None))
+        # The state first: it refuses what the file cannot hold with the clearer message.
         fitted, step_arrays = codec.state(name, step)
+        params = _params(name, step, codec.params, getattr(codec, "encode", None))
         described.append({"name": name, "class": type(step).__name__, "params": params,
                           "fitted": fitted})
         arrays.update({member(index, key): value for key, value in step_arrays.items()})
@@ -432,7 +732,8 @@ class PipelineReader:
                 steps.append((name, "passthrough"))
                 continue
             codec = STEPS[kind]
-            step = _built(_step_class(kind), name, params, getattr(codec, "decode", None))
+            step = _built(_step_class(kind), name, params, getattr(codec, "decode", None),
+                          **getattr(codec, "fixed", {}))
             prefix = member(index, "")
             own = {key[len(prefix):]: native_copy(value) for key, value in arrays.items()
                    if key.startswith(prefix)}

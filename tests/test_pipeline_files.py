@@ -49,7 +49,11 @@ def _same_outputs(saved, loaded, X):
     assert type(loaded) is Pipeline
     assert [name for name, _ in loaded.steps] == [name for name, _ in saved.steps]
     for end in range(1, len(saved.steps)):
-        np.testing.assert_array_equal(loaded[:end].transform(X), saved[:end].transform(X))
+        got, want = loaded[:end].transform(X), saved[:end].transform(X)
+        assert got.dtype == want.dtype
+        if want.dtype == object:   # numbers from an object array: NaN is NaN as a float
+            got, want = got.astype(float), want.astype(float)
+        np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(loaded.predict(X), saved.predict(X))
     if hasattr(saved, "predict_proba"):
         np.testing.assert_array_equal(loaded.predict_proba(X), saved.predict_proba(X))
@@ -217,3 +221,116 @@ def test_a_version_2_reader_would_refuse_a_pipeline_file(tmp_path):
     members = hf.with_header(hf.members_of((tmp_path / "m.npz").read_bytes()), header)
     with pytest.raises(ValueError, match="pipeline, which format version 2 does not"):
         cnet.load(io.BytesIO(hf.archive(members)))
+
+
+def _table(n=150, seed=0):
+    """Strings, integers and floats with gaps, as a CSV gives them."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], n),
+                          "size": rng.normal(size=n), "grade": rng.choice([1, 2, 5], n),
+                          "weight": rng.normal(size=n)})
+    frame.loc[::9, "size"] = np.nan
+    return frame, np.where(frame["weight"] + (frame["colour"] == "red") > 0.5, "hi", "lo")
+
+
+def _encoding_pipeline(sparse, handle_unknown="ignore", drop=None, estimator=None):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+    encode = ColumnTransformer(
+        [("onehot", OneHotEncoder(handle_unknown=handle_unknown, sparse_output=sparse,
+                                  drop=drop), ["colour", "grade"]),
+         ("num", StandardScaler(), ["weight"])],
+        remainder="passthrough", sparse_threshold=0.8)
+    return Pipeline([("encode", encode), ("impute", SimpleImputer(strategy="median")),
+                     ("scale", StandardScaler(with_mean=not sparse)),
+                     ("mlp", estimator or cnet.MLPClassifier((6,), max_iter=40,
+                                                             random_state=0))])
+
+
+def _dense(x):
+    return x.toarray() if hasattr(x, "toarray") else x
+
+
+@pytest.mark.parametrize("sparse,drop", [(False, None), (True, None), (False, "if_binary"),
+                                         (False, "first")])
+def test_one_hot_columns_and_unknown_categories(sparse, drop, tmp_path):
+    frame, y = _table()
+    saved = _fit(_encoding_pipeline(sparse, drop=drop), frame, y)
+    loaded = _round_trip(saved, tmp_path)
+    unseen = frame.copy()
+    unseen.loc[:4, "colour"] = "purple"    # handle_unknown="ignore": all zeros
+    unseen.loc[5:9, "grade"] = 7
+    for X in (frame, unseen, frame.iloc[::-1, ::-1]):   # columns found by name
+        for end in (1, 2, 3):
+            got, want = loaded[:end].transform(X), saved[:end].transform(X)
+            assert type(got) is type(want)
+            np.testing.assert_array_equal(_dense(got), _dense(want))
+        np.testing.assert_array_equal(loaded.predict_proba(X), saved.predict_proba(X))
+        np.testing.assert_array_equal(loaded.predict(X), saved.predict(X))
+    encoder = loaded.named_steps["encode"]
+    want = saved.named_steps["encode"]
+    assert encoder.sparse_output_ == want.sparse_output_
+    assert encoder.output_indices_ == want.output_indices_
+    for got, expected in zip(encoder.named_transformers_["onehot"].categories_,
+                             want.named_transformers_["onehot"].categories_):
+        assert got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+    assert repr(encoder) == repr(want)
+    np.testing.assert_array_equal(encoder.get_feature_names_out(), want.get_feature_names_out())
+    np.testing.assert_array_equal(loaded.feature_names_in_, frame.columns)
+
+
+def test_an_unknown_category_is_refused_as_the_saved_encoder_refuses_it(tmp_path):
+    frame, y = _table()
+    saved = _fit(_encoding_pipeline(False, handle_unknown="error"), frame, y)
+    loaded = _round_trip(saved, tmp_path)
+    unseen = frame.copy()
+    unseen.loc[0, "colour"] = "purple"
+    for pipeline in (saved, loaded):
+        with pytest.raises(ValueError, match="unknown categor"):
+            pipeline.predict(unseen)
+
+
+def test_one_hot_columns_before_a_regressor_fitted_on_an_array(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+    frame, _ = _table()
+    X = frame.to_numpy(dtype=object)   # no column names: columns by number
+    y = frame["weight"].to_numpy() * 2
+    saved = _fit(Pipeline([("encode", ColumnTransformer(
+        [("onehot", OneHotEncoder(handle_unknown="ignore", categories=[
+            ["red", "green", "blue", "white"]]), [0]), ("drop", "drop", [2])],
+        remainder="passthrough")), ("impute", SimpleImputer()),
+        ("mlp", cnet.MLPRegressor(hidden_layer_sizes=(4,), max_iter=30, random_state=0))]),
+        X, y)
+    loaded = _round_trip(saved, tmp_path)
+    _same_outputs(saved, loaded, X)
+    encoder = loaded.named_steps["encode"].named_transformers_["onehot"]
+    assert encoder.categories_[0].tolist() == ["red", "green", "blue", "white"]
+    assert encoder.categories == [["red", "green", "blue", "white"]] or \
+        [c.tolist() for c in encoder.categories] == [["red", "green", "blue", "white"]]
+
+
+def test_encoder_states_the_file_cannot_hold_are_refused(tmp_path):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import FunctionTransformer, OneHotEncoder
+    frame, y = _table()
+    path = tmp_path / "m.npz"
+    gaps = frame.copy()
+    gaps.loc[0, "colour"] = None
+    cases = [
+        (gaps, OneHotEncoder(), "colour", ValueError, "missing values"),
+        (frame, OneHotEncoder(min_frequency=5), "colour", TypeError, "infrequent"),
+        (frame, FunctionTransformer(), "weight", TypeError, "FunctionTransformer"),
+    ]
+    for X, inner, column, error, match in cases:
+        saved = _fit(Pipeline([("encode", ColumnTransformer([("inner", inner, [column])])),
+                               ("mlp", cnet.MLPClassifier((3,), max_iter=2))]), X, y)
+        with pytest.raises(error, match=match):
+            persistence.save(saved, path)
+        assert not path.exists()
+    remainder = _fit(Pipeline([("encode", ColumnTransformer(
+        [("onehot", OneHotEncoder(), ["colour"])], remainder=StandardScaler())),
+        ("impute", SimpleImputer()), ("mlp", cnet.MLPClassifier((3,), max_iter=2))]), frame, y)
+    with pytest.raises(TypeError, match="remainder"):
+        persistence.save(remainder, path)
