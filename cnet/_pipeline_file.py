@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 
 from cnet._npz_reader import short_list
-from cnet._state_fields import (MAX_INT, ArraySpec, StateFields, check_finite, from_json,
-                                is_int, is_number, jsonable, native_copy)
+from cnet._state_fields import (MAX_INT, ArraySpec, StateFields, check_finite, finite,
+                                from_json, is_int, is_number, jsonable, native_copy)
 
 # An encoder's categories are rebuilt by fitting it on rows made of them, one column per
 # input column: rows times columns is bounded so that this costs at most 32 MiB.
@@ -200,8 +200,8 @@ class _MinMaxScaler:
     def restore(self, step, fields, arrays):
         _set_input(step, fields, arrays)
         low, high = step.feature_range
-        if not (is_number(low) and is_number(high) and math.isfinite(low)
-                and math.isfinite(high) and low < high):
+        if not (is_number(low) and is_number(high) and finite(low) and finite(high)
+                and low < high):
             raise ValueError(f"its feature_range {step.feature_range!r:.60} is not two "
                              f"finite numbers, the first smaller")
         for key in ("min_", "scale_", "data_min_", "data_max_", "data_range_"):
@@ -366,12 +366,13 @@ class _OneHotEncoder:
                 # scikit-learn keeps a string column's categories as Python strings.
                 categories = categories.astype(object)
             else:
+                if categories.dtype.kind == "b":
+                    raise ValueError(f"its categories of column {index} are booleans, not "
+                                     f"numbers or strings")
                 check_finite(categories, f"categories of column {index}")
                 if not (categories[1:] > categories[:-1]).all():
                     raise ValueError(f"its categories of column {index} are not sorted and "
                                      f"distinct")
-                if categories.dtype.kind == "b":
-                    raise ValueError(f"its categories of column {index} are booleans")
             out.append(categories)
         return out
 
