@@ -144,12 +144,15 @@ class _StandardScaler:
 
     def layout(self, params, fields):
         n, layout = _input_layout(fields)
-        std = params.get("with_std") is True
-        return {**layout, "mean_": ArraySpec([(n,)], "F", required=params.get("with_mean")
-                                             is True),
-                "var_": ArraySpec([(n,)], "F", required=std),
-                "scale_": ArraySpec([(n,)], "F", required=std),
-                "n_samples_seen_": ArraySpec([(n,)], "biuf", required=False)}
+        layout["n_samples_seen_"] = ArraySpec([(n,)], "biuf", required=False)
+        # As scikit-learn fits them: the mean unless neither centring nor scaling, the
+        # variance and scale only with scaling. An array the parameters make unused is
+        # refused, not dropped: the file would not be the model it holds.
+        if params.get("with_std") is True:
+            layout["var_"] = layout["scale_"] = ArraySpec([(n,)], "F")
+        if params.get("with_mean") is True or params.get("with_std") is True:
+            layout["mean_"] = ArraySpec([(n,)], "F")
+        return layout
 
     def restore(self, step, fields, arrays):
         _set_input(step, fields, arrays)
@@ -158,9 +161,6 @@ class _StandardScaler:
             if value is not None:
                 check_finite(value, f"{key} values")
             setattr(step, key, value)
-        if not step.with_std:
-            # scikit-learn's transform divides by scale_ whenever it is not None.
-            step.var_ = step.scale_ = None
         if step.scale_ is not None and not (step.scale_ > 0).all():
             raise ValueError("its scale_ holds values <= 0 (scikit-learn stores 1 for a "
                              "constant column)")

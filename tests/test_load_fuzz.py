@@ -275,14 +275,18 @@ def _is_pipeline(model):
     return type(model).__name__ == "Pipeline"
 
 
+# The fitted arrays a file holds of a step; those scikit-learn derives from them and the
+# parameters in fit (an encoder's drop_idx_) are the parameters' to decide.
+STORED = ("mean_", "var_", "scale_", "min_", "data_min_", "data_max_", "data_range_",
+          "statistics_", "n_samples_seen_", "feature_names_in_")
+
+
 def _step_arrays(step):
     """A scikit-learn step's fitted arrays (and its encoders' categories), by name."""
     if isinstance(step, str):
         return []
-    arrays = []
-    for key, value in sorted(vars(step).items()):
-        if key.endswith("_") and not key.startswith("_") and isinstance(value, np.ndarray):
-            arrays.append(value)
+    arrays = [getattr(step, key) for key in STORED if isinstance(getattr(step, key, None),
+                                                                 np.ndarray)]
     for categories in getattr(step, "categories_", []):
         arrays.append(categories)
     for _, inner, _ in getattr(step, "transformers_", []):
