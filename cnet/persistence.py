@@ -12,6 +12,10 @@ architecture decides which members must exist and each one's shape and dtype, an
 are those members read. The model's parameters are re-validated by the model's own checks.
 Whatever is wrong gives a ``ValueError`` naming it.
 
+A scikit-learn ``Pipeline`` ending in a cnet model is the file of that model plus the
+header's ``pipeline`` object and the steps' ``step<i>.*`` arrays (format 3): the steps are
+:mod:`cnet._pipeline_file`'s, checked and read the same way, no pickle either.
+
 This module knows the file, not the models: each model class registers itself with
 :func:`register_model` where it is defined, and :func:`load` finds it by the name the file
 records. ``import cnet`` leaves the models' modules to their first use, and ``cnet.load``
@@ -28,7 +32,9 @@ What a model's file holds is the model's to say, through three methods:
 
 The checks a state's values share, whatever the model, are here: :class:`StateFields` (types
 and ranges of the JSON values), :func:`check_state_arrays`, :func:`check_finite`,
-:func:`check_labels`, :func:`storable_labels`, and :class:`SaveMixin`'s input state.
+:func:`check_labels`, :func:`storable_labels`, and :class:`SaveMixin`'s input state (the
+first two, and :class:`ArraySpec`, are defined in :mod:`cnet._state_fields`, which the
+pipeline steps read their states with too).
 """
 import contextlib
 import json
@@ -391,8 +397,10 @@ def load(path):
 
     Returns
     -------
-    NeuralNet, MLPClassifier or MLPRegressor
-        The fitted model, predicting exactly as the one saved.
+    NeuralNet, MLPClassifier, MLPRegressor or sklearn.pipeline.Pipeline
+        The fitted model (or pipeline, its steps rebuilt from their stored numbers),
+        predicting exactly as the one saved; with ``cnet_metadata_`` set to the metadata
+        given to :func:`save`, if any.
 
     Raises
     ------
