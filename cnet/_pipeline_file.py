@@ -576,7 +576,12 @@ def _rows_of(categories, rows, n, names):
         values = categories.get(column)
         columns.append(np.zeros(rows) if values is None else np.resize(values, rows))
     if names is not None:
-        import pandas as pd
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("this file's ColumnTransformer selects columns by name, as it was "
+                              "fitted on a DataFrame: loading it needs pandas "
+                              "(pip install pandas)") from None
         return pd.DataFrame(dict(zip(names.tolist(), columns)), columns=names.tolist())
     if any(c.dtype == object for c in columns):
         return np.stack([c.astype(object) for c in columns], axis=1) if columns else None
