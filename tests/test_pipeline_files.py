@@ -358,3 +358,19 @@ def test_files_of_format_2_written_before_pipelines_still_load(name):
     rtol = 1e-5 if name == "NeuralNet" else 1e-12
     np.testing.assert_allclose(got, expected[name.lower()], rtol=rtol, atol=rtol * 1e-3)
     assert persistence.read_info(DATA / f"format2_{name.lower()}.npz")["format_version"] == 2
+
+
+def test_passthrough_steps_and_scaler_options_are_kept(tmp_path):
+    X, y = make_regression(60, 3, random_state=1)
+    saved = _fit(Pipeline([("nothing", "passthrough"),
+                           ("minmax", MinMaxScaler(feature_range=(-1, 2), clip=True)),
+                           ("none", None), ("scale", StandardScaler(with_std=False)),
+                           ("mlp", cnet.MLPRegressor(hidden_layer_sizes=(3,), max_iter=5,
+                                                     random_state=0))]), X, y)
+    loaded = _round_trip(saved, tmp_path)
+    far = X * 10   # beyond the fitted range: clipped by both
+    np.testing.assert_array_equal(loaded.predict(far), saved.predict(far))
+    _same_outputs(saved, loaded, X)
+    assert loaded.named_steps["minmax"].get_params() == saved.named_steps["minmax"].get_params()
+    assert loaded.named_steps["scale"].scale_ is None
+    assert loaded.named_steps["nothing"] == "passthrough"
