@@ -497,6 +497,11 @@ class _ColumnTransformer:
         if not (isinstance(step.remainder, str) and step.remainder in ("passthrough", "drop")):
             raise ValueError(f"its remainder is {step.remainder!r:.40}, not 'passthrough' or "
                              f"'drop'")
+        weights = step.transformer_weights
+        if not (weights is None or isinstance(weights, dict) and all(
+                isinstance(k, str) and is_number(w) and finite(w) for k, w in weights.items())):
+            raise ValueError(f"its transformer_weights are {weights!r:.60}, not finite numbers "
+                             f"by step name")
         sparse = fields.get("sparse_output_", "bool")
         names = getattr(step, "feature_names_in_", None)
         columns_of = {}
