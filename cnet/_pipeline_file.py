@@ -560,17 +560,18 @@ class _ColumnTransformer:
 
     @staticmethod
     def _fit(step, rows):
-        jobs = step.n_jobs
+        # In this process, silently: loading starts no workers and prints no progress.
+        kept = {"n_jobs": step.n_jobs, "verbose": step.verbose}
         try:
             with warnings.catch_warnings():
                 # drop="first" with handle_unknown="ignore" warns at every fit.
                 warnings.simplefilter("ignore")
-                step.set_params(n_jobs=None)
+                step.set_params(n_jobs=None, verbose=False)
                 step.fit(rows)
         except (TypeError, ValueError) as exc:
             raise ValueError(f"scikit-learn refuses to rebuild it: {str(exc)[:200]}") from None
         finally:
-            step.set_params(n_jobs=jobs)
+            step.set_params(**kept)
 
 
 def _rows_of(categories, rows, n, names):
