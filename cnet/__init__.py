@@ -66,7 +66,8 @@ from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CP
 from cnet import persistence as _persistence
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "export_onnx", "kernels",
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "save", "export_onnx",
+           "kernels",
            "reference", "__version__"]
 
 def __getattr__(name):
@@ -105,3 +106,7 @@ def load(path):
     import cnet.mlp
     import cnet.neural_net  # noqa: F401
     return _persistence.load(path)
+
+
+# A model or pipeline to save is already built, so its class is registered.
+save = _persistence.save
