@@ -26,8 +26,8 @@ from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CP
 from cnet import persistence as _persistence
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "kernels", "reference",
-           "__version__"]
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "save", "kernels",
+           "reference", "__version__"]
 
 def __getattr__(name):
     # Each import is written out (not looked up by name) so that the module graph, read from
@@ -59,3 +59,7 @@ def load(path):
     import cnet.mlp
     import cnet.neural_net  # noqa: F401
     return _persistence.load(path)
+
+
+# A model or pipeline to save is already built, so its class is registered.
+save = _persistence.save

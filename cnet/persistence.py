@@ -32,28 +32,31 @@ and ranges of the JSON values), :func:`check_state_arrays`, :func:`check_finite`
 """
 import contextlib
 import json
-import math
 import numbers
 import os
 import stat
-from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
+from cnet import _pipeline_file
 from cnet._atomic import atomic_write
 from cnet._npz_reader import BoundedArchive, short_list
+from cnet._state_fields import (KIND_NAMES, MAX_INT, ArraySpec, StateFields,  # noqa: F401
+                                check_finite, finite, from_json, is_int, is_number, jsonable,
+                                native_copy)
 
 FORMAT = "cnet-model"
 # Version 2 added feature_names_in (a DataFrame's column names), dict parameters
 # (class_weight) and object labels saved as strings. Version 1 files load as before; a
 # version 1 reader refuses version 2 files rather than drop the column names unnoticed.
-FORMAT_VERSION = 2
+# Version 3 added pipelines: the header's pipeline object and the steps' step<i>.* arrays. A
+# file without a pipeline is still written as version 2; a version 2 reader refuses version 3
+# files rather than load the model without the scaler before it.
+FORMAT_VERSION = 3
 # The header holds parameters and loss curves: 4 MiB is a curve of about 200,000 epochs.
 MAX_HEADER_BYTES = 4 * 2**20
 # JSON lists and objects cost about 60 bytes each once parsed; a header has a few dozen.
 MAX_HEADER_CONTAINERS = 10_000
-# Seeds, counters and sizes reach compiled code as 64-bit integers.
-MAX_INT = 2**63 - 1
 
 # Class name -> class, of every model a file may hold; filled by register_model.
 _MODEL_CLASSES = {}
@@ -144,24 +147,6 @@ class SaveMixin:
             raise
 
 
-class ArraySpec(NamedTuple):
-    """What one array of a model's state must be.
-
-    ``shapes`` lists the shapes allowed; ``kinds`` the dtype kinds (``"f"``: float32 or
-    float64, the model's own dtype, shared by every ``"f"`` array; ``"biufU"``: numbers or
-    strings; ``"U"``: strings); ``misfit(shape)``, if given, words the error for a shape not
-    allowed.
-    """
-
-    shapes: list
-    kinds: str
-    required: bool = True
-    misfit: Optional[Callable] = None
-
-
-_KIND_NAMES = {"f": "float32 or float64", "biufU": "numbers or strings", "U": "strings"}
-
-
 def check_state_arrays(state, layout, owner, layers):
     """Check the arrays of a state against the model's ``_state_arrays``.
 
@@ -204,15 +189,19 @@ def _check_layout(found, layout, owner, layers, dtype=None, where=""):
     said = "the header says the model is" if dtype else "the other arrays are"
     for name, (shape, array_dtype) in found.items():
         spec = layout[name]
-        if array_dtype.kind not in spec.kinds or array_dtype.itemsize == 0:
+        kinds = "f" if spec.kinds == "F" else spec.kinds
+        if array_dtype.kind not in kinds or array_dtype.itemsize == 0:
             raise ValueError(f"array {name!r} has dtype {array_dtype.str!r:.20}{where}; a "
-                             f"{owner} stores {name} as {_KIND_NAMES[spec.kinds]}")
+                             f"{owner} stores {name} as {KIND_NAMES[spec.kinds]}")
+        if spec.kinds == "F" and array_dtype.name not in ("float32", "float64"):
+            raise ValueError(f"array {name!r} is {array_dtype.name}; a {owner} stores {name} "
+                             f"as {KIND_NAMES['F']}")
         if spec.kinds == "f":
             # Class labels may be floats of another width; the parameters and what the
             # optimizer keeps of them are all of the model's one dtype.
             if array_dtype.name not in ("float32", "float64"):
                 raise ValueError(f"array {name!r} is {array_dtype.name}; a {owner} stores "
-                                 f"{name} as {_KIND_NAMES['f']}")
+                                 f"{name} as {KIND_NAMES['f']}")
             dtype = dtype or array_dtype.name
             if array_dtype.name != dtype:
                 raise ValueError(f"array {name!r} is {array_dtype.name}, {said} {dtype}")
@@ -223,12 +212,6 @@ def _check_layout(found, layout, owner, layers, dtype=None, where=""):
                              f"{layers!s:.60} (they need {list(spec.shapes[0])})")
 
 
-def check_finite(array, what):
-    """ValueError naming ``what`` if ``array`` holds NaN or infinity."""
-    if not np.isfinite(array).all():
-        raise ValueError(f"the {what} contain NaN or infinity")
-
-
 def check_labels(classes):
     """ValueError unless the class labels are finite, sorted and distinct."""
     if classes.dtype.kind == "f" and not np.isfinite(classes).all():
@@ -237,54 +220,6 @@ def check_labels(classes):
         # Labels are kept sorted and distinct; relabelled classes would name the wrong
         # output units.
         raise ValueError("the class labels are not sorted and distinct")
-
-
-def native_copy(array):
-    """A C-ordered copy in native byte order: a restored model owns its arrays."""
-    return np.array(array, dtype=array.dtype.newbyteorder("="), order="C")
-
-
-def _jsonable(name, value):
-    """A constructor parameter as JSON, or a clear error for what JSON cannot hold."""
-    if value is None or isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, numbers.Real):
-        return float(value)
-    if isinstance(value, tuple):   # JSON has no tuples; keep the difference visible
-        return {"tuple": [_jsonable(name, v) for v in value]}
-    if isinstance(value, list):
-        return [_jsonable(name, v) for v in value]
-    if isinstance(value, dict):   # class_weight: JSON keys are strings only, labels may not be
-        return {"dict": [[_jsonable(name, k), _jsonable(name, v)] for k, v in value.items()]}
-    if isinstance(value, type) or isinstance(value, np.dtype):
-        return np.dtype(value).name
-    raise ValueError(f"cannot save parameter {name}={value!r}: only numbers, strings, "
-                     f"None and lists and dicts of them are stored (a RandomState instance, "
-                     f"for one, is not)")
-
-
-def _from_json(value, depth=0):
-    """Undo the tuple and dict encodings of :func:`_jsonable`, refusing anything else."""
-    if depth > 4:
-        raise ValueError("nested too deeply")
-    if isinstance(value, list):
-        return [_from_json(v, depth + 1) for v in value]
-    if not isinstance(value, dict):
-        return value
-    if set(value) == {"tuple"} and isinstance(value["tuple"], list):
-        return tuple(_from_json(v, depth + 1) for v in value["tuple"])
-    if set(value) == {"dict"} and isinstance(value["dict"], list):
-        pairs = value["dict"]
-        if not all(isinstance(p, list) and len(p) == 2 and _is_label(p[0]) for p in pairs):
-            raise ValueError("a dict must be a list of [label, value] pairs")
-        return {k: _from_json(v, depth + 1) for k, v in pairs}
-    raise ValueError(f"an object with keys {short_list(value)} is neither a tuple nor a dict")
-
-
-def _is_label(value):
-    return value is None or isinstance(value, (str, bool, int, float))
 
 
 def storable_labels(labels, what):
@@ -319,49 +254,127 @@ def storable_labels(labels, what):
     raise ValueError(f"cannot save {what} of dtype {labels.dtype}: numbers and strings only")
 
 
-def save(model, path):
-    """Write a fitted cnet model to ``path`` (a ``.npz`` file).
+def save(model, path, metadata=None):
+    """Write a fitted cnet model, or a scikit-learn ``Pipeline`` ending in one, to ``path``.
 
     Parameters
     ----------
-    model : NeuralNet, MLPClassifier or MLPRegressor
-        A fitted model.
+    model : NeuralNet, MLPClassifier, MLPRegressor or sklearn.pipeline.Pipeline
+        A fitted model, or a fitted pipeline whose last step is one and whose steps before
+        it are any of ``SimpleImputer`` (numeric), ``StandardScaler``, ``MinMaxScaler``, a
+        ``ColumnTransformer`` of ``OneHotEncoder`` s (and of those steps), or
+        ``"passthrough"``; step names, parameters and fitted numbers are kept, the
+        pipeline's ``memory`` is not.
     path : str or path-like
         Where to write, exactly this name (``.npz`` is customary). The file is written
         beside it and renamed over it once complete, so ``path`` holds either its old
         content or the whole new model, even if the process is killed while saving.
+    metadata : dict, optional
+        A small JSON-able dict stored in the header (string keys; values None, booleans,
+        numbers, strings, lists of those, or dicts of those): what trained the model, a
+        score... :func:`read_info` returns it, and :func:`load` sets it as the loaded
+        object's ``cnet_metadata_``.
 
     Raises
     ------
     TypeError
-        If ``model`` is not a cnet model, or ``path`` not a str or path-like.
+        If ``model`` is not a cnet model or a pipeline of the steps above (the message names
+        the first step that is not), or ``path`` not a str or path-like.
     ValueError
-        If the model is not fitted or holds something the file cannot (a ``RandomState``
-        as ``random_state``, object class labels); nothing is written then.
+        If the model is not fitted, holds something the file cannot (a ``RandomState``
+        as ``random_state``, object class labels), or ``metadata`` is not as above; nothing
+        is written then.
     OSError
         If the file cannot be written (disk full, no permission, ...); ``path`` is left
         as it was and no temporary file remains.
     """
-    if _MODEL_CLASSES.get(type(model).__name__) is not type(model):
+    pipeline, arrays = None, {}
+    if _is_pipeline(model):
+        model, pipeline, arrays = _pipeline_file.pipeline_state(model, _is_model)
+    elif not _is_model(model):
         raise TypeError(f"cannot save a {type(model).__name__}; cnet saves "
-                        f"{sorted(_MODEL_CLASSES)}")
+                        f"{sorted(_MODEL_CLASSES)} and scikit-learn Pipelines ending in one")
     if not hasattr(model, "n_features_in_"):
         raise ValueError("the model is not fitted; fit it before saving")
+    if metadata is not None:
+        check_metadata(metadata)
     state = model._get_state()
-    arrays = {k: v for k, v in state.items() if isinstance(v, np.ndarray)}
+    arrays.update((k, v) for k, v in state.items() if isinstance(v, np.ndarray))
     scalars = {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}
     header = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "class": type(model).__name__,
-        "params": {k: _jsonable(k, v) for k, v in model.get_params().items()},
+        # A file without a pipeline stays version 2, which older cnet reads.
+        "format": FORMAT, "format_version": FORMAT_VERSION if pipeline else 2,
+        "class": type(model).__name__,
+        "params": {k: jsonable(k, v) for k, v in model.get_params().items()},
         "dtype": arrays["params"].dtype.name,
         "arrays": {k: [list(v.shape), v.dtype.str] for k, v in arrays.items()},
         "fitted": scalars,
     }
-    arrays["header"] = np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)
+    if pipeline is not None:
+        header["pipeline"] = pipeline
+    if metadata is not None:
+        header["metadata"] = metadata
+    raw = json.dumps(header, allow_nan=False).encode("utf-8")
+    if len(raw) > MAX_HEADER_BYTES:
+        raise ValueError(f"the model's header takes {len(raw)} bytes, more than "
+                         f"{MAX_HEADER_BYTES} (a loss curve of 200,000 epochs, or metadata)")
+    arrays["header"] = np.frombuffer(raw, dtype=np.uint8)
     # Everything that can fail on the model's side has; now the file, whole or not at all.
     # numpy is given a file object, as it would append .npz to a name.
     with atomic_write(path) as file:
         np.savez(file, **arrays)
+
+
+def _is_model(model):
+    return _MODEL_CLASSES.get(type(model).__name__) is type(model)
+
+
+def _is_pipeline(model):
+    """Whether ``model`` is a scikit-learn Pipeline (without importing scikit-learn)."""
+    cls = type(model)
+    return cls.__name__ == "Pipeline" and cls.__module__ == "sklearn.pipeline"
+
+
+def check_metadata(metadata):
+    """ValueError unless ``metadata`` is a dict a model file's header may hold.
+
+    Parameters
+    ----------
+    metadata : object
+        String keys (at most 200 characters); values None, booleans, integers of 64 bits,
+        finite floats, strings, lists of those, or dicts (string keys) of those and lists.
+    """
+    if not isinstance(metadata, dict):
+        raise ValueError(f"metadata must be a dict, not {type(metadata).__name__}")
+    _check_metadata_value(metadata, "metadata", 0)
+
+
+def _check_metadata_value(value, where, depth):
+    if value is None or isinstance(value, (bool, str)):
+        return
+    if is_int(value):
+        if not -MAX_INT - 1 <= value <= MAX_INT:
+            raise ValueError(f"{where} is an integer beyond 64 bits")
+        return
+    if isinstance(value, float):
+        if not finite(value):
+            raise ValueError(f"{where} is {value}, not a finite number")
+        return
+    if isinstance(value, list) and depth < 3:
+        for index, item in enumerate(value):
+            if isinstance(item, (list, dict)) and depth >= 2:
+                raise ValueError(f"{where}[{index}] is nested too deeply")
+            _check_metadata_value(item, f"{where}[{index}]", depth + 1)
+        return
+    if isinstance(value, dict) and depth < 2:
+        for key, item in value.items():
+            if not (isinstance(key, str) and len(key) <= 200):
+                raise ValueError(f"{where} has a key {key!r:.40}: keys are strings of at "
+                                 f"most 200 characters")
+            _check_metadata_value(item, f"{where}[{key!r:.40}]", depth + 1)
+        return
+    raise ValueError(f"{where} is a {type(value).__name__}: metadata holds None, booleans, "
+                     f"numbers, strings, lists of them and dicts of those, nested one level")
 
 
 def load(path):
@@ -403,6 +416,91 @@ def load(path):
             file.close()
 
 
+def read_info(path):
+    """What a model file holds, read from its header without building the model.
+
+    Parameters
+    ----------
+    path : str, path-like or binary file object
+        A file written by :func:`save`.
+
+    Returns
+    -------
+    dict
+        ``format_version``; ``kind``: ``"Pipeline"`` or the model's class; ``estimator``: the
+        model's class; ``steps``: ``[(name, class), ...]`` of a pipeline, the model last
+        (``[]`` for a plain model); ``dtype``; ``layers``: units per layer, inputs first;
+        ``classes``: a list, or None for a regressor; ``feature_names``: the column names
+        the file was fitted on (the pipeline's first step's, else the model's), or None;
+        ``n_iter``, ``loss`` (the last of the loss curve), ``best_loss``: as the model
+        recorded them, or None;
+        ``metadata``: what :func:`save` was given, or None.
+
+    Raises
+    ------
+    ValueError
+        If the file is not a cnet model file (as :func:`load` would say); a file whose
+        header reads well but whose arrays are damaged may pass here and fail in
+        :func:`load`.
+    """
+    file, shown = _open(path)
+    try:
+        try:
+            archive = BoundedArchive(file)
+        except ValueError as exc:
+            raise ValueError(f"{shown} is not a readable cnet model file: {exc}") from None
+        try:
+            return _info(archive)
+        except ValueError as exc:
+            raise ValueError(f"{shown}: {exc}") from None
+    finally:
+        if file is not path:
+            file.close()
+
+
+def _info(archive):
+    header = _read_header(archive, registered=False)
+    fitted = StateFields(header["fitted"])
+    layers = fitted.layers()
+    steps, first_names = [], None
+    if "pipeline" in header:
+        pipeline = _pipeline_file.PipelineReader(header["pipeline"])
+        steps = [(name, kind) for name, kind, _, _ in pipeline.steps]
+        steps.append((pipeline.name, header["class"]))
+        first_names = _pipeline_file.member(0, "feature_names_in") if pipeline.steps else None
+
+    def small_array(name, kinds):
+        """A 1-D member of at most 2**16 items, read if the header declares it."""
+        entry = header["arrays"].get(name)
+        if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
+                and len(entry[0]) == 1 and is_int(entry[0][0])
+                and 0 <= entry[0][0] <= 2**16 and isinstance(entry[1], str)):
+            return None
+        dtype = _plain_dtype(entry[1])
+        if dtype is None or dtype.kind not in kinds or name not in archive.names:
+            return None
+        return archive.read(name, dtype, tuple(entry[0])).tolist()
+
+    names = None
+    for name in (first_names, "feature_names_in", "feature_names"):
+        if name is not None and names is None:
+            names = small_array(name, "U")
+    classes = small_array("classes", "biufU")
+
+    def number(key):
+        value = header["fitted"].get(key)
+        return value if is_number(value) else None
+
+    curve = header["fitted"].get("loss_curve_")
+    loss = curve[-1] if isinstance(curve, list) and curve and is_number(curve[-1]) else None
+
+    return {"format_version": header["format_version"],
+            "kind": "Pipeline" if steps else header["class"], "estimator": header["class"],
+            "steps": steps, "dtype": header["dtype"], "layers": layers, "classes": classes,
+            "feature_names": names, "n_iter": number("n_iter_"), "loss": loss,
+            "best_loss": number("best_loss_"), "metadata": header.get("metadata")}
+
+
 def _open(path):
     """The file to read and the name to show in messages."""
     if hasattr(path, "read") and hasattr(path, "seek"):
@@ -430,7 +528,14 @@ def _load(archive):
     cls = _MODEL_CLASSES[header["class"]]
     model = _model(cls, header)
     fitted = StateFields(header["fitted"])
-    layout = model._state_arrays(fitted)
+    layout = model_layout = model._state_arrays(fitted)
+    pipeline = None
+    if "pipeline" in header:
+        pipeline = _pipeline_file.PipelineReader(header["pipeline"])
+        steps_layout = pipeline.layout()
+        if set(steps_layout) & set(layout):
+            raise ValueError("the pipeline's arrays and the model's share names")
+        layout = {**layout, **steps_layout}
     declared = _declared_arrays(header, layout, cls.__name__, fitted.layers())
     members = archive.names - {"header"}
     if members != set(declared):
@@ -440,12 +545,20 @@ def _load(archive):
                                                    missing and f"missing {short_list(missing)}"])))
     arrays = {name: archive.read(name, dtype, shape)
               for name, (shape, dtype) in declared.items()}
-    model._set_state({**header["fitted"], **arrays})
-    return model
+    model_arrays = {name: value for name, value in arrays.items() if name in model_layout}
+    model._set_state({**header["fitted"], **model_arrays})
+    result = model
+    if pipeline is not None:
+        result = pipeline.build({name: value for name, value in arrays.items()
+                                 if name not in model_arrays}, model)
+    if "metadata" in header:
+        result.cnet_metadata_ = header["metadata"]
+    return result
 
 
-def _read_header(archive):
-    """The JSON header, parsed within bounds, its top-level fields checked."""
+def _read_header(archive, registered=True):
+    """The JSON header, parsed within bounds, its top-level fields checked; the model class
+    it names must be ``registered`` (read_info asks only for a name)."""
     if "header" not in archive.names:
         raise ValueError("it is not a cnet model file: it has no header")
     raw = archive.read("header", np.uint8, max_count=MAX_HEADER_BYTES).tobytes()
@@ -460,15 +573,20 @@ def _read_header(archive):
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError("it is not a cnet model file (the header names no cnet format)")
     version = header.get("format_version")
-    if not _is_int(version) or version < 1:
+    if not is_int(version) or version < 1:
         raise ValueError(f"the header's format_version is {version!r:.40}, not a version")
     if version > FORMAT_VERSION:
         raise ValueError(f"it was written in model format version {version}, newer than this "
                          f"cnet reads ({FORMAT_VERSION}); upgrade cnet to load it")
     name = header.get("class")
-    if not isinstance(name, str) or name not in _MODEL_CLASSES:
+    if not isinstance(name, str) or registered and name not in _MODEL_CLASSES:
         raise ValueError(f"unknown model class {name!r:.60}; cnet loads "
                          f"{sorted(_MODEL_CLASSES)}")
+    if "pipeline" in header and version < 3:
+        raise ValueError(f"the header holds a pipeline, which format version {version} does "
+                         f"not")
+    if "metadata" in header:
+        check_metadata(header["metadata"])
     for key, kind in [("params", dict), ("fitted", dict), ("arrays", dict), ("dtype", str)]:
         if not isinstance(header.get(key), kind):
             raise ValueError(f"the header's {key} is {header.get(key)!r:.40}, not a "
@@ -492,14 +610,14 @@ def _declared_arrays(header, layout, kind, layers):
     found = {}
     for name, entry in declared.items():
         if not (isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], list)
-                and all(_is_int(d) and 0 <= d <= MAX_INT for d in entry[0])
+                and all(is_int(d) and 0 <= d <= MAX_INT for d in entry[0])
                 and isinstance(entry[1], str)):
             raise ValueError(f"the header's entry for array {name!r} is {entry!r:.60}, not "
                              f"[shape, dtype]")
         dtype = _plain_dtype(entry[1])
         if dtype is None and name in layout:
             raise ValueError(f"array {name!r} has dtype {entry[1]!r:.20} in the header; a "
-                             f"{kind} stores {name} as {_KIND_NAMES[layout[name].kinds]}")
+                             f"{kind} stores {name} as {KIND_NAMES[layout[name].kinds]}")
         found[name] = (tuple(entry[0]), dtype or np.dtype("V"))
     _check_layout(found, layout, kind, layers, header["dtype"], where=" in the header")
     return found
@@ -521,7 +639,7 @@ def _model(cls, header):
     """The model class built from the header's parameters; those the file itself constrains
     are checked (the rest the model's ``_set_state`` checks as ``fit`` checks them)."""
     try:
-        params = {key: _from_json(value) for key, value in header["params"].items()}
+        params = {key: from_json(value) for key, value in header["params"].items()}
         model = cls(**params)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"the saved parameters do not fit {cls.__name__}: "
@@ -539,93 +657,6 @@ def _check_common_parameters(model):
     class_weight the model's parameter constraints check, with scikit-learn's messages)."""
     class_weight = getattr(model, "class_weight", None)
     if isinstance(class_weight, dict):
-        if not all(_is_number(w) and _finite(w) and w >= 0 for w in class_weight.values()):
+        if not all(is_number(w) and finite(w) and w >= 0 for w in class_weight.values()):
             raise ValueError("class_weight's weights must be finite and non-negative")
 
-
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(value):
-    """Whether a JSON number is finite as a float (an integer of 400 digits is not)."""
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-class StateFields:
-    """A model's state (the header's ``fitted`` object, and the arrays), read field by field
-    with each value's type and range checked.
-
-    Parameters
-    ----------
-    mapping : dict
-        The state: JSON values (as the header holds them) and numpy arrays.
-    where : str, default "fitted"
-        Where the values are, for messages: ``"the header's fitted.n_iter_ is ..."``.
-    """
-
-    _KINDS = {
-        "int": ("an integer in range", lambda v, low: _is_int(v) and low <= v <= MAX_INT),
-        "bool": ("true or false", lambda v, low: isinstance(v, bool)),
-        "str": ("a string", lambda v, low: isinstance(v, str)),
-        "positive": ("a finite number > 0",
-                     lambda v, low: _is_number(v) and _finite(v) and v > 0),
-        "loss": ("a number", lambda v, low: _is_number(v)),
-        # type(), not isinstance: bool is an int, and a curve may hold 100,000 values.
-        "losses": ("a list of numbers",
-                   lambda v, low: isinstance(v, list) and {type(x) for x in v} <= {int, float}),
-    }
-
-    def __init__(self, mapping, where="fitted"):
-        self.mapping, self.where = mapping, where
-
-    def get(self, key, kind, low=0, default=KeyError, none=False):
-        """The value of ``key``, checked to be of ``kind``.
-
-        Parameters
-        ----------
-        key : str
-        kind : {"int", "bool", "str", "positive", "loss", "losses"}
-            What the value must be; ``"int"`` also ``>= low``.
-        low : int, default 0
-        default : optional
-            Returned when ``key`` is absent (older files lack some fields); without it, an
-            absent key is an error.
-        none : bool, default False
-            Whether None is accepted.
-
-        Returns
-        -------
-        The value, as stored.
-
-        Raises
-        ------
-        ValueError
-            Naming the field, if it is absent (and has no default) or not of ``kind``.
-        """
-        if key not in self.mapping:
-            if default is KeyError:
-                raise ValueError(f"the header's {self.where} has no {key!r}")
-            return default
-        value = self.mapping[key]
-        description, check = self._KINDS[kind]
-        if not ((none and value is None) or check(value, low)):
-            raise ValueError(f"the header's {self.where}.{key} is {value!r:.40}, not "
-                             f"{description}{' (>= %d)' % low if kind == 'int' else ''}")
-        return value
-
-    def layers(self):
-        """The units of every layer, inputs first: at least 2 positive integers."""
-        layers = self.mapping.get("layers")
-        if not (isinstance(layers, list) and len(layers) >= 2
-                and all(_is_int(u) and 1 <= u <= MAX_INT for u in layers)):
-            raise ValueError(f"the header's fitted.layers is {layers!r:.60}, not a list of at "
-                             f"least 2 positive integers")
-        return layers
