@@ -10,6 +10,7 @@ only loads a model, or the command line asking for its help, need not wait for t
 """
 import functools
 import importlib.util
+import sys
 
 try:
     from cnet import _kernels  # noqa: F401
@@ -26,7 +27,8 @@ from cnet import _cpu  # noqa: F401  (picks the compiled variant; checks CNET_CP
 from cnet import persistence as _persistence
 
 __version__ = "0.1.0"
-__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "save", "kernels",
+__all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "save", "export_onnx",
+           "kernels",
            "reference", "__version__"]
 
 def __getattr__(name):
@@ -38,12 +40,18 @@ def __getattr__(name):
         value = getattr(cnet.mlp, name)
     elif name == "NeuralNet":
         from cnet.neural_net import NeuralNet as value
+    elif name == "export_onnx":
+        from cnet.onnx_export import export_onnx as value
     elif name == "kernels":
         import cnet.kernels as value
     elif name == "reference":
         import cnet.reference as value
     else:
         raise AttributeError(f"module 'cnet' has no attribute {name!r}")
+    if name in ("MLPClassifier", "MLPRegressor", "NeuralNet") and "skl2onnx" in sys.modules:
+        # Registers the models' converter, so that skl2onnx.to_onnx takes pipelines holding
+        # them; only when skl2onnx is in use already, as importing it is slow.
+        import cnet.onnx_export  # noqa: F401
     # Kept in the package, so that later look-ups are plain attribute reads.
     globals()[name] = value
     return value

@@ -39,6 +39,7 @@ from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structu
                          two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
+from cnet._onnx_graph import OnnxExportMixin
 from cnet._mlp_state import MLPStateMixin
 from cnet._mlp_stochastic import NON_FINITE_PARAMETERS, StochasticFitMixin
 from cnet.persistence import (ArraySpec, SaveMixin, check_labels, native_copy, register_model,
@@ -542,7 +543,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
 
 @register_model
 @serialize_methods("fit", "predict", "predict_proba", "predict_log_proba", "score", "save")
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+class MLPClassifier(OnnxExportMixin, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"``, ``"adam"``
@@ -799,7 +800,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 @register_model
 @serialize_methods("fit", "predict", "score", "save")
-class MLPRegressor(RegressorMixin, _BaseMLP):
+class MLPRegressor(OnnxExportMixin, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"``, ``"adam"`` and

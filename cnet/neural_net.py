@@ -15,6 +15,7 @@ from cnet._input import (classification_targets, prediction_input, training_inpu
                          two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
+from cnet._onnx_graph import OnnxExportMixin
 from cnet.optimizer import SGD
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
@@ -23,7 +24,7 @@ from cnet.spec import Network, Progress, Training
 
 @register_model
 @serialize_methods("fit", "predict", "predict_proba", "score", "save")
-class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
+class NeuralNet(SaveMixin, OnnxExportMixin, ClassifierMixin, BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
     The network of the "neural network from scratch" tutorials: ``layers`` lists the units of
