@@ -14,15 +14,18 @@ def add_arguments(parser):
     parser.add_argument("model", help="a model file written by cnet train or cnet.save")
     parser.add_argument("data", help="CSV file with the model's feature columns (others are "
                                      "ignored)")
-    parser.add_argument("--target", help="a column to ignore, for a model saved without its "
-                                         "column names (default: none)")
-    parser.add_argument("--sep", help="the column separator (default: guessed from the file "
-                                      "among , ; tab |)")
+    parser.add_argument("--target", metavar="COLUMN",
+                        help="a column to ignore, for a model saved without its column names "
+                             "(default: none)")
+    parser.add_argument("--sep", metavar="CHAR",
+                        help="the column separator, one character or \\t (default: guessed "
+                             "from the file among , ; tab |)")
     parser.add_argument("--proba", action="store_true",
                         help="write each class's probability, one column per class headed "
                              "by the class, instead of the predicted label (default: off)")
-    parser.add_argument("--out", help="write the CSV here, whole or not at all "
-                                      "(default: standard output)")
+    parser.add_argument("--out", metavar="PATH",
+                        help="write the CSV here, whole or not at all (default: standard "
+                             "output)")
 
 
 def load_model(path):
@@ -88,7 +91,8 @@ def features(model, frame, args):
                                f"missing value (the model imputes none; it was trained "
                                f"without --na mean)")
     X[numeric] = X[numeric].astype(float)
-    if hasattr(model, "steps") and named:
+    # A model fitted on a DataFrame checks the column names it is given.
+    if named and hasattr(model, "feature_names_in_"):
         return X
     return X.to_numpy(dtype=float)
 

@@ -35,13 +35,15 @@ def add_arguments(parser):
     """The options of ``cnet train``, each with its meaning and default in ``--help``."""
     d = DEFAULTS
     parser.add_argument("data", help="CSV file with a header line (UTF-8, with or without BOM)")
-    parser.add_argument("--target", required=True, help="the column to predict")
+    parser.add_argument("--target", required=True, metavar="COLUMN",
+                        help="the column to predict")
     parser.add_argument("--task", choices=["auto", "classify", "regress"], default="auto",
                         help="auto: classify text labels and integer labels with at most "
                              f"{MAX_INTEGER_CLASSES} distinct values, regress numbers "
                              "(default: %(default)s)")
-    parser.add_argument("--sep", help="the column separator (default: guessed from the file "
-                                      "among , ; tab |)")
+    parser.add_argument("--sep", metavar="CHAR",
+                        help="the column separator, one character or \\t (default: guessed "
+                             "from the file among , ; tab |)")
     parser.add_argument("--drop", action="append", default=[], metavar="COL[,COL]",
                         help="columns to ignore (repeatable; default: none)")
     parser.add_argument("--na", choices=["error", "drop", "mean"], default=d["na"],
@@ -53,34 +55,36 @@ def add_arguments(parser):
                         help="one-hot encode text feature columns (a OneHotEncoder in the "
                              "saved pipeline; categories unseen in training become all "
                              "zeros); default: text feature columns are refused")
-    parser.add_argument("--hidden", default=d["hidden"],
+    parser.add_argument("--hidden", metavar="N[,N...]", default=d["hidden"],
                         help="hidden layer sizes, comma-separated, e.g. 8,4 "
                              "(default: %(default)s)")
-    parser.add_argument("--activation", default=d["activation"],
+    parser.add_argument("--activation", metavar="NAME", default=d["activation"],
                         help="hidden activation: relu, tanh, logistic, identity, ... "
                              "(default: %(default)s)")
     parser.add_argument("--solver", choices=["adam", "sgd", "lbfgs"], default=d["solver"],
                         help="the optimizer (default: %(default)s)")
-    parser.add_argument("--epochs", type=int, default=d["epochs"],
+    parser.add_argument("--epochs", metavar="N", type=int, default=d["epochs"],
                         help="most epochs (passes over the training rows); fewer when the "
                              "loss stops improving (default: %(default)s)")
-    parser.add_argument("--learning-rate", type=float, default=d["learning_rate"],
+    parser.add_argument("--learning-rate", metavar="RATE", type=float,
+                        default=d["learning_rate"],
                         help="initial learning rate of adam and sgd (default: %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=d["batch_size"],
-                        help="rows per gradient step, at most the training rows "
-                             "(default: %(default)s)")
-    parser.add_argument("--alpha", type=float, default=d["alpha"],
+    parser.add_argument("--batch-size", metavar="N", type=int,
+                        help=f"rows per gradient step (default: {d['batch_size']}, or every "
+                             f"training row when there are fewer)")
+    parser.add_argument("--alpha", metavar="A", type=float, default=d["alpha"],
                         help="L2 penalty on the weights (default: %(default)s)")
     parser.add_argument("--early-stopping", action="store_true",
                         help="stop when the score on 10%% of the training rows stops "
                              "improving (default: off; on small tables that is a dozen rows)")
-    parser.add_argument("--test-size", type=float, default=d["test_size"],
+    parser.add_argument("--test-size", metavar="SHARE", type=float,
+                        default=d["test_size"],
                         help="share of rows held out for the score, stratified by class; 0 "
                              "trains on every row and gives no score (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=d["seed"],
+    parser.add_argument("--seed", metavar="N", type=int, default=d["seed"],
                         help="seed of the split and of the initial weights "
                              "(default: %(default)s)")
-    parser.add_argument("--out", default=d["out"],
+    parser.add_argument("--out", metavar="PATH", default=d["out"],
                         help="where to save the model (default: %(default)s)")
     parser.add_argument("--plot", metavar="PNG",
                         help="draw the loss curve into this PNG file (needs matplotlib; "
@@ -97,6 +101,15 @@ def _hidden(text):
 
 def _columns_option(values):
     return [name for value in values for name in value.split(",") if name]
+
+
+def _check_out_possible(path):
+    """Refuse an --out that cannot be written before training, not after."""
+    if os.path.isdir(path):
+        raise CommandError(f"--out {path} is a directory; give a file name")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise CommandError(f"--out {path}: the folder {folder} does not exist")
 
 
 def _check_plot_possible(path):
@@ -200,7 +213,9 @@ def _pipeline(args, task, text):
     steps.append(("mlp", Model(hidden_layer_sizes=_hidden(args.hidden),
                                activation=args.activation, solver=args.solver,
                                max_iter=args.epochs, learning_rate_init=args.learning_rate,
-                               batch_size=args.batch_size, alpha=args.alpha,
+                               batch_size=(DEFAULTS["batch_size"] if args.batch_size is None
+                                           else args.batch_size),
+                               alpha=args.alpha,
                                early_stopping=args.early_stopping,
                                random_state=args.seed)))
     return Pipeline(steps)
@@ -288,12 +303,16 @@ def _plot(model, path):
 
 def train(args):
     """``cnet train``: fit a Pipeline on a CSV table, score it on held-out rows, save it."""
+    _check_out_possible(args.out)
     _check_plot_possible(args.plot)
     _hidden(args.hidden)      # before reading the table: a typo fails at once
     X, y, text, dropped, rows_dropped = _read(args)
     task, why = _task(args, y)
     pipeline = _pipeline(args, task, text)
     X_train, y_train, X_test, y_test = _split(args, X, y, task)
+    if args.batch_size is None:
+        # Not scikit-learn's warning about a batch larger than the table: the default fits.
+        pipeline.set_params(mlp__batch_size=min(DEFAULTS["batch_size"], len(y_train)))
     print(f"{args.data}: {len(X) + rows_dropped} rows"
           + (f" ({rows_dropped} with missing cells dropped)" if rows_dropped else "")
           + f", {X.shape[1]} feature columns"
@@ -312,7 +331,10 @@ def train(args):
                 "seed": args.seed, "training_rows": len(y_train),
                 "refit_on_all_rows": False, "epochs_run": int(model.n_iter_),
                 "converged": not unconverged and model.n_iter_ < args.epochs}
-    if X_test is not None:
+    if X_test is not None and task == "regress" and len(y_test) < 2:
+        print(f"held-out R²: undefined on {len(y_test)} row (it needs 2; a larger --test-size "
+              f"gives more)")
+    elif X_test is not None:
         score = float(pipeline.score(X_test, y_test))
         name = "accuracy" if task == "classify" else "R²"
         split = "stratified " if task == "classify" else ""
@@ -338,6 +360,6 @@ def _save(pipeline, path, metadata):
     try:
         persistence.save(pipeline, path, metadata=metadata)
     except OSError as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandError(re.sub(r"^\[Errno \d+\] ", "", str(exc))) from None
     except (TypeError, ValueError) as exc:
         raise CommandError(f"cannot save {path}: {exc}") from None

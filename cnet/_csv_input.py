@@ -73,7 +73,9 @@ def _header_and_separator(path, sep):
             sep = csv.Sniffer().sniff(text, delimiters=SEPARATORS).delimiter
         except csv.Error:
             sep = ","     # one column, or nothing to tell the separators apart
-    elif len(sep) != 1:
+    elif sep in ("\\t", "tab"):
+        sep = "\t"       # what a shell passes for --sep '\t'
+    if len(sep) != 1:
         raise TableError(f"--sep must be one character, got {sep!r}")
     try:
         header = next(csv.reader(io.StringIO(text), delimiter=sep))

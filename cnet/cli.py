@@ -103,7 +103,8 @@ def _parser():
              f"into the current directory",
         description="Write the sample table that ships with cnet: the UCI wine data (CC BY "
                     "4.0), 13 numeric columns and the text column 'cultivar'.")
-    data.add_argument("--out", default=SAMPLE, help="where to write it (default: %(default)s)")
+    data.add_argument("--out", default=SAMPLE, metavar="PATH",
+                      help="where to write it (default: %(default)s)")
     tr = commands.add_parser(
         "train", formatter_class=_formatter,
         help="train a scaled MLP on a CSV file, score it on held-out rows, save it",

@@ -175,6 +175,23 @@ def test_train_errors_are_one_clear_line(iris_csv, tmp_path, capsys, args, messa
     assert not (tmp_path / "m.npz").exists()
 
 
+def test_an_unwritable_out_is_refused_before_training(iris_csv, tmp_path, capsys):
+    path, _ = iris_csv
+    for out, message in [(tmp_path, "is a directory"), (tmp_path / "no" / "m.npz",
+                                                        "does not exist")]:
+        assert main(["train", str(path), "--target", "species", "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert message in captured.err and captured.out == ""    # nothing trained
+
+
+def test_small_tables_need_no_batch_size_and_undefined_scores_are_said(tmp_path, capsys):
+    path = write_csv(tmp_path / "tiny.csv", ["a", "y"], [[1, 1.5], [2, 2.5], [3, 3.5]])
+    assert main(["train", str(path), "--target", "y", "--out", str(tmp_path / "m.npz")]) == 0
+    captured = capsys.readouterr()
+    assert "warning" not in captured.out and captured.err == ""
+    assert "held-out R²: undefined on 1 row" in captured.out
+
+
 def test_scikit_learn_parameter_errors_through_the_command(iris_csv, tmp_path):
     path, _ = iris_csv
     # One error of scikit-learn's validation, one of argparse's (the rest run in-process above).
@@ -210,7 +227,8 @@ def test_help_shows_every_option_with_its_default(capsys):
     text = " ".join(capsys.readouterr().out.split())
     for option, default in [("--hidden", "16"), ("--epochs", "300"),
                             ("--learning-rate", "0.003"), ("--solver", "adam"),
-                            ("--batch-size", "32"), ("--seed", "0"), ("--test-size", "0.2"),
+                            ("--batch-size", "32, or every training row when there are fewer"),
+                            ("--seed", "0"), ("--test-size", "0.2"),
                             ("--na", "error"), ("--activation", "relu"), ("--alpha", "0.0001"),
                             ("--out", "model.npz")]:
         assert option in text and f"(default: {default})" in text, option

@@ -72,6 +72,23 @@ def test_info_of_a_model_saved_from_python(tmp_path, capsys):
     assert "features: 2 (no column names stored)" in text and "classes" not in text
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_predict_with_a_model_fitted_on_a_dataframe_from_python(tmp_path, capsys):
+    # The columns are found by name, and handed over as a DataFrame: no feature-name warning.
+    import pandas as pd
+    from sklearn.datasets import load_iris
+    frame = load_iris(as_frame=True).frame
+    X, y = frame.drop(columns="target"), frame["target"]
+    net = cnet.MLPClassifier(hidden_layer_sizes=(8,), max_iter=300, random_state=0).fit(X, y)
+    net.save(tmp_path / "m.npz")
+    frame[list(reversed(frame.columns))].to_csv(tmp_path / "d.csv", index=False)
+    assert main(["predict", str(tmp_path / "m.npz"), str(tmp_path / "d.csv")]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    predicted = read_rows(captured.out)
+    assert [int(r[0]) for r in predicted[1:]] == net.predict(X).tolist()
+
+
 def test_predict_proba_has_one_column_per_class_named_by_it(wine_model, capsys):
     import pandas as pd
     assert main(["predict", str(wine_model), "wine.csv", "--proba"]) == 0
