@@ -118,10 +118,6 @@ def read_table(path, sep=None, text=()):
             raise TableError(f"{path}: the column name {name!r} appears twice in the header; "
                              f"rename one")
         seen.add(name)
-    for name in header:
-        if len(name) > MAX_CELL:
-            raise TableError(f"{path}, line 1: a column name longer than {MAX_CELL} "
-                             f"characters")
     try:
         frame = pd.read_csv(path, sep=sep, encoding="utf-8-sig", skip_blank_lines=False,
                             dtype={name: str for name in text if name in seen},
@@ -136,6 +132,11 @@ def read_table(path, sep=None, text=()):
         raise TableError(f"{path}: {detail}") from None
     except (OSError, MemoryError) as exc:
         raise TableError(f"cannot read {path}: {exc}") from None
+    # The header seen above may be cut at SNIFF_BYTES: the names pandas read are whole.
+    for name in frame.columns:
+        if len(str(name)) > MAX_CELL:
+            raise TableError(f"{path}, line 1: a column name longer than {MAX_CELL} "
+                             f"characters")
     # Line 1 is the header; with blank lines kept as rows, row i is line i + 2. (A quoted
     # cell spanning lines would shift the count; such tables are rare for numbers.)
     frame.index = np.arange(2, len(frame) + 2)

@@ -191,6 +191,9 @@ def test_a_huge_cell_is_refused(tmp_path, capsys):
     path.write_text("a,b,y\n1,2,0\n3," + "x" * 200_000 + ",1\n")
     err = _error(capsys, ["train", str(path), "--target", "y"])
     assert "line 3, column 'b': a cell of 200000 characters (the limit is 131072)" in err
+    path.write_text("a" * 200_000 + ",y\n1,0\n")
+    err = _error(capsys, ["train", str(path), "--target", "y"])
+    assert "line 1: a column name longer than 131072 characters" in err
 
 
 def test_a_file_that_is_not_utf8_through_the_command(tmp_path):
