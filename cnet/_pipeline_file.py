@@ -21,8 +21,8 @@ import warnings
 import numpy as np
 
 from cnet._npz_reader import short_list
-from cnet._state_fields import (MAX_INT, ArraySpec, StateFields, check_finite, from_json,
-                                is_int, is_number, jsonable, native_copy)
+from cnet._state_fields import (MAX_INT, ArraySpec, StateFields, check_finite, finite,
+                                from_json, is_int, is_number, jsonable, native_copy)
 
 # An encoder's categories are rebuilt by fitting it on rows made of them, one column per
 # input column: rows times columns is bounded so that this costs at most 32 MiB.
@@ -144,12 +144,15 @@ class _StandardScaler:
 
     def layout(self, params, fields):
         n, layout = _input_layout(fields)
-        std = params.get("with_std") is True
-        return {**layout, "mean_": ArraySpec([(n,)], "F", required=params.get("with_mean")
-                                             is True),
-                "var_": ArraySpec([(n,)], "F", required=std),
-                "scale_": ArraySpec([(n,)], "F", required=std),
-                "n_samples_seen_": ArraySpec([(n,)], "biuf", required=False)}
+        layout["n_samples_seen_"] = ArraySpec([(n,)], "biuf", required=False)
+        # As scikit-learn fits them: the mean unless neither centring nor scaling, the
+        # variance and scale only with scaling. An array the parameters make unused is
+        # refused, not dropped: the file would not be the model it holds.
+        if params.get("with_std") is True:
+            layout["var_"] = layout["scale_"] = ArraySpec([(n,)], "F")
+        if params.get("with_mean") is True or params.get("with_std") is True:
+            layout["mean_"] = ArraySpec([(n,)], "F")
+        return layout
 
     def restore(self, step, fields, arrays):
         _set_input(step, fields, arrays)
@@ -158,9 +161,6 @@ class _StandardScaler:
             if value is not None:
                 check_finite(value, f"{key} values")
             setattr(step, key, value)
-        if not step.with_std:
-            # scikit-learn's transform divides by scale_ whenever it is not None.
-            step.var_ = step.scale_ = None
         if step.scale_ is not None and not (step.scale_ > 0).all():
             raise ValueError("its scale_ holds values <= 0 (scikit-learn stores 1 for a "
                              "constant column)")
@@ -200,8 +200,8 @@ class _MinMaxScaler:
     def restore(self, step, fields, arrays):
         _set_input(step, fields, arrays)
         low, high = step.feature_range
-        if not (is_number(low) and is_number(high) and math.isfinite(low)
-                and math.isfinite(high) and low < high):
+        if not (is_number(low) and is_number(high) and finite(low) and finite(high)
+                and low < high):
             raise ValueError(f"its feature_range {step.feature_range!r:.60} is not two "
                              f"finite numbers, the first smaller")
         for key in ("min_", "scale_", "data_min_", "data_max_", "data_range_"):
@@ -366,12 +366,13 @@ class _OneHotEncoder:
                 # scikit-learn keeps a string column's categories as Python strings.
                 categories = categories.astype(object)
             else:
+                if categories.dtype.kind == "b":
+                    raise ValueError(f"its categories of column {index} are booleans, not "
+                                     f"numbers or strings")
                 check_finite(categories, f"categories of column {index}")
                 if not (categories[1:] > categories[:-1]).all():
                     raise ValueError(f"its categories of column {index} are not sorted and "
                                      f"distinct")
-                if categories.dtype.kind == "b":
-                    raise ValueError(f"its categories of column {index} are booleans")
             out.append(categories)
         return out
 

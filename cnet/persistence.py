@@ -536,7 +536,8 @@ def _load(archive):
         if set(steps_layout) & set(layout):
             raise ValueError("the pipeline's arrays and the model's share names")
         layout = {**layout, **steps_layout}
-    declared = _declared_arrays(header, layout, cls.__name__, fitted.layers())
+    owner = cls.__name__ if pipeline is None else f"{cls.__name__} pipeline"
+    declared = _declared_arrays(header, layout, owner, fitted.layers())
     members = archive.names - {"header"}
     if members != set(declared):
         extra, missing = sorted(members - set(declared)), sorted(set(declared) - members)

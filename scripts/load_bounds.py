@@ -2,8 +2,10 @@
 
 Builds the files an attacker would hand to ``cnet.load`` (deflate bombs declared and not,
 a huge declared ``classes`` array, 100,000 extra members, a zip64 record claiming a huge
-directory, an ``.npy`` header claiming 2**40 items, headers of 4 MB), and for contrast a
-legitimate model of about 9 MB, then loads each in a fresh interpreter and prints:
+directory, an ``.npy`` header claiming 2**40 items, headers of 4 MB; in a pipeline, a
+bomb of declared categories, a ColumnTransformer of 10**9 columns, a scale of 0), and for
+contrast a legitimate model of about 9 MB and a legitimate pipeline one-hot encoding 50,000
+categories, then loads each in a fresh interpreter and prints:
 
 - the file's size,
 - the outcome (``loaded``, or the start of the ``ValueError``),
@@ -141,7 +143,51 @@ def hostile_files(directory):
     curve = dict(header, fitted=dict(header["fitted"], loss_curve_=[0.5] * 700_000))
     write("header with a loss curve of 700,000 epochs (3.5 MB)",
           hf.archive(hf.with_header(members, curve)))
+    _pipeline_files(directory, files, write)
     return files
+
+
+def _pipeline_files(directory, files, write):
+    """Pipelines: a legitimate one-hot encoder of 50,000 categories (rebuilt by fitting it
+    on rows of them), and hostile ones aimed at the steps' members."""
+    import cnet
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    n = 50_000
+    frame = pd.DataFrame({"city": [f"city{i:05d}" for i in range(n)],
+                          "x": np.random.default_rng(0).standard_normal(n)})
+    pipeline = Pipeline([("encode", ColumnTransformer([("onehot", OneHotEncoder(
+        handle_unknown="ignore"), ["city"])], remainder="passthrough")),
+        ("scale", StandardScaler(with_mean=False)),
+        ("mlp", cnet.MLPClassifier((2,), max_iter=1, random_state=0))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipeline.fit(frame, np.arange(n) % 2)
+    legitimate = os.path.join(directory, "pipeline-50000-categories.npz")
+    cnet.save(pipeline, legitimate)
+    files["a legitimate pipeline: one-hot of 50,000 categories"] = legitimate
+    with open(legitimate, "rb") as file:
+        members = hf.members_of(file.read())
+    header = hf.header_of(members)
+    count = 2**24
+    bomb = json.loads(json.dumps(header))
+    bomb["pipeline"]["steps"][0]["fitted"]["transformers"][0]["fitted"]["n_categories"] = [count]
+    bomb["arrays"]["step0.t0.categories0"] = [[count], "<U9"]
+    write("pipeline: 2**24 categories declared, deflated (600 MiB)",
+          hf.bomb_archive([m for m in hf.with_header(members, bomb)
+                           if m[0] != "step0.t0.categories0.npy"], "step0.t0.categories0.npy",
+                          hf.npy_header((count,), "<U9"), 36 * count))
+    wide = json.loads(json.dumps(header))
+    del wide["arrays"]["step0.feature_names_in"]
+    wide["pipeline"]["steps"][0]["fitted"]["n_features_in_"] = 10**9
+    write("pipeline: a ColumnTransformer of 10**9 columns, header only",
+          hf.archive([m for m in hf.with_header(members, wide)
+                      if m[0] != "step0.feature_names_in.npy"]))
+    scaled = hf.with_array(members, "step1.scale_", np.zeros(n + 1))
+    write("pipeline: a scaler of scale 0", hf.archive(scaled))
 
 
 def main():

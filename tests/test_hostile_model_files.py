@@ -445,3 +445,216 @@ def _arrays(model):
     if hasattr(model, "coefs_"):
         return [*model.coefs_, *model.intercepts_, np.asarray(getattr(model, "classes_", []))]
     return [model._params_flat, model.classes_]
+
+
+# --- 12: pipelines: the steps' numbers and the header's pipeline object ------------------------
+
+def _pipelines():
+    import pandas as pd
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import MinMaxScaler, OneHotEncoder, StandardScaler
+    Xn = Xm.copy()
+    Xn[::5, 1] = np.nan
+    frame = pd.DataFrame({"colour": np.array(["red", "green", "blue"])[ym],
+                          "grade": (np.arange(80) % 4) * 10, "x": X[:, 0], "y": X[:, 1]})
+    scaled = Pipeline([("impute", SimpleImputer()), ("minmax", MinMaxScaler()),
+                       ("scale", StandardScaler()),
+                       ("mlp", cnet.MLPClassifier((5,), max_iter=3, random_state=0))])
+    encoded = Pipeline([("encode", ColumnTransformer(
+        [("onehot", OneHotEncoder(handle_unknown="ignore", sparse_output=False),
+          ["colour", "grade"])], remainder="passthrough")), ("scale", StandardScaler()),
+        ("mlp", cnet.MLPClassifier((5,), max_iter=3, random_state=0))])
+    return {"scaled": (_fit(scaled, Xn, ym), Xn), "encoded": (_fit(encoded, frame, y), frame)}
+
+
+PIPELINES = _pipelines()
+
+
+def _pipeline_members(kind, tmp_path):
+    path = tmp_path / f"{kind}.npz"
+    cnet.save(PIPELINES[kind][0], path)
+    return members_of(path.read_bytes())
+
+
+def _array_of(members, name):
+    return np.load(io.BytesIO(dict(members)[f"{name}.npy"]))
+
+
+def test_a_pipeline_file_loads_as_saved(tmp_path):
+    for kind, (saved, Xk) in PIPELINES.items():
+        loaded = cnet.load(io.BytesIO(archive(_pipeline_members(kind, tmp_path))))
+        np.testing.assert_array_equal(loaded.predict_proba(Xk), saved.predict_proba(Xk))
+
+
+@pytest.mark.parametrize("name,change,match", [
+    ("step2.scale_", lambda a: np.where(np.arange(a.size) == 1, 0.0, a), "scale_ holds values <= 0"),
+    ("step2.scale_", lambda a: -a, "scale_ holds values <= 0"),
+    ("step2.mean_", lambda a: np.where(np.arange(a.size) == 0, np.nan, a), "mean_ values contain NaN"),
+    ("step2.var_", lambda a: -a, "var_ holds negative"),
+    ("step1.scale_", lambda a: a * 0, "scale_ holds values <= 0"),
+    ("step1.min_", lambda a: a + np.inf, "min_ values contain NaN or inf"),
+    ("step0.statistics_", lambda a: a + np.inf, "statistics_ hold infinity"),
+    ("step0.statistics_", lambda a: a.astype(np.float16), "statistics_. is float16"),
+    ("step0.statistics_", lambda a: a.astype(np.int64), "statistics_.* dtype '<i8'"),
+    ("step0.statistics_", lambda a: a.astype(str), "statistics_.* dtype '<U"),
+    ("step0.statistics_", lambda a: a[:2], "statistics_' of shape \\[2\\]"),
+    ("step2.scale_", lambda a: a.reshape(1, -1), "scale_' of shape \\[1, 3\\]"),
+])
+def test_tampered_step_arrays_are_refused_naming_them(name, change, match, tmp_path):
+    members = _pipeline_members("scaled", tmp_path)
+    changed = change(_array_of(members, name))
+    _refused(tmp_path, archive(with_array(members, name, changed)), match)
+
+
+def test_a_step_statistic_stored_as_objects_is_refused_before_it_is_read(tmp_path):
+    members = _pipeline_members("scaled", tmp_path)
+    header = header_of(members)
+    header["arrays"]["step2.mean_"] = [[3], "|O"]
+    _refused(tmp_path, archive(with_header(members, header)), "mean_' has dtype '\\|O'")
+    lying = npy_header((3,), "O") + b"\0" * 24
+    members = [(n, lying if n == "step2.mean_.npy" else d) for n, d in members]
+    _refused(tmp_path, archive(members), "'step2.mean_' has dtype object")
+
+
+def test_categories_that_are_not_what_an_encoder_keeps_are_refused(tmp_path):
+    members = _pipeline_members("encoded", tmp_path)
+    for name, categories, match in [
+            ("step0.t0.categories0", np.array(["red", "blue", "red"]), "not distinct"),
+            ("step0.t0.categories1", np.array([30, 20, 10, 0]), "not sorted and distinct"),
+            ("step0.t0.categories1", np.array([0.0, np.nan, 2.0, 3.0]), "NaN"),
+            ("step0.t0.categories1", np.array([0, 10]), "categories1' of shape \\[2\\]"),
+            ("step0.t0.categories1", np.array([[0, 10, 20, 30]]), "shape \\[1, 4\\]"),
+            ("step0.t0.categories1", np.array([True, False, True, False]), "booleans")]:
+        _refused(tmp_path, archive(with_array(members, name, categories)), match)
+
+
+def test_huge_declared_step_arrays_are_refused_before_they_are_read(tmp_path):
+    members = _pipeline_members("encoded", tmp_path)
+    header = header_of(members)
+    header["pipeline"]["steps"][0]["fitted"]["transformers"][0]["fitted"]["n_categories"] = [
+        3, 10**9]
+    header["arrays"]["step0.t0.categories1"] = [[10**9], "<U8"]
+    _refused(tmp_path, archive(with_header(members, header)),
+             "member 'step0.t0.categories1' takes .* bytes uncompressed")
+    members = _pipeline_members("scaled", tmp_path)
+    data = bomb_archive([m for m in members if m[0] != "step2.mean_.npy"], "step2.mean_.npy",
+                        npy_header((3,), "<f8"), 2**27)
+    _refused(tmp_path, data, "claim .* bytes uncompressed")
+
+
+def test_a_header_declaring_a_billion_columns_is_refused(tmp_path):
+    members = _pipeline_members("scaled", tmp_path)
+    header = header_of(members)
+    for step in header["pipeline"]["steps"]:
+        step["fitted"]["n_features_in_"] = 10**9
+    _refused(tmp_path, archive(with_header(members, header)),
+             "'step0.statistics_' of shape \\[3\\] does not fit")
+    # Without arrays that would have to hold them: the column names are dropped, only the
+    # number is left, and the encoder would be rebuilt on rows that wide.
+    members = [m for m in _pipeline_members("encoded", tmp_path)
+               if m[0] != "step0.feature_names_in.npy"]
+    header = header_of(members)
+    del header["arrays"]["step0.feature_names_in"]
+    header["pipeline"]["steps"][0]["fitted"]["n_features_in_"] = 10**9
+    _refused(tmp_path, archive(with_header(members, header)), "rebuilding it takes")
+
+
+def test_steps_that_disagree_on_the_number_of_columns_are_refused(tmp_path):
+    members = _pipeline_members("scaled", tmp_path)
+    # The last scaler made to take 2 columns, its arrays to match.
+    header = header_of(members)
+    header["pipeline"]["steps"][2]["fitted"]["n_features_in_"] = 2
+    for key in ("mean_", "var_", "scale_"):
+        header["arrays"][f"step2.{key}"] = [[2], "<f8"]
+    changed = [(n, npy_bytes(np.ones(2)) if n.startswith("step2.") else d)
+               for n, d in with_header(members, header)]
+    _refused(tmp_path, archive(changed), "step 'scale' takes 2 columns, the step before gives 3")
+    members = _pipeline_members("encoded", tmp_path)
+    header = header_of(members)
+    header["pipeline"]["steps"][0]["fitted"]["transformers"][0]["columns"] = [0]
+    _refused(tmp_path, archive(with_header(members, header)), "takes 2 columns, it is given 1")
+
+
+def _pipeline_mutations():
+    def steps(index, *path, value):
+        def change(header):
+            target = header["pipeline"]["steps"][index]
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+        return change
+
+    def inner(*path, value):
+        return steps(0, "fitted", "transformers", 0, *path, value=value)
+
+    return [
+        ("pipeline list", "scaled", lambda h: h.update(pipeline=[1]), "not an object"),
+        ("steps string", "scaled", lambda h: h["pipeline"].update(steps="x"), "not an object"),
+        ("verbose", "scaled", lambda h: h["pipeline"].update(params={"verbose": 1}),
+         "pipeline.params"),
+        ("memory", "scaled", lambda h: h["pipeline"].update(params={"memory": "/tmp"}),
+         "pipeline.params"),
+        ("name", "scaled", lambda h: h["pipeline"].update(name=3), "pipeline.name"),
+        ("step name", "scaled", steps(0, "name", value=None), "not a named step"),
+        ("step name clash", "scaled", steps(1, "name", value="impute"), "refused by scikit"),
+        ("step name dunder", "scaled", steps(1, "name", value="a__b"), "refused by scikit"),
+        ("pickled class", "scaled", steps(0, "class", value="PCA"), "class is 'PCA'"),
+        ("class list", "scaled", steps(0, "class", value=["SimpleImputer"]), "class is"),
+        ("extra param", "scaled", steps(2, "params", "memory", value=1), "params are not"),
+        ("strategy", "scaled", steps(0, "params", "strategy", value="os.system"),
+         "The 'strategy' parameter of SimpleImputer"),
+        ("indicator", "scaled", steps(0, "params", "add_indicator", value=True),
+         "add_indicator"),
+        ("missing values", "scaled", steps(0, "params", "missing_values", value="NA"),
+         "missing_values"),
+        ("fill dtype", "scaled", steps(0, "fitted", "fill_dtype", value="object"),
+         "fill_dtype"),
+        ("range", "scaled", steps(1, "params", "feature_range", value={"tuple": [1, 0]}),
+         "feature_range"),
+        ("range huge", "scaled", steps(1, "params", "feature_range",
+                                       value={"tuple": [0, 10**400]}), "feature_range"),
+        ("samples", "scaled", steps(2, "fitted", "n_samples_seen_", value=-1),
+         "n_samples_seen_"),
+        ("features", "scaled", steps(2, "fitted", "n_features_in_", value="3"),
+         "n_features_in_"),
+        ("n_jobs", "encoded", steps(0, "params", "n_jobs", value=10**6), "n_jobs"),
+        ("remainder", "encoded", steps(0, "params", "remainder", value="StandardScaler"),
+         "remainder"),
+        ("columns", "encoded", inner("columns", value=[0, 9]), "columns"),
+        ("columns repeated", "encoded", inner("columns", value=[0, 0]), "columns"),
+        ("inner class", "encoded", inner("class", value="FunctionTransformer"),
+         "class is 'FunctionTransformer'"),
+        ("inner dtype", "encoded", inner("params", "dtype", value="object"), "dtype"),
+        ("inner categories", "encoded", inner("params", "categories", value=[["a"]]),
+         "categories"),
+        ("n_categories", "encoded", inner("fitted", "n_categories", value=[3]),
+         "n_categories"),
+        ("sparse output", "encoded", steps(0, "fitted", "sparse_output_", value="no"),
+         "sparse_output_"),
+        ("transformers", "encoded", steps(0, "fitted", "transformers", value={}),
+         "transformers is not a list"),
+        ("metadata", "scaled", lambda h: h.update(metadata=[1, 2]), "metadata must be a dict"),
+        ("metadata deep", "scaled", lambda h: h.update(metadata={"a": {"b": {"c": {}}}}),
+         "nested"),
+    ]
+
+
+@pytest.mark.parametrize("what,kind,change,match", _pipeline_mutations(),
+                         ids=[m[0] for m in _pipeline_mutations()])
+def test_tampered_pipeline_headers_give_a_value_error_naming_the_field(what, kind, change, match,
+                                                                       tmp_path):
+    members = _pipeline_members(kind, tmp_path)
+    header = header_of(members)
+    change(header)
+    _refused(tmp_path, archive(with_header(members, header)), match)
+
+
+@pytest.mark.parametrize("kind", sorted(PIPELINES))
+def test_a_big_endian_pipeline_file_loads_and_predicts_identically(kind, tmp_path):
+    saved, Xk = PIPELINES[kind]
+    members = big_endian(_pipeline_members(kind, tmp_path))
+    loaded = cnet.load(io.BytesIO(archive(members)))
+    np.testing.assert_array_equal(loaded.predict_proba(Xk), saved.predict_proba(Xk))
+    assert all(getattr(step, "scale_", np.ones(1)).dtype.isnative for _, step in loaded.steps[:-1])
