@@ -10,7 +10,6 @@ only loads a model, or the command line asking for its help, need not wait for t
 """
 import functools
 import importlib.util
-import sys
 
 try:
     from cnet import _kernels  # noqa: F401
@@ -48,10 +47,6 @@ def __getattr__(name):
         import cnet.reference as value
     else:
         raise AttributeError(f"module 'cnet' has no attribute {name!r}")
-    if name in ("MLPClassifier", "MLPRegressor", "NeuralNet") and "skl2onnx" in sys.modules:
-        # Registers the models' converter, so that skl2onnx.to_onnx takes pipelines holding
-        # them; only when skl2onnx is in use already, as importing it is slow.
-        import cnet.onnx_export  # noqa: F401
     # Kept in the package, so that later look-ups are plain attribute reads.
     globals()[name] = value
     return value

@@ -9,12 +9,12 @@ activation; the activations skl2onnx lacks (leaky_relu, elu, gelu, silu, the Poi
 ``exp``) are written with standard operators.
 
 The layers are written through a small "sink" (:class:`_ModelSink` here, the skl2onnx container
-in :mod:`cnet.onnx_export`), so that the one-model export and the pipeline converter emit the
-same nodes. onnx is imported inside the functions: cnet imports this module with its models,
-and onnx is an optional dependency.
+in :mod:`cnet._onnx_skl2onnx`), so that the one-model export and the pipeline converter emit
+the same nodes. onnx is imported inside the functions: cnet imports this module with its
+models, and onnx is an optional dependency.
 
-This module imports no front end (``cnet.mlp`` and ``cnet.neural_net`` import it, for the
-mixin); it reads the models' fitted attributes.
+This module imports no front end (``cnet.mlp`` and ``cnet.neural_net`` import it, through
+:mod:`cnet._onnx_mixin`); it reads the models' fitted attributes.
 """
 import numpy as np
 
@@ -335,36 +335,3 @@ def write(proto, path):
     from cnet._atomic import atomic_write
     with atomic_write(path) as f:
         f.write(proto.SerializeToString())
-
-
-class OnnxExportMixin:
-    """``to_onnx`` for cnet's models."""
-
-    def to_onnx(self, path=None, dtype=np.float32, zipmap=True, target_opset=None):
-        """The fitted model as an ONNX model, written to ``path`` if given.
-
-        Needs the ``onnx`` extra (``pip install "cnet-mlp[onnx]"``). The graph's input is
-        ``X`` of shape ``(N, n_features)``; its outputs are skl2onnx's for scikit-learn's MLP
-        (see :func:`cnet.onnx_export.export_onnx`).
-
-        Parameters
-        ----------
-        path : str or path-like, optional
-            File to write the model to.
-        dtype : {np.float32, np.float64}, default np.float32
-            The input's type, and the one the graph computes in.
-        zipmap : bool, default True
-            Classifiers: probabilities as a list of ``{class: probability}`` dicts (True,
-            skl2onnx's default) or as a tensor (False).
-        target_opset : int or dict, optional
-            The standard domain's opset (13 to onnx's latest; default 17), or skl2onnx's
-            ``{"": 17, "ai.onnx.ml": 1}``.
-
-        Returns
-        -------
-        onnx.ModelProto
-        """
-        proto = build_model(self, dtype=dtype, zipmap=zipmap, target_opset=target_opset)
-        if path is not None:
-            write(proto, path)
-        return proto

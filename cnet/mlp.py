@@ -39,7 +39,7 @@ from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structu
                          two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
-from cnet._onnx_graph import OnnxExportMixin
+from cnet._onnx_mixin import OnnxExportMixin
 from cnet._mlp_state import MLPStateMixin
 from cnet._mlp_stochastic import NON_FINITE_PARAMETERS, StochasticFitMixin
 from cnet.persistence import (ArraySpec, SaveMixin, check_labels, native_copy, register_model,

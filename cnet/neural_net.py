@@ -15,7 +15,7 @@ from cnet._input import (classification_targets, prediction_input, training_inpu
                          two_class_probabilities)
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
-from cnet._onnx_graph import OnnxExportMixin
+from cnet._onnx_mixin import OnnxExportMixin
 from cnet.optimizer import SGD
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)

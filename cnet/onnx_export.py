@@ -2,8 +2,8 @@
 
 ``export_onnx(model, path)`` takes what ``cnet.load`` returns: a cnet model is written by
 cnet's own graph builder (:mod:`cnet._onnx_graph`, onnx's helper API); a scikit-learn
-``Pipeline`` goes through skl2onnx, with which importing this module registers a converter and
-a shape calculator for ``MLPClassifier``, ``MLPRegressor`` and ``NeuralNet``, so that
+``Pipeline`` goes through skl2onnx, with which cnet's models register a converter and a shape
+calculator (:mod:`cnet._onnx_skl2onnx`) once skl2onnx is imported, so that
 ``skl2onnx.to_onnx(pipeline, X)`` exports pipelines holding them too. Both give the outputs
 skl2onnx gives scikit-learn's MLP: serving code written for those models runs unchanged.
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from cnet import _onnx_graph
 from cnet._onnx_graph import INSTALL_HINT, build_model, check_dtype, check_zipmap, write
+from cnet._onnx_skl2onnx import register
 from cnet.mlp import MLPClassifier, MLPRegressor
 from cnet.neural_net import NeuralNet
 
@@ -160,97 +161,16 @@ def _pipeline_inputs(pipeline, tensor):
             for name in names]
 
 
-# --- skl2onnx's converter and shape calculator -----------------------------------------------
-
-def _shape_calculator(operator):
-    """Types of the outputs: label and probabilities, or variable (the skl2onnx contract)."""
-    from skl2onnx.common.data_types import (DoubleTensorType, FloatTensorType,
-                                            Int64TensorType, StringTensorType)
-    from skl2onnx.common.utils_classifier import get_label_classes
-
-    network = _onnx_graph.FittedNetwork(operator.raw_operator)
-    n = operator.inputs[0].get_first_dimension()
-    tensor = DoubleTensorType if isinstance(operator.inputs[0].type, DoubleTensorType) \
-        else FloatTensorType
-    if network.label_type is None:
-        operator.outputs[0].type = tensor([n, network.n_outputs])
-        return
-    if network.label_type == "multilabel-indicator":
-        operator.outputs[0].type = Int64TensorType([n, network.n_outputs])
-    else:
-        classes = get_label_classes(operator.scope_inst, operator.raw_operator)
-        kind = _onnx_graph.class_labels(classes)[1]
-        operator.outputs[0].type = (Int64TensorType if kind == "INT64" else StringTensorType)([n])
-    operator.outputs[1].type = tensor([n, network.n_probabilities])
-
-
-class _ContainerSink:
-    """The sink of :mod:`cnet._onnx_graph` writing into skl2onnx's scope and container."""
-
-    def __init__(self, scope, container):
-        self.scope, self.container = scope, container
-
-    def name(self, hint):
-        return self.scope.get_unique_variable_name(hint)
-
-    def const(self, hint, value, dtype=None):
-        from onnx import helper
-        array = np.asarray(value, dtype=dtype)
-        if array.dtype.kind == "U":
-            array = np.array([s.encode("utf-8") for s in array.ravel()]).reshape(array.shape)
-            kind = 8    # TensorProto.STRING
-        else:
-            kind = helper.np_dtype_to_tensor_dtype(array.dtype)
-        name = self.name(hint)
-        self.container.add_initializer(name, kind, list(array.shape), array.ravel().tolist())
-        return name
-
-    def node(self, op, inputs, outputs=None, domain="", **attrs):
-        outputs = outputs or [self.name(op.lower())]
-        self.container.add_node(op, inputs, outputs, op_domain=domain,
-                                name=self.scope.get_unique_operator_name(op), **attrs)
-        return outputs[0]
-
-
-def _converter(scope, operator, container):
-    from onnx import TensorProto
-    from skl2onnx.common.data_types import DoubleTensorType
-    from skl2onnx.common.utils_classifier import get_label_classes
-
-    network = _onnx_graph.FittedNetwork(operator.raw_operator)
-    double = isinstance(operator.inputs[0].type, DoubleTensorType)
-    dtype = np.dtype(np.float64 if double else np.float32)
-    sink = _ContainerSink(scope, container)
-    # The previous step may give another type (int64 from an encoder).
-    x = sink.node("Cast", [operator.inputs[0].full_name],
-                  to=TensorProto.DOUBLE if double else TensorProto.FLOAT)
-    out = _onnx_graph.network_outputs(sink, x, network, dtype)
-    if network.label_type is None:
-        sink.node("Identity", [out], outputs=[operator.outputs[0].full_name])
-        return
-    multilabel = network.label_type == "multilabel-indicator"
-    keys = None if multilabel else _onnx_graph.class_labels(
-        get_label_classes(scope, operator.raw_operator))
-    _onnx_graph.classifier_outputs(sink, out, network, dtype, keys,
-                                   operator.outputs[0].full_name,
-                                   operator.outputs[1].full_name)
-
-
 def register_skl2onnx_converters():
-    """Register cnet's models with skl2onnx (done when this module is imported, if skl2onnx
-    is installed): ``skl2onnx.to_onnx`` then converts pipelines that hold them, with
-    skl2onnx's classifier options ``zipmap`` (True, False, "columns") and ``nocl``."""
-    from skl2onnx import update_registered_converter
+    """Register cnet's models with skl2onnx: ``skl2onnx.to_onnx`` then converts pipelines
+    holding them, with skl2onnx's classifier options ``zipmap`` (True, False, "columns"),
+    ``nocl`` and ``output_class_labels``. Done already when skl2onnx is imported (before or
+    after cnet); calling it again changes nothing.
 
-    classifier_options = {"zipmap": [True, False, "columns"], "nocl": [True, False],
-                          "output_class_labels": [False, True]}
-    for cls in _CNET_MODELS:
-        update_registered_converter(
-            cls, f"Cnet{cls.__name__}", _shape_calculator, _converter,
-            options=classifier_options if cls is not MLPRegressor else None)
-
-
-try:
-    register_skl2onnx_converters()
-except ImportError:    # the extra is absent: export_onnx says how to install it
-    pass
+    Raises
+    ------
+    ImportError
+        If skl2onnx is not installed.
+    """
+    _require_skl2onnx()
+    register(_CNET_MODELS)

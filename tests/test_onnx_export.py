@@ -11,7 +11,10 @@ the tolerance: a probability within it of 0.5 (one logistic unit, multi-label in
 two largest probabilities within twice of it of each other (softmax). There, either side is
 a right answer of the graph; the tests count such rows and require the others to agree.
 """
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -147,7 +150,8 @@ def test_activation_aliases_export_as_their_activation(alias):
 def test_leaky_relu_keeps_cnets_slope_on_negative_inputs():
     # One layer with weight 1 and bias 0: the output is the activation of the input itself,
     # so the slope is seen directly (against the numpy twin, not the compiled code).
-    model = cnet.MLPRegressor(hidden_layer_sizes=(1,), activation="leaky_relu", max_iter=1, random_state=0)
+    model = cnet.MLPRegressor(hidden_layer_sizes=(1,), activation="leaky_relu", max_iter=1,
+                              random_state=0)
     X = np.linspace(-5, 5, 11).reshape(-1, 1)
     model.fit(X, X.ravel())
     model.coefs_[0][...] = 1.0
@@ -205,6 +209,17 @@ def test_zipmap_gives_dicts_keyed_by_class(classes, dtype):
     assert_labels_equal(model, X, label.astype(classes.dtype), *TOLERANCE[np.float32])
 
 
+def test_neural_net_with_object_labels_gives_strings():
+    # A pandas column of strings: NeuralNet keeps its object dtype.
+    X, y = classification_data(2)
+    labels = np.array(["no", "yes"], dtype=object)[y]
+    net = cnet.NeuralNet([5, 4, 1], learning_rate=0.05, iterations=30, random_state=0)
+    net.fit(X, labels)
+    got = run(net.to_onnx(), X.astype(np.float32))
+    assert all(list(d) == ["no", "yes"] for d in got["output_probability"])
+    assert_labels_equal(net, X, got["output_label"], *TOLERANCE[np.float32])
+
+
 def test_zipmap_false_gives_label_and_probability_tensors():
     X, y = classification_data()
     labels = np.array(["ant", "bee", "cat"])[y]
@@ -258,6 +273,33 @@ def test_skl2onnx_exports_a_pipeline_with_a_scaler(zipmap):
     # The scaler runs in float32 in the graph, in float64 in scikit-learn.
     assert_close(proba, pipe.predict_proba(X), 1e-5, 1e-4)
     assert_labels_equal(pipe, X, label, 1e-5, 1e-4)
+
+
+_PIPELINE_SCRIPT = """
+import numpy as np
+from sklearn.datasets import load_iris
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+{imports}
+X, y = load_iris(return_X_y=True)
+pipe = Pipeline([("scale", StandardScaler()),
+                 ("mlp", MLPClassifier((4,), max_iter=5, random_state=0))]).fit(X, y)
+model = skl2onnx.to_onnx(pipe, X[:1].astype(np.float32))
+print(sorted(o.name for o in model.graph.output))
+"""
+
+
+@pytest.mark.parametrize("imports", ["from cnet import MLPClassifier\nimport skl2onnx",
+                                     "import skl2onnx\nfrom cnet import MLPClassifier"],
+                         ids=["cnet_first", "skl2onnx_first"])
+def test_skl2onnx_knows_cnets_models_whichever_is_imported_first(imports, tmp_path):
+    # A fresh interpreter: this one has imported both already. No import of cnet.onnx_export.
+    env = {**os.environ, "PYTHONPATH": str(Path(cnet.__file__).parent.parent)}
+    result = subprocess.run([sys.executable, "-W", "ignore", "-c",
+                             _PIPELINE_SCRIPT.format(imports=imports)],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "['output_label', 'output_probability']"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
