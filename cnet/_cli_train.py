@@ -117,6 +117,12 @@ def _check_plot_possible(path):
         return
     if importlib.util.find_spec("matplotlib") is None:
         raise CommandError('--plot needs matplotlib: pip install "cnet-mlp[plot]"')
+    from matplotlib.figure import Figure
+    kind = os.path.splitext(path)[1][1:].lower()
+    known = Figure().canvas.get_supported_filetypes()
+    if kind and kind not in known:
+        raise CommandError(f"--plot {path}: matplotlib writes {', '.join(sorted(known))}, "
+                           f"not {kind}")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise CommandError(f"--plot {path}: the folder {folder} does not exist")
@@ -297,8 +303,6 @@ def _plot(model, path):
         figure.savefig(path, dpi=100, bbox_inches="tight")
     except OSError as exc:
         raise CommandError(f"--plot {path}: {exc.strerror or exc}") from None
-    except ValueError as exc:      # an extension matplotlib cannot write
-        raise CommandError(f"--plot {path}: {exc}") from None
 
 
 def train(args):

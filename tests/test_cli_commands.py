@@ -138,6 +138,10 @@ def test_train_plot_draws_the_loss_curve(wine_model, capsys):
     assert main(["train", "wine.csv", "--target", "cultivar", "--plot", "no/such/dir/l.png",
                  "--out", "m3.npz"]) == 2
     assert "the folder" in capsys.readouterr().err
+    assert main(["train", "wine.csv", "--target", "cultivar", "--plot", "loss.xyz",
+                 "--out", "m3.npz"]) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib writes" in err and "png" in err and "not xyz" in err, err
     assert not (wine_model.parent / "m3.npz").exists()     # refused before training
 
 
