@@ -187,7 +187,11 @@ def main(argv=None):
         The exit status: 0, 2 (usage or data error), 130 (Ctrl-C) or 141 (closed pipe).
     """
     parser = _parser()
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:      # --help into a pipe closed early
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     if rest and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
