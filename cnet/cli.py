@@ -1,156 +1,176 @@
-"""The ``cnet`` command line: ``cnet demo``, ``cnet bench``, ``cnet train``, ``cnet predict``."""
+"""The ``cnet`` command line: ``train``, ``predict``, ``info``, ``export``, ``sample-data``,
+``demo`` and ``bench``.
+
+Every failure the user can cause ends in one line on stderr and an exit status: 2 for a
+usage or data error, 130 for Ctrl-C, 141 (as a Unix tool killed by SIGPIPE) when the reader
+of the output goes away, as ``cnet predict ... | head -1`` does; never a traceback.
+"""
 import argparse
-import csv
+import os
 import sys
 import warnings
 
-import numpy as np
+from cnet import _cli_info, _cli_predict, _cli_train
+from cnet._cli_errors import (EXIT_BROKEN_PIPE, EXIT_INTERRUPTED, CommandError,
+                              Interrupted)
+from cnet._csv_input import TableError
 
-from cnet._atomic import atomic_write
+__all__ = ["main", "CommandError", "Interrupted", "EXIT_INTERRUPTED"]
 
-
-class CommandError(Exception):
-    """A user error on the command line: printed as one line, exit status 2."""
-
-
-class Interrupted(Exception):
-    """Ctrl-C stopped a command: printed as one line, exit status 130 (128 + SIGINT), and
-    nothing is written (a half-trained model is not a trained one)."""
+SAMPLE = "wine.csv"
 
 
-# The shell's status for a command that SIGINT ended.
-EXIT_INTERRUPTED = 130
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its usage errors as one line (and ``--help`` to say more)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def read_csv(path):
-    """Header and rows of a CSV file, as lists of strings."""
+def _formatter(prog):
+    return argparse.HelpFormatter(prog, max_help_position=30)
+
+
+def sample_data(args):
+    """``cnet sample-data``: copy the wine table into the current directory."""
+    from importlib.resources import files
+
+    from cnet._atomic import atomic_write
+    data = (files("cnet") / "data" / SAMPLE).read_bytes()
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError as exc:
-        raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-    rows = [r for r in rows if r]
-    if len(rows) < 2:
-        raise CommandError(f"{path} needs a header line and at least one row of data")
-    header, data = rows[0], rows[1:]
-    for i, row in enumerate(data, start=2):
-        if len(row) != len(header):
-            raise CommandError(f"{path}, line {i}: {len(row)} fields, the header has "
-                               f"{len(header)}")
-    return header, data
-
-
-def numeric_columns(path, header, data, columns):
-    """The named columns as a float array, with a clear error for non-numeric values."""
-    X = np.empty((len(data), len(columns)))
-    for j, name in enumerate(columns):
-        k = header.index(name)
-        for i, row in enumerate(data):
-            try:
-                X[i, j] = float(row[k])
-            except ValueError:
-                raise CommandError(f"{path}, line {i + 2}, column {name!r}: {row[k]!r} is "
-                                   f"not a number") from None
-    if not np.isfinite(X).all():
-        raise CommandError(f"{path}: the features contain NaN or infinity")
-    return X
-
-
-def _labels(values):
-    """Numbers if every value is one, else the strings."""
+        with open(args.out, "rb") as existing:
+            if existing.read() == data:
+                print(f"{args.out} is already the sample table")
+                return
+        raise CommandError(f"{args.out} exists and is not the sample table; remove it or "
+                           f"give --out another name")
+    except FileNotFoundError:
+        pass
+    except IsADirectoryError:
+        raise CommandError(f"{args.out} is a directory") from None
     try:
-        return np.array([float(v) for v in values])
-    except ValueError:
-        return np.array(values)
-
-
-def train(args):
-    """``cnet train``: fit an MLP on a CSV file and save it."""
-    from cnet import MLPClassifier, MLPRegressor
-    header, data = read_csv(args.data)
-    if args.target not in header:
-        raise CommandError(f"{args.data} has no column {args.target!r}; its columns are "
-                           f"{', '.join(header)}")
-    features = [c for c in header if c != args.target]
-    if not features:
-        raise CommandError(f"{args.data} has no feature columns besides {args.target!r}")
-    X = numeric_columns(args.data, header, data, features)
-    y = _labels([row[header.index(args.target)] for row in data])
-    task = args.task
-    if task == "auto":
-        # Strings, or few distinct whole numbers, are classes; anything else is a quantity.
-        whole = y.dtype.kind == "f" and np.all(y == np.round(y))
-        task = "classify" if y.dtype.kind == "U" or (whole and len(np.unique(y)) <= 20) \
-            else "regress"
-    if task == "regress" and y.dtype.kind == "U":
-        raise CommandError(f"column {args.target!r} is not numeric; use --task classify")
-    try:
-        hidden = tuple(int(h) for h in args.hidden.split(",") if h)
-    except ValueError:
-        raise CommandError(f"--hidden must be comma-separated integers, got "
-                           f"{args.hidden!r}") from None
-    Model = MLPClassifier if task == "classify" else MLPRegressor
-    model = Model(hidden_layer_sizes=hidden, max_iter=args.epochs,
-                  learning_rate_init=args.learning_rate, random_state=args.seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")   # kept, not shown: the convergence warning of a short run
-        model.fit(X, y)
-    # fit catches Ctrl-C itself and keeps the epochs done; the command must not save that
-    # model as if it were the one asked for.
-    from cnet.engine import InterruptedWarning
-    if any(issubclass(w.category, InterruptedWarning) for w in caught):
-        raise Interrupted(f"interrupted; {args.out} was not written")
-    model.feature_names_ = features
-    try:
-        model.save(args.out)
+        with atomic_write(args.out) as out:
+            out.write(data)
     except OSError as exc:
         raise CommandError(str(exc)) from None
-    print(f"trained {Model.__name__} {[int(u) for u in model._layers]} on {len(X)} rows for "
-          f"{model.n_iter_} epochs (final loss {model.loss_:.4g}); saved to {args.out}")
+    print(f"wrote {args.out}: 178 wines, 13 measurements each and the column 'cultivar' "
+          f"(Barolo, Grignolino or Barbera); UCI wine data, CC BY 4.0")
 
 
-def predict(args):
-    """``cnet predict``: predictions of a saved model for a CSV file, as CSV."""
-    from cnet import load
+def export(args):
+    """``cnet export``: write a model file as ONNX (needs the onnx extra)."""
+    model = _cli_predict.load_model(args.model)
     try:
-        model = load(args.model)
-    except (ValueError, OSError) as exc:
-        raise CommandError(f"cannot load the model: {exc}") from None
-    header, data = read_csv(args.data)
-    n = model.n_features_in_
-    names = getattr(model, "feature_names_", None)
-    if names is not None:
-        missing = [c for c in names if c not in header]
-        if missing:
-            raise CommandError(f"{args.data} lacks the column(s) the model was trained on: "
-                               f"{', '.join(missing)}")
+        from cnet.onnx_export import export_onnx
+    except ImportError as exc:
+        raise CommandError(_missing_onnx(exc)) from None
+    try:
+        export_onnx(model, args.onnx)
+    except ImportError as exc:
+        raise CommandError(_missing_onnx(exc)) from None
+    except OSError as exc:
+        raise CommandError(f"cannot write {args.onnx}: {exc.strerror or exc}") from None
+    except (TypeError, ValueError) as exc:
+        raise CommandError(f"cannot export {args.model}: {' '.join(str(exc).split())}") \
+            from None
+    print(f"wrote {args.onnx}")
+
+
+def _missing_onnx(exc):
+    message = " ".join(str(exc).split())
+    if "pip install" in message:
+        return message
+    return f'ONNX export needs the onnx extra: pip install "cnet-mlp[onnx]" ({message})'
+
+
+def _parser():
+    from cnet import __version__
+    parser = _Parser(prog="cnet", description="cnet neural networks: train, predict and "
+                                              "inspect models from CSV files")
+    parser.add_argument("--version", action="version", version=f"cnet {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                     parser_class=_Parser)
+    demo = commands.add_parser("demo", help="train the tutorials' network with both backends",
+                               formatter_class=_formatter)
+    demo.add_argument("--iterations", type=int, default=20000,
+                      help="full-batch epochs of each backend (default: %(default)s)")
+    # Its options belong to cnet.bench, which parses them (and its own --help).
+    commands.add_parser("bench", add_help=False,
+                        help="time cnet against its numpy twin, scikit-learn and PyTorch")
+    data = commands.add_parser(
+        "sample-data", formatter_class=_formatter,
+        help=f"write the sample table {SAMPLE} (178 wines, 13 measurements, the cultivar) "
+             f"into the current directory",
+        description="Write the sample table that ships with cnet: the UCI wine data (CC BY "
+                    "4.0), 13 numeric columns and the text column 'cultivar'.")
+    data.add_argument("--out", default=SAMPLE, metavar="PATH",
+                      help="where to write it (default: %(default)s)")
+    tr = commands.add_parser(
+        "train", formatter_class=_formatter,
+        help="train a scaled MLP on a CSV file, score it on held-out rows, save it",
+        description="Train a scikit-learn Pipeline (optional one-hot encoder and mean "
+                    "imputer, a StandardScaler and a cnet MLPClassifier or MLPRegressor) on "
+                    "a CSV file, print its accuracy or R² on a held-out split, and save it. "
+                    f"Refit: {_cli_train.REFIT_NOTE}.")
+    _cli_train.add_arguments(tr)
+    pr = commands.add_parser("predict", formatter_class=_formatter,
+                             help="predict a CSV file with a saved model, as CSV",
+                             description="Write a saved model's predictions for each row of "
+                                         "a CSV file as CSV: a column 'prediction', or with "
+                                         "--proba one column per class.")
+    _cli_predict.add_arguments(pr)
+    info = commands.add_parser("info", formatter_class=_formatter,
+                               help="describe a model file",
+                               description="Print what a model file holds: its kind and "
+                                           "steps, layers, classes, feature names, training "
+                                           "loss, held-out score, file version, and the CPU "
+                                           "build this cnet runs.")
+    _cli_info.add_arguments(info)
+    ex = commands.add_parser("export", formatter_class=_formatter,
+                             help="write a model file as ONNX (needs the onnx extra)",
+                             description="Convert a model file (a cnet model or a cnet train "
+                                         "pipeline) to ONNX, for onnxruntime and other "
+                                         'servers. Needs pip install "cnet-mlp[onnx]".')
+    ex.add_argument("model", help="a model file written by cnet train or cnet.save")
+    ex.add_argument("onnx", help="the ONNX file to write")
+    return parser
+
+
+def _run(args, rest):
+    if args.command == "demo":
+        from cnet.__main__ import main as demo_main
+        demo_main(["--iterations", str(args.iterations)])
+    elif args.command == "bench":
+        from cnet.bench import main as bench_main
+        bench_main(rest, prog="cnet bench")
+    elif args.command == "sample-data":
+        sample_data(args)
+    elif args.command == "train":
+        _cli_train.train(args)
+    elif args.command == "predict":
+        _cli_predict.predict(args)
+    elif args.command == "info":
+        _cli_info.info(args)
     else:
-        names = [c for c in header if c != args.target]
-        if len(names) != n:
-            raise CommandError(f"{args.data}: the model needs {n} feature columns, "
-                               f"{len(names)} found")
-    X = numeric_columns(args.data, header, data, names)
-    try:
-        y = model.predict(X)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    if not args.out:
-        _write_predictions(sys.stdout, y)
-        return
-    try:
-        # Like a model file, an output file is replaced whole or left as it was.
-        with atomic_write(args.out, "w", newline="") as out:
-            _write_predictions(out, y)
-    except OSError as exc:
-        raise CommandError(str(exc)) from None
+        export(args)
 
 
-def _write_predictions(out, y):
-    """The predictions as CSV, one column headed ``prediction``."""
-    writer = csv.writer(out)
-    writer.writerow(["prediction"])
-    for value in y:
-        writer.writerow([value.item() if hasattr(value, "item") else value])
+def _one_line_warning(command):
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        print(f"cnet {command}: warning: {text}", file=sys.stderr)
+    return show
+
+
+def _quiet_stdout():
+    """After a broken pipe: later writes, and the flush at exit, go nowhere, so Python prints
+    no second error about the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass     # stdout is not a file (a test's capture): nothing will be flushed to a pipe
 
 
 def main(argv=None):
@@ -160,43 +180,26 @@ def main(argv=None):
     ----------
     argv : list of str, optional
         Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        The exit status: 0, 2 (usage or data error), 130 (Ctrl-C) or 141 (closed pipe).
     """
-    parser = argparse.ArgumentParser(prog="cnet", description="cnet neural networks")
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="train the tutorials' network with both backends")
-    demo.add_argument("--iterations", type=int, default=20000)
-    # Its options belong to cnet.bench, which parses them (and its own --help).
-    commands.add_parser("bench", add_help=False,
-                        help="time cnet against its numpy twin, scikit-learn and PyTorch")
-    tr = commands.add_parser("train", help="train an MLP on a CSV file and save it")
-    tr.add_argument("data", help="CSV file with a header line")
-    tr.add_argument("--target", required=True, help="the column to predict")
-    tr.add_argument("--hidden", default="16", help="hidden layer sizes, e.g. 8,4")
-    tr.add_argument("--epochs", type=int, default=200)
-    tr.add_argument("--learning-rate", type=float, default=0.001)
-    tr.add_argument("--task", choices=["auto", "classify", "regress"], default="auto")
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--out", default="model.npz", help="where to save the model")
-    pr = commands.add_parser("predict", help="predict a CSV file with a saved model")
-    pr.add_argument("model", help="a model file written by cnet train or save()")
-    pr.add_argument("data", help="CSV file with the model's feature columns")
-    pr.add_argument("--target", help="a column to ignore (the one the model predicts)")
-    pr.add_argument("--out", help="write the predictions here instead of to stdout")
-    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    parser = _parser()
+    try:
+        args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:      # --help into a pipe closed early
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     if rest and args.command != "bench":
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     try:
-        if args.command == "demo":
-            from cnet.__main__ import main as demo_main
-            demo_main(["--iterations", str(args.iterations)])
-        elif args.command == "bench":
-            from cnet.bench import main as bench_main
-            bench_main(rest, prog="cnet bench")
-        elif args.command == "train":
-            train(args)
-        else:
-            predict(args)
-    except CommandError as exc:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(args.command)
+            _run(args, rest)
+            sys.stdout.flush()
+    except (CommandError, TableError) as exc:
         print(f"cnet {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Interrupted as exc:
@@ -207,6 +210,9 @@ def main(argv=None):
         # at all (atomic_write), so an interrupted command leaves them as they were.
         print(f"cnet {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     return 0
 
 
