@@ -67,8 +67,7 @@ from cnet import persistence as _persistence
 
 __version__ = "0.1.0"
 __all__ = ["NeuralNet", "MLPClassifier", "MLPRegressor", "load", "save", "export_onnx",
-           "kernels",
-           "reference", "__version__"]
+           "kernels", "reference", "__version__"]
 
 def __getattr__(name):
     # Each import is written out (not looked up by name) so that the module graph, read from
