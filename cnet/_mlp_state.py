@@ -43,7 +43,8 @@ class MLPStateMixin:
         """Restore the fitted estimator from what :meth:`_get_state` gave, every value checked.
 
         The loss curve, the best loss and the weights come back; the early-stopping records
-        and the validation curve start empty, as on a first fit.
+        (scores, best score, ``stop_training_``) and the validation curve start empty, as on
+        a first fit.
 
         Parameters
         ----------
@@ -110,6 +111,8 @@ class MLPStateMixin:
             if self.best_loss_ is not None:
                 # Tracked (a stochastic solver without early stopping): the best so far.
                 self.best_loss_ = best_loss
+            # Restarts with the early-stopping records (no best score, no count to stop on).
+            self.stop_training_ = False
 
     def _set_labels(self, fields):
         """Restore what the state keeps of the targets (the classifier's labels)."""

@@ -13,11 +13,12 @@ from sklearn.base import is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from cnet import engine
+from cnet import _scoring, engine
 from cnet import optimizer as optimizers
 from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_if_stopped
 from cnet._layout import n_parameters, parameter_views
+from cnet.epoch_rules import apply_score
 from cnet.spec import Progress, Stopping, Training, Validation
 
 # scikit-learn's wording, which its tests match.
@@ -40,7 +41,7 @@ class StochasticFitMixin:
         return optimizers.make(self.solver, n_parameters, dtype, self.learning_rate_init,
                                **schedule, **self._training_options())
 
-    def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng):
+    def _fit_stochastic(self, X, Y, weights, eval_set, incremental, rng, tasks=None):
         layers = self._layers
         if (not incremental or not hasattr(self, "_optimizer")
                 or self._optimizer.name != self.solver):
@@ -53,6 +54,11 @@ class StochasticFitMixin:
         X_train, Y_train, w_train = X, Y, weights
         X_val = Y_val = w_val = None
         user_set = self._validation_set(eval_set)
+        if incremental and self.early_stopping:
+            # A stream cannot be split: the validation set given once serves later calls.
+            if user_set is None:
+                user_set = getattr(self, "_stream_validation", None)
+            self._stream_validation = user_set
         if user_set is not None:
             X_val, _, Y_val, w_val = user_set
         elif self.early_stopping:
@@ -77,6 +83,10 @@ class StochasticFitMixin:
         self._batch_size = batch_size
 
         flat = self._packed()
+        if self.early_stopping and self.validation_scores_ is None:
+            # early_stopping switched on (set_params) after a fit without it.
+            self.validation_scores_, self.best_validation_score_ = [], -np.inf
+            self.best_loss_ = None
         best_params = (self._packed_from(self._best_coefs, self._best_intercepts)
                        if self.early_stopping else None)
         progress = Progress(
@@ -87,68 +97,94 @@ class StochasticFitMixin:
             no_improvement=self._no_improvement_count)
         max_epochs = 1 if incremental else self.max_iter
         # What the rules need of the validation set is computed once per fit, not per call.
-        validation = None
+        # A scorer the loop cannot compute is called here between epochs (epoch_scorer).
+        validation = epoch_scorer = None
         if X_val is not None:
-            validation = Validation(X_val, Y_val, w_val, score=self._score_kind(),
+            kind = _scoring.loop_kind(self) if self.early_stopping else "none"
+            if kind is None:
+                kind = "none"
+                epoch_scorer = _scoring.EpochScorer(self, X_val, self._decode(Y_val), w_val)
+            validation = Validation(X_val, Y_val, w_val, score=kind,
                                     ss_tot=_total_sum_of_squares(Y_val, w_val))
+        stop_on = "score" if self.early_stopping else "loss"
         training = Training(
             optimizer, batch_size=batch_size, shuffle=self.shuffle, seed=self._seed,
             loss_every=1, alpha=self.alpha, dropout=self.dropout, sample_weight=w_train,
-            stopping=Stopping("score" if self.early_stopping else "loss", tol=self.tol,
+            stopping=Stopping("none" if epoch_scorer is not None else stop_on, tol=self.tol,
                               n_iter_no_change=self.n_iter_no_change,
                               best_params=best_params),
             validation=validation)
         network = self._network(X.dtype)
-        # A verbose fit goes an epoch per call so that it prints as it goes; any other runs
-        # every epoch in one compiled call, the rules applied inside the loop.
-        chunk = 1 if self.verbose else max_epochs
+        # A verbose fit, one with callbacks or one whose scorer is Python goes an epoch per
+        # call; any other runs every epoch in one compiled call, the rules applied inside
+        # the loop.
+        per_epoch = self.verbose or tasks is not None or epoch_scorer is not None
+        chunk = 1 if per_epoch else max_epochs
         self.n_iter_ = 0
         stopped = ended = False
         while self.n_iter_ < max_epochs and not (stopped or ended):
             count = min(chunk, max_epochs - self.n_iter_)
             rate = optimizer.learning_rate
+            task = None if tasks is None else tasks.begin()
             result = engine.train(self.backend, flat, network, training, X_train, Y_train,
                                   count, progress)
             done = result.epochs_done
             self._epochs_seen += done
             self.n_iter_ += done
             self.t_ = int(progress.samples_seen)
-            self._no_improvement_count = progress.no_improvement
             self.loss_curve_ += result.losses
             if done:
                 self._expose(flat, layers)
                 self.loss_ = self.loss_curve_[-1]
+            scores = result.val_scores
+            stopped = result.stopped
+            if epoch_scorer is not None and done:
+                score = epoch_scorer()
+                best, stopped = apply_score(progress, optimizer, score, tol=self.tol,
+                                            n_iter_no_change=self.n_iter_no_change)
+                if best:
+                    best_params[...] = flat
+                scores = [score]
+            self._no_improvement_count = progress.no_improvement
             self.validation_loss_curve_ += result.val_losses
             if self.early_stopping:
-                self.validation_scores_ += result.val_scores
+                self.validation_scores_ += scores
                 self.best_validation_score_ = progress.best_score
             else:
                 self.best_loss_ = progress.best_loss
-            stopped = result.stopped
             if self.verbose:
-                self._report(done, rate, result)
+                self._report(done, rate, result, stopped)
             if done < count and not stopped:
                 # Interrupted or diverged: flat holds the last whole epoch's parameters.
                 warn_if_stopped(result, count, self.n_iter_, optimizer.learning_rate)
                 ended = True
+                if task is not None:
+                    tasks.end(task, ran=False)
                 if not result.interrupted:
                     if not self.early_stopping:
                         raise ValueError(NON_FINITE_PARAMETERS)
                     # The diverged epoch scores NaN on the validation set, as in
                     # scikit-learn, and the best epoch's weights are restored below.
                     self.validation_scores_.append(float("nan"))
+            elif task is not None and tasks.end(task):
+                # A callback stopped the fit (scikit-learn's callback protocol).
+                stopped = True
         if not (incremental or stopped or ended) and self.n_iter_ == self.max_iter:
             warnings.warn(f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) "
                           f"reached and the optimization hasn't converged yet.",
                           ConvergenceWarning, stacklevel=stacklevel())
+        self.stop_training_ = bool(stopped)
         if self.early_stopping:
             views = parameter_views(best_params, layers)
             n = len(layers) - 1
             self._best_coefs = [views[f"W{k}"].copy() for k in range(1, n + 1)]
             self._best_intercepts = [views[f"b{k}"].copy() for k in range(1, n + 1)]
-            self._expose(best_params, layers)
+            # partial_fit keeps training the last weights until the rules say stop; a fit
+            # ends with the best epoch's.
+            if not incremental or stopped or ended:
+                self._expose(best_params, layers)
 
-    def _report(self, done, rate, result):
+    def _report(self, done, rate, result, stopped):
         """Print what the verbose fit's last epoch did, as scikit-learn's MLP prints it."""
         if not done:
             return
@@ -158,20 +194,12 @@ class StochasticFitMixin:
         if self.early_stopping:
             print(f"Validation score: {self.validation_scores_[-1]:f}")
         lowered = self._optimizer.learning_rate < rate and self._optimizer.schedule == "adaptive"
-        if lowered or result.stopped:
+        if lowered or stopped:
             what = "Validation score" if self.early_stopping else "Training loss"
             message = (f"{what} did not improve more than tol={self.tol:f} for "
                        f"{self.n_iter_no_change} consecutive epochs.")
             print(f"{message} Setting learning rate to {self._optimizer.learning_rate:f}"
                   if lowered else f"{message} Stopping.")
-
-    def _score_kind(self):
-        """How the rules score a validation set (cnet.epoch_rules.SCORES)."""
-        if not is_classifier(self):
-            return "r2"
-        if len(self.classes_) == 1:
-            return "accuracy_one_class"
-        return "accuracy_argmax" if self.out_activation_ == "softmax" else "accuracy_threshold"
 
 
 def _total_sum_of_squares(Y, weights):

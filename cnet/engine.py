@@ -111,6 +111,60 @@ def predict(backend, params, network, X):
     return out
 
 
+class Layers(NamedTuple):
+    """What :func:`forward_layers` reports: one array per layer after the input, each
+    ``(n_samples, units)``."""
+
+    pre: list           # each layer's pre-activation: its input times W plus b (Z1, Z2, ...)
+    activations: list   # each layer's activation; the last through the output activation
+
+
+def forward_layers(backend, params, network, X):
+    """Every layer of the network over X: each layer's pre-activation and activation.
+
+    Parameters
+    ----------
+    backend : str
+        ``"cython"`` or ``"numpy"``.
+    params : ndarray of shape (n_parameters,)
+        Flat parameter vector (see :mod:`cnet._layout`), of ``network.dtype``.
+    network : cnet.spec.Network
+    X : ndarray or scipy.sparse CSR matrix of shape (n_samples, layers[0])
+        C-contiguous, dtype of ``params``.
+
+    Returns
+    -------
+    Layers
+        ``pre[k]`` and ``activations[k]`` of layer ``k + 1``, C-contiguous arrays of shape
+        ``(n_samples, layers[k + 1])``; ``activations[-1]`` is what :func:`predict` returns.
+
+    Raises
+    ------
+    NonFiniteOutputError
+        As :func:`predict` does, where a value is NaN or infinite (parameters too large
+        for X).
+    """
+    n = X.shape[0]
+    units = [int(u) for u in network.layers[1:]]
+    pre = np.empty(sum(units) * n, dtype=params.dtype)
+    acts = np.empty_like(pre)
+    get_backend(backend).forward_layers(params, network, X, pre, acts)
+    bad = ~(np.isfinite(pre) & np.isfinite(acts))
+    if bad.any():
+        raise NonFiniteOutputError(f"{int(bad.sum())} of the network's layer values are NaN "
+                                   f"or infinite: its parameters are too large for this "
+                                   f"input (did training diverge?)")
+    # The loops keep a layer as (units, samples); a reader of the tutorials expects one row
+    # per sample, as X has.
+    layers = Layers([], [])
+    start = 0
+    for u in units:
+        for kept, flat in ((layers.pre, pre), (layers.activations, acts)):
+            kept.append(np.ascontiguousarray(flat[start:start + u * n].reshape(u, n).T))
+        start += u * n
+    return layers
+
+
 def loss_and_gradient(backend, params, network, X, Y, sample_weight=None, dropout=0.0,
                       dropout_seed=0, alpha=0.0, grad=None):
     """Mean loss of ``network`` (a cnet.spec.Network) over all of X (weighted, if

@@ -18,9 +18,13 @@ from cnet._frozen import Frozen, real
 # What stops training, and how a validation set is scored; each one's number is its index
 # (the loop's STOP_* and SCORE_* codes). Scores: the classifiers' accuracy (argmax for softmax
 # outputs; every output > 0.5 against its target for logistic ones; always right for a single
-# class) or the regressor's R² averaged over outputs.
+# class) or the regressor's R² averaged over outputs; scikit-learn's neg_log_loss (minus the
+# validation loss, which is the log loss of a single-label classifier) and
+# neg_mean_squared_error ("neg_mse": the squared residuals of the outputs after the output
+# activation, averaged over weighted samples and over outputs).
 STOP_ON = ("none", "loss", "score")
-SCORES = ("none", "accuracy_argmax", "accuracy_threshold", "accuracy_one_class", "r2")
+SCORES = ("none", "accuracy_argmax", "accuracy_threshold", "accuracy_one_class", "r2",
+          "neg_log_loss", "neg_mse")
 
 PROGRESS_DTYPE = np.dtype([
     ("epoch", np.int64),              # epochs trained so far: the next epoch's number
@@ -121,3 +125,41 @@ def _progress_field(name):
 
 for _name in PROGRESS_DTYPE.names:
     setattr(Progress, _name, _progress_field(_name))
+
+
+def apply_score(progress, optimizer, score, *, tol, n_iter_no_change):
+    """The loop's rules for a validation score computed outside it (a scorer called from
+    Python between epochs, an epoch per call, the loop run with ``Stopping("none")``): the
+    twin of the score branch of the compiled loop's rules and of the ``adaptive`` schedule's
+    step, which the loop leaves out when it stops on nothing.
+
+    Parameters
+    ----------
+    progress : Progress
+        Updated in place (best score, epochs without improvement).
+    optimizer : cnet.optimizer.Optimizer
+        Its learning rate is divided by 5 where the ``adaptive`` schedule has room.
+    score : float
+        The epoch's score; NaN resets the count and never becomes the best, as in the loop.
+    tol, n_iter_no_change : float
+
+    Returns
+    -------
+    best : bool
+        Whether the score is the best so far (the caller keeps the parameters).
+    stop : bool
+        Whether training stops.
+    """
+    progress.no_improvement = (progress.no_improvement + 1
+                               if score < progress.best_score + tol else 0)
+    best = bool(score > progress.best_score)
+    if best:
+        progress.best_score = score
+    if progress.no_improvement > n_iter_no_change:
+        if (optimizer.schedule == "adaptive"
+                and optimizer.learning_rate > optimizer.fields["lr_floor"][0]):
+            optimizer.learning_rate = optimizer.learning_rate / 5
+            progress.no_improvement = 0
+        else:
+            return best, True
+    return best, False

@@ -12,8 +12,10 @@ the estimator and the engine is in ``cnet._mlp_stochastic``, the model-file stat
 ``cnet._mlp_state``.
 
 cnet adds what scikit-learn's MLP lacks: ``dropout``, ``class_weight``, a validation set of
-the user's own (``fit(..., eval_set=...)``) with ``validation_loss_curve_``, the training
-dtype (``dtype``), the backend, and model files (``save``).
+the user's own (``fit(..., eval_set=...)``) with ``validation_loss_curve_``, early stopping
+on any scorer (``scoring``, cnet._scoring), ``partial_fit`` with early stopping on a
+validation set given to it, scikit-learn's callbacks (cnet._callbacks), the training dtype
+(``dtype``), the backend, and model files (``save``).
 """
 import warnings
 from numbers import Integral, Real
@@ -30,15 +32,18 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from cnet import engine, lbfgs, registry
+from cnet import _scoring, engine, lbfgs, registry
+from cnet._callbacks import CallbackSupportMixin, FitTasks, has_callbacks, with_callbacks
 from cnet._caller import stacklevel
 from cnet._fit_warnings import warn_lbfgs_interrupted
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (SPARSE_FORMATS, as_training_input, check_sparse_structure,
                          classification_targets, prediction_input, training_input,
                          two_class_probabilities)
+from cnet._inspect import MLPInspectMixin
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods, serialized
+from cnet._onnx_mixin import OnnxExportMixin
 from cnet._mlp_state import MLPStateMixin
 from cnet._mlp_stochastic import NON_FINITE_PARAMETERS, StochasticFitMixin
 from cnet.persistence import (ArraySpec, SaveMixin, check_labels, native_copy, register_model,
@@ -61,7 +66,8 @@ def _stochastic(estimator):
     return True
 
 
-class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
+class _BaseMLP(CallbackSupportMixin, StochasticFitMixin, MLPStateMixin, MLPInspectMixin,
+               SaveMixin, BaseEstimator):
     """Shared fitting of the multi-layer perceptrons; subclasses encode targets and score."""
 
     # scikit-learn's constraints for the parameters it shares (its MLP's own, with the names
@@ -100,6 +106,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
         # The names are engine.BACKENDS', checked by engine.get_backend when validation runs.
         "backend": [str],
         "dropout": [Interval(Real, 0, 1, closed="left")],
+        "scoring": [None, StrOptions(_scoring.scorer_names()), callable],
     }
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
@@ -108,7 +115,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, backend="cython", dropout=0.0):
+                 dtype=None, backend="cython", dropout=0.0, scoring=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -135,6 +142,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
         self.dtype = dtype
         self.backend = backend
         self.dropout = dropout
+        self.scoring = scoring
 
     # --- checks -------------------------------------------------------------------------------
 
@@ -361,6 +369,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
             setattr(self, name, value)
         if hasattr(self, "_optimizer"):
             del self._optimizer
+        self.__dict__.pop("_stream_validation", None)
 
     def _initial_curves(self):
         stochastic = self.solver in STOCHASTIC_SOLVERS
@@ -387,8 +396,12 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
 
     def _fit(self, X, y, incremental=False, sample_weight=None, eval_set=None):
         self._check_hyperparameters()
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
+        if (self.early_stopping and incremental and eval_set is None
+                and getattr(self, "_stream_validation", None) is None):
+            raise ValueError("partial_fit does not support early_stopping=True without a "
+                             "validation set: validation_fraction cannot split a stream. Pass "
+                             "one, partial_fit(X, y, eval_set=(X_val, y_val)); it is kept "
+                             "for the later calls.")
         hidden = self._hidden_sizes()
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, y, y_type = self._validate_input(X, y, incremental, reset=first_pass)
@@ -405,10 +418,19 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
                                  f"outputs changed); fit anew (warm_start=False)")
             self._complete_state(rng)
         self.n_outputs_ = int(Y.shape[1])
+        tasks = None
+        if has_callbacks(self):
+            lbfgs_fit = self.solver == "lbfgs"
+            # lbfgs begins a last iteration that never runs, as in scikit-learn's own.
+            tasks = FitTasks(self, X, y, sample_weight,
+                             self.max_iter + 1 if lbfgs_fit else 1 if incremental
+                             else self.max_iter, "lbfgs-iter" if lbfgs_fit else "epoch")
         if self.solver == "lbfgs":
-            self._fit_lbfgs(X, Y, weights, eval_set)
+            self._fit_lbfgs(X, Y, weights, eval_set, tasks)
         else:
-            self._fit_stochastic(X, Y, weights, eval_set, incremental, rng)
+            self._fit_stochastic(X, Y, weights, eval_set, incremental, rng, tasks)
+        if tasks is not None:
+            tasks.close()
         if not all(np.isfinite(p).all() for p in self.coefs_ + self.intercepts_):
             raise ValueError(NON_FINITE_PARAMETERS)
         return self
@@ -446,45 +468,63 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
             views[f"b{k}"][...] = b
         return flat
 
-    def _fit_lbfgs(self, X, Y, weights, eval_set):
+    def _fit_lbfgs(self, X, Y, weights, eval_set, tasks=None):
         layers = self._layers
         network = self._network(X.dtype)
         user_set = self._validation_set(eval_set)
         flat = self._packed()
         iterate = np.empty_like(flat)
+        # The iteration under way, for the callbacks (cnet._callbacks).
+        task = [None if tasks is None else tasks.begin()]
+        stopped_by_callback = False
 
         def after_iteration(loss, x):
+            nonlocal stopped_by_callback
             self.loss_curve_.append(loss)
             extra = ""
+            if user_set is not None or tasks is not None:
+                iterate[...] = x
             if user_set is not None:
                 X_val, _, Y_val, w_val = user_set
-                iterate[...] = x
                 val_loss, _ = engine.loss_and_gradient(self.backend, iterate, network, X_val,
                                                        Y_val, sample_weight=w_val)
                 self.validation_loss_curve_.append(val_loss)
                 extra = f", validation loss = {val_loss:.8f}"
             if self.verbose:
                 print(f"Iteration {len(self.loss_curve_)}, loss = {loss:.8f}{extra}")
+            if tasks is not None:
+                self._expose(iterate, layers)
+                self.n_iter_ = len(self.loss_curve_)
+                stop = tasks.end(task[0])
+                task[0] = tasks.begin()
+                if stop:
+                    stopped_by_callback = True
+                    # scipy's way for a callback to end the search at this iterate.
+                    raise StopIteration
 
         with np.errstate(over="ignore", invalid="ignore"):
             result = lbfgs.minimize(self.backend, flat, network, X, Y, sample_weight=weights,
                                     alpha=self.alpha, max_iter=self.max_iter,
                                     max_fun=self.max_fun, tol=self.tol,
                                     callback=after_iteration)
+        if tasks is not None:
+            tasks.end(task[0], ran=False)
         self._expose(flat, layers)
         self.n_iter_ = result.n_iter
         self.loss_ = result.loss
+        self.stop_training_ = stopped_by_callback
         if result.interrupted:
             # Ctrl-C may have come between an iteration's two curve entries.
             if user_set is not None:
                 del self.loss_curve_[len(self.validation_loss_curve_):]
             warn_lbfgs_interrupted(result.n_iter)
-        elif not result.converged:
+        elif not (result.converged or stopped_by_callback):
             warnings.warn(f"lbfgs failed to converge after {result.n_iter} iteration(s) "
                           f"(status={result.status}): {result.message}. Increase max_iter "
                           f"(now {self.max_iter}) or max_fun (now {self.max_fun}), or "
                           f"scale the data.", ConvergenceWarning, stacklevel=stacklevel())
 
+    @with_callbacks
     def fit(self, X, y, sample_weight=None, eval_set=None):
         """Train on X, y (see the module docstring for the schedule).
 
@@ -499,7 +539,7 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
         eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
             A validation set: its loss is recorded each epoch (each lbfgs iteration) in
             ``validation_loss_curve_`` and, with ``early_stopping``, it replaces the held-out
-            ``validation_fraction``.
+            ``validation_fraction`` and is scored with ``scoring``.
 
         Returns
         -------
@@ -541,8 +581,9 @@ class _BaseMLP(StochasticFitMixin, MLPStateMixin, SaveMixin, BaseEstimator):
 
 
 @register_model
-@serialize_methods("fit", "predict", "predict_proba", "predict_log_proba", "score", "save")
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+@serialize_methods("fit", "predict", "predict_proba", "predict_log_proba", "score", "save",
+                   "to_onnx")
+class MLPClassifier(OnnxExportMixin, ClassifierMixin, _BaseMLP):
     """Multi-layer perceptron classifier trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPClassifier``'s (solvers ``"sgd"``, ``"adam"``
@@ -551,7 +592,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     (the probability of dropping each hidden unit's output in training; inverted dropout, so
     nothing changes at prediction; stochastic solvers only: ``solver="lbfgs"`` with dropout
     raises ValueError) and ``class_weight`` (a dict ``{label: weight}`` of finite,
-    non-negative weights, or ``"balanced"``, multiplied into ``sample_weight``).
+    non-negative weights, or ``"balanced"``, multiplied into ``sample_weight``) and
+    ``scoring`` (the validation score of ``early_stopping``: None for accuracy, or any
+    scikit-learn scorer name or callable ``scorer(estimator, X, y)``; ``"accuracy"`` and
+    ``"neg_log_loss"`` are computed inside the compiled loop, any other is called between
+    epochs; a callable cannot be saved in a model file, ``save`` refuses it).
+
+    scikit-learn's callbacks (``set_callbacks``, ``sklearn.callback``) see each epoch (each
+    lbfgs iteration) as a subtask of the fit, and can stop it.
 
     A mini-batch whose weights sum to zero (zero sample or class weights) is skipped: no
     step, no Adam step counted, and it is left out of the epoch's loss.
@@ -571,8 +619,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
         each epoch; empty without one.
     validation_scores_ : list of float or None
-        Accuracy on the held-out fraction each epoch, with ``early_stopping``.
+        The validation score (``scoring``; accuracy by default) of each epoch (each
+        ``partial_fit`` call), with ``early_stopping``.
     best_validation_score_ : float or None
+    stop_training_ : bool
+        Whether the last ``fit`` or ``partial_fit`` call was stopped by the stopping rules
+        (``tol``, ``n_iter_no_change``) or a callback. For ``partial_fit`` with
+        ``early_stopping`` it is the signal to stop feeding batches: the best weights have
+        then been restored.
     t_ : int
         Training samples seen.
     coefs_, intercepts_ : list of ndarray
@@ -602,7 +656,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, backend="cython", dropout=0.0, class_weight=None):
+                 dtype=None, backend="cython", dropout=0.0, class_weight=None,
+                 scoring=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -611,7 +666,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
-            backend=backend, dropout=dropout)
+            backend=backend, dropout=dropout, scoring=scoring)
         self.class_weight = class_weight
 
     def _check_targets(self, y):
@@ -723,8 +778,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     @available_if(_stochastic)
     @serialized
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    @with_callbacks
+    def partial_fit(self, X, y, sample_weight=None, classes=None, eval_set=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
+
+        With ``early_stopping=True`` (scikit-learn's MLP refuses it here, its #25693) each
+        call scores the epoch on the validation set ``eval_set`` with ``scoring``, appends
+        the score to ``validation_scores_``, keeps the best score
+        (``best_validation_score_``) and its weights across calls, and sets
+        ``stop_training_`` once the score has not improved by ``tol`` for more than
+        ``n_iter_no_change`` calls; the best weights are then restored into ``coefs_`` and
+        ``intercepts_``. Until then the model keeps the last call's weights, to train on.
 
         Parameters
         ----------
@@ -734,6 +798,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         classes : array-like, optional
             All the classes; required on the first call. Later batches may hold any subset
             of them (one class alone included).
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            A validation set: its loss is recorded in ``validation_loss_curve_``; with
+            ``early_stopping`` it is scored and, given once, kept for the later calls
+            (a new one replaces it; it is not saved in model files). Required on the first
+            call with ``early_stopping=True``: ``validation_fraction`` cannot split a
+            stream.
 
         Returns
         -------
@@ -754,7 +824,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         elif classes is not None and not np.array_equal(self.classes_, unique_labels(classes)):
             raise ValueError(f"`classes={classes!r}` is not the same as on last call to "
                              f"partial_fit, was: {self.classes_!r}")
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight,
+                         eval_set=eval_set)
 
     # --- saved state (cnet.persistence) -----------------------------------------------------
 
@@ -798,8 +869,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
 
 @register_model
-@serialize_methods("fit", "predict", "score", "save")
-class MLPRegressor(RegressorMixin, _BaseMLP):
+@serialize_methods("fit", "predict", "score", "save", "to_onnx")
+class MLPRegressor(OnnxExportMixin, RegressorMixin, _BaseMLP):
     """Multi-layer perceptron regressor trained by cnet's compiled loop.
 
     The parameters are scikit-learn's ``MLPRegressor``'s (solvers ``"sgd"``, ``"adam"`` and
@@ -812,7 +883,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     (linear output) is half the squared error where the residual is at most ``huber_delta``
     and linear beyond (PyTorch's ``HuberLoss``; ``huber_delta`` defaults to 1.0 as there), so
     outliers pull on the fit less; ``"absolute_error"`` (linear output) fits the conditional
-    median, its gradient 0 where a prediction equals its target.
+    median, its gradient 0 where a prediction equals its target. ``scoring`` is the
+    validation score of ``early_stopping`` (None for R²; ``"r2"`` and
+    ``"neg_mean_squared_error"`` are computed inside the compiled loop, any other scorer
+    name or callable between epochs; see :class:`MLPClassifier`).
 
     Attributes
     ----------
@@ -823,8 +897,11 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         Loss on the validation set (``eval_set``, or the ``early_stopping`` fraction) after
         each epoch; empty without one.
     validation_scores_ : list of float or None
-        R² on the validation set each epoch, with ``early_stopping``.
+        The validation score (``scoring``; R² by default) of each epoch (each
+        ``partial_fit`` call), with ``early_stopping``.
     best_validation_score_ : float or None
+    stop_training_ : bool
+        See :class:`MLPClassifier`.
     t_ : int
     coefs_, intercepts_ : list of ndarray
     n_features_in_, n_iter_, n_layers_, n_outputs_ : int
@@ -854,7 +931,8 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
-                 dtype=None, backend="cython", dropout=0.0, huber_delta=1.0):
+                 dtype=None, backend="cython", dropout=0.0, huber_delta=1.0,
+                 scoring=None):
         super().__init__(
             hidden_layer_sizes, activation, solver=solver, alpha=alpha, batch_size=batch_size,
             learning_rate=learning_rate, learning_rate_init=learning_rate_init,
@@ -863,7 +941,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun, dtype=dtype,
-            backend=backend, dropout=dropout)
+            backend=backend, dropout=dropout, scoring=scoring)
         self.loss = loss
         self.huber_delta = huber_delta
 
@@ -904,20 +982,36 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
 
     @available_if(_stochastic)
     @serialized
-    def partial_fit(self, X, y, sample_weight=None):
+    @with_callbacks
+    def partial_fit(self, X, y, sample_weight=None, eval_set=None):
         """One epoch over X, y, keeping the weights and the optimizer's state.
+
+        With ``early_stopping=True`` (scikit-learn's MLP refuses it here, its #25693) each
+        call scores the epoch on the validation set ``eval_set`` with ``scoring``, appends
+        the score to ``validation_scores_``, keeps the best score
+        (``best_validation_score_``) and its weights across calls, and sets
+        ``stop_training_`` once the score has not improved by ``tol`` for more than
+        ``n_iter_no_change`` calls; the best weights are then restored into ``coefs_`` and
+        ``intercepts_``. Until then the model keeps the last call's weights, to train on.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         sample_weight : array-like of shape (n_samples,), optional
+        eval_set : tuple (X_val, y_val) or (X_val, y_val, sample_weight_val), optional
+            A validation set: its loss is recorded in ``validation_loss_curve_``; with
+            ``early_stopping`` it is scored and, given once, kept for the later calls
+            (a new one replaces it; it is not saved in model files). Required on the first
+            call with ``early_stopping=True``: ``validation_fraction`` cannot split a
+            stream (ValueError).
 
         Returns
         -------
         self : MLPRegressor
         """
-        return self._fit(X, y, incremental=True, sample_weight=sample_weight)
+        return self._fit(X, y, incremental=True, sample_weight=sample_weight,
+                         eval_set=eval_set)
 
 
 def _fitted_binarizer(y_type, classes, sparse_input):

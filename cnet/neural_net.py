@@ -1,5 +1,4 @@
 """``NeuralNet``: the tutorials' network, with the true gradient and a compiled training loop."""
-import sys
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,8 +12,10 @@ from cnet._fit_warnings import warn_if_stopped
 from cnet._hyperparameters import validate as validate_hyperparameters
 from cnet._input import (classification_targets, prediction_input, training_input,
                          two_class_probabilities)
+from cnet._inspect import NeuralNetInspectMixin
 from cnet._layout import n_parameters, parameter_shapes, parameter_views
 from cnet._object_lock import serialize_methods
+from cnet._onnx_mixin import OnnxExportMixin
 from cnet.optimizer import SGD
 from cnet.persistence import (ArraySpec, SaveMixin, StateFields, check_finite, check_labels,
                               check_state_arrays, native_copy, register_model, storable_labels)
@@ -22,8 +23,9 @@ from cnet.progress import ProgressBar, train_in_chunks
 from cnet.spec import Network, Progress, Training
 
 @register_model
-@serialize_methods("fit", "predict", "predict_proba", "score", "save")
-class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
+@serialize_methods("fit", "predict", "predict_proba", "score", "save", "to_onnx")
+class NeuralNet(NeuralNetInspectMixin, SaveMixin, OnnxExportMixin, ClassifierMixin,
+                BaseEstimator):
     """A fully connected network for two-class problems, trained by gradient descent.
 
     The network of the "neural network from scratch" tutorials: ``layers`` lists the units of
@@ -48,7 +50,8 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
     shuffle : bool, default True
         With mini-batches, visit the samples in a new order each epoch.
     loss_every : int, default 1
-        Record the training loss every ``loss_every`` epochs (0: never). Epochs that do not
+        Record the training loss every ``loss_every`` epochs (0: never) in ``loss_`` and
+        ``loss_curve_``: epochs 1, k + 1, 2k + 1, ... for ``loss_every=k``. Epochs that do not
         record skip the loss computation.
     random_state : int, RandomState instance or None, default None
         Seeds the initial weights and the shuffling order.
@@ -72,7 +75,15 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
         values written into the views in place are used as they are, and a prediction whose
         outputs they make NaN or infinite raises ValueError.
     loss_ : list of float
-        Training loss recorded every ``loss_every`` epochs, before that epoch's updates.
+        Training loss recorded every ``loss_every`` epochs, before that epoch's updates (the
+        tutorials' list). The estimators' ``loss_`` is a single number, their last loss.
+    loss_curve_ : list of float
+        The recorded losses, as the estimators' ``loss_curve_``: a copy of ``loss_``, so one
+        entry per ``loss_every`` epochs (entry ``i`` is the loss of epoch
+        ``i * loss_every + 1``, counting epochs from 1 since the weights were initialised and
+        the batches' mean with mini-batches), and empty with ``loss_every=0``. With the
+        default ``loss_every=1`` it has one entry per epoch, as the estimators'.
+        :func:`cnet.plot.loss_curve` draws it.
     n_iter_ : int
         Epochs trained so far.
     classes_ : ndarray of shape (2,)
@@ -299,6 +310,18 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
 
     # --- API ----------------------------------------------------------------------------------
 
+    @property
+    def loss_curve_(self):
+        """The recorded losses as a new list (``loss_``, one per ``loss_every`` epochs).
+
+        Derived from ``loss_`` rather than stored beside it, so model files and pickles hold
+        the losses once and a loaded network has both.
+        """
+        if "loss_" not in self.__dict__:
+            raise AttributeError(f"This {type(self).__name__} instance is not fitted yet: "
+                                 f"loss_curve_ is set by fit")
+        return list(self.loss_)
+
     def fit(self, X, y):
         """Train the network on X, y.
 
@@ -364,7 +387,7 @@ class NeuralNet(SaveMixin, ClassifierMixin, BaseEstimator):
             self.loss_ += result.losses
             if self.verbose >= 2:
                 for loss in result.losses:
-                    print(f"loss {loss:.8f}", file=sys.stderr)
+                    bar.write(f"loss {loss:.8f}")
             outcome.append(result)
             return result.epochs_done
 

@@ -27,6 +27,10 @@ class ProgressBar:
         self.width = width
         self.start = time.perf_counter()
         self.updates = 0
+        # Characters the last redraw left on the line: a shorter redraw pads over them, since
+        # a carriage return only moves the cursor (spaces work on every stream, where the
+        # terminal's erase-line code would show up as garbage in a log file or a notebook).
+        self._drawn = 0
 
     def update(self, done, loss=None):
         """Redraw the bar for ``done`` epochs, with the latest loss if known."""
@@ -34,14 +38,25 @@ class ProgressBar:
         filled = int(round(fraction * self.width))
         elapsed = time.perf_counter() - self.start
         left = elapsed / fraction - elapsed if fraction > 0 else float("nan")
-        text = (f"\r[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}  "
+        text = (f"[{'#' * filled}{'.' * (self.width - filled)}] {fraction:4.0%}  "
                 f"epoch {done}/{self.total}")
         if loss is not None:
             text += f"  loss {loss:.4f}"
         text += f"  {left:.1f} s left" if done < self.total else f"  {elapsed:.1f} s"
-        self.stream.write(text)
+        self.stream.write("\r" + text.ljust(self._drawn))
+        self._drawn = len(text)
         self.stream.flush()
         self.updates += 1
+
+    def write(self, line):
+        """Print ``line`` on a line of its own above the bar, which the next update redraws.
+
+        Printed straight to the stream, a line would start over the bar's text and leave the
+        rest of it behind.
+        """
+        self.stream.write("\r" + " " * self._drawn + "\r" + line + "\n")
+        self.stream.flush()
+        self._drawn = 0
 
     def close(self):
         """End the bar's line."""

@@ -716,6 +716,11 @@ def evaluate(params, network, validation, score):
     # An overflowed logit scores NaN, as forward gives NaN outputs for it.
     if not (np.isfinite(out).all() and np.isfinite(logits).all()):
         return val_loss, np.nan
+    if score == "neg_log_loss":
+        return val_loss, -val_loss
+    if score == "neg_mse":
+        squares = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)
+        return val_loss, float(-squares.sum() / (w.sum() * Y.shape[1]))
     if score == "r2":
         ss_tot = validation.ss_tot
         ss_res = (w[:, None] * (Y - out).astype(np.float64) ** 2).sum(axis=0)
@@ -817,3 +822,37 @@ def forward(params, network, X, out):
     out[...] = out_activation(logits).T
     # Samples whose logits overflowed get NaN outputs, whatever the activation makes of them.
     out[~np.isfinite(logits).all(axis=0)] = np.nan
+
+
+def forward_layers(params, network, X, pre, acts):
+    """Every layer of ``network`` (a cnet.spec.Network) over all of X, kept: each layer's
+    pre-activation into ``pre`` and its activation into ``acts``, the output layer's through
+    the output activation (see ``cnet._train.forward_layers``).
+
+    Both are flat, laid out layer after layer, each layer ``(units, n_samples)`` row-major,
+    as :func:`forward_pass` returns its values; each holds ``n_samples`` times the units
+    after the input. Nothing is checked for NaN or infinity in what is written."""
+    X = _entry_values(X)
+    # The compiled entry point's typed arguments refuse other dtypes: so does its twin.
+    for name, array in (("X", X), ("pre", pre), ("acts", acts)):
+        if array.dtype != params.dtype:
+            raise TypeError(f"{name} has dtype {array.dtype}, the parameters {params.dtype}")
+    _check_sizes(params, network, X.shape[1], int(network.layers[-1]))
+    units = [int(u) for u in network.layers[1:]]
+    expected = sum(units) * X.shape[0]
+    if pre.shape[0] != expected or acts.shape[0] != expected:
+        raise ValueError(f"pre and acts need {expected} values each ({X.shape[0]} samples of "
+                         f"{sum(units)} units), got {pre.shape[0]} and {acts.shape[0]}")
+    if X.shape[0] == 0:
+        return
+    _check_apart({"pre": pre, "acts": acts},
+                 {"X": X, "params": params, "layers": network.layers})
+    weights, biases = unpack(params, network.layers)
+    hidden_pre = []
+    values, logits = forward_pass(weights, biases, network.activation, X, pre=hidden_pre)
+    out_activation, _, _ = output_functions(network.output)
+    start = 0
+    for Z, A in zip(hidden_pre + [logits], values[1:] + [out_activation(logits)]):
+        pre[start:start + Z.size] = Z.ravel()
+        acts[start:start + A.size] = A.ravel()
+        start += Z.size

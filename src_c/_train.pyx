@@ -925,6 +925,8 @@ cdef enum:
     SCORE_THRESHOLD = 2
     SCORE_ONE_CLASS = 3
     SCORE_R2 = 4
+    SCORE_NEG_LOG_LOSS = 5
+    SCORE_NEG_MSE = 6
 
 
 cdef void _evaluate(const Net* net, const floating* params, const Input* data,
@@ -934,8 +936,10 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
     """The mean loss (weighted, no L2 term) and the score of the network on a validation set.
 
     The score is accuracy (weighted) or R² averaged over outputs, as scikit-learn's score
-    methods compute them from predict; NaN if an output is not finite. ss_tot holds R²'s
-    weighted total sum of squares of each output, ss_res room for as many sums.
+    methods compute them from predict, or scikit-learn's neg_log_loss (minus the loss: the
+    classifiers' loss is its log loss) or neg_mean_squared_error (the squared residuals
+    averaged over samples, weighted, and outputs); NaN if an output is not finite. ss_tot
+    holds R²'s weighted total sum of squares of each output, ss_res room for as many sums.
     """
     cdef Py_ssize_t n_out = net.layers[net.n_layers - 1], n = data.n, start, m, j, o
     cdef Py_ssize_t best, truth
@@ -988,7 +992,7 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
                     correct += wj if right else 0
                 elif score_kind == SCORE_ONE_CLASS:
                     correct += wj
-                else:
+                elif score_kind != SCORE_NEG_LOG_LOSS:
                     for o in range(n_out):
                         d = yrow[o] - z[o * m + j]
                         ss_res[o] += wj * d * d
@@ -1013,6 +1017,13 @@ cdef void _evaluate(const Net* net, const floating* params, const Input* data,
             elif ss_res[o] == 0:
                 r2 += 1
         score[0] = r2 / n_out
+    elif score_kind == SCORE_NEG_LOG_LOSS:
+        score[0] = -loss[0]
+    elif score_kind == SCORE_NEG_MSE:
+        r2 = 0
+        for o in range(n_out):
+            r2 += ss_res[o]
+        score[0] = -r2 / (weight_sum * n_out)
     else:
         score[0] = correct / weight_sum
 
@@ -1576,3 +1587,69 @@ cdef void _predict_chunks(const Net* net, const floating* params, const Input* d
             for o in range(n_out):
                 out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
         start += m
+
+
+def forward_layers(const floating[::1] params, network, X, floating[::1] pre,
+                   floating[::1] acts):
+    """Every layer of the network (a cnet.spec.Network) over all of X, kept: each layer's
+    pre-activation (the product plus the bias) into pre and its activation into acts, the
+    output layer's through the output activation. Both are laid out as the loop keeps its
+    layers, layer after layer, each (units, samples) row-major; each holds n_samples times
+    the units after the input. The arithmetic is the prediction's; nothing is checked for
+    NaN or infinity in what it writes.
+
+    X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params."""
+    dtype = FLOAT32 if floating is float else FLOAT64
+    cdef _Matrix x_mat = _matrix(X, params, "X")
+    cdef Input x_in = x_mat.data
+    cdef Py_ssize_t n = x_in.n
+    sizes = network.layers
+    cdef _Layers spec = _network(network, params.shape[0], x_in.n_features,
+                                 sizes[len(sizes) - 1] if len(sizes) else 0, dtype)
+    cdef Net* net = &spec.net
+    cdef Py_ssize_t n_out = net.layers[net.n_layers - 1]
+    # In Python integers: units times samples must not wrap around before it is compared.
+    expected = int(net.total_units) * int(n)
+    if pre.shape[0] != expected or acts.shape[0] != expected:
+        raise ValueError(f"pre and acts need {expected} values each ({n} samples of "
+                         f"{net.total_units} units), got {pre.shape[0]} and {acts.shape[0]}")
+    if n == 0:
+        return
+    if n >= 2 ** 31:
+        raise ValueError(f"{n} rows are too many for one BLAS product (>= 2**31)")
+    read = x_mat.spans + [
+        _span("params", &params[0], params.shape[0] * sizeof(floating)),
+        _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
+    _check_apart([_span("pre", &pre[0], pre.shape[0] * sizeof(floating)),
+                  _span("acts", &acts[0], acts.shape[0] * sizeof(floating))], read)
+    cdef bint sparse = x_in.indptr != NULL
+    scratch = np.empty(_scratch_rows(net, sparse) * n, dtype=dtype)
+    cdef floating[::1] scratch_view = scratch
+    cdef Work work
+    work.acts = &acts[0]
+    work.scratch = &scratch_view[0]
+    # _forward keeps the hidden layers' pre-activations where their activations are in acts;
+    # the output layer's (the logits) is copied there before the output activation.
+    work.pre = &pre[0]
+    work.dropout = 0
+    work.dropout_seed = 0
+    work.one_sample = False
+    work.block = 0
+    cdef floating* z
+    cdef Batch b
+    cdef SignalPoll poll
+    poll.last = _seconds()
+    poll.raised = False
+    cdef SignalPoll* inner_poll = _inner_poll(&poll, net, n)
+    cdef bint blas_started = _blas_loop_started(net, n)
+    try:
+        with nogil:
+            _rows_batch(&x_in, 0, n, &b, &params[0])
+            z = _forward(net, &params[0], &b, &work, inner_poll)
+            if z != NULL:
+                memcpy(&pre[0] + net.hidden_units * n, z, n_out * n * sizeof(floating))
+                output_activation(net.output, z, n_out, n, &scratch_view[0])
+        if poll.raised:
+            _raise_pending()
+    finally:
+        _blas_loop_finished(blas_started)

@@ -7,6 +7,9 @@ import pytest
 # Imported, not just used through its marker: without the plugin the limit below would do
 # nothing but warn.
 import pytest_timeout  # noqa: F401
+from sklearn.datasets import make_moons
+
+import cnet
 
 matplotlib.use("Agg")
 
@@ -26,11 +29,30 @@ def test_every_example_is_tested():
     assert {p.stem for p in EXAMPLES.glob("*.py")} == tested
 
 
-def test_moons_tutorial(tmp_path):
+def test_moons_tutorial(tmp_path, capsys):
     accuracy = _load("moons_tutorial").main(["--out", str(tmp_path)])
     assert accuracy >= 0.8
     assert (tmp_path / "moons_boundary.png").stat().st_size > 1000
     assert (tmp_path / "moons_loss.png").stat().st_size > 1000
+    printed = capsys.readouterr().out
+    # The tutorial's quantities, each beside its formula.
+    for line in ["Z1 (3, 5)", "A1 (3, 5)", "Z2 (3, 1)", "A2 (3, 1)", "dW1 (2, 5)", "db1 (5,)",
+                 "dW2 (5, 1)", "db2 (1,)"]:
+        assert line in printed
+    assert "Finite differences" in printed
+
+
+def test_moons_tutorial_gradient_check_can_tell_a_wrong_gradient():
+    tutorial = _load("moons_tutorial")
+    X, y = make_moons(60, noise=0.2, random_state=1)
+    net = cnet.NeuralNet(layers=[2, 5, 1], activation="tanh", learning_rate=0.1,
+                         iterations=200, random_state=0).fit(X, y)
+    _, grads = net.gradients(X, y)
+    # Central differences agree with the true gradient to ~1e-8 relative; a gradient off by
+    # 1% (as a gradient of the wrong formula would be, and more) is told apart.
+    assert tutorial.gradient_check(net, X, y, grads) < 1e-6
+    wrong = {name: value * 1.01 for name, value in grads.items()}
+    assert tutorial.gradient_check(net, X, y, wrong) > 1e-3
 
 
 def test_thirteen_features():

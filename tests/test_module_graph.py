@@ -25,7 +25,8 @@ FRONT_ENDS = {"cnet.mlp", "cnet.neural_net"}
 BELOW_FRONT_ENDS = {"cnet.engine", "cnet.lbfgs", "cnet.persistence", "cnet.optimizer",
                     "cnet.epoch_rules", "cnet.progress", "cnet.kernels", "cnet.reference",
                     "cnet._layout", "cnet._input", "cnet._cpu", "cnet.summary",
-                    "cnet._fit_warnings", "cnet._atomic"}
+                    "cnet._fit_warnings", "cnet._atomic", "cnet._inspect", "cnet._onnx_graph",
+                    "cnet._onnx_mixin"}
 
 
 def module_files(package_dir, package="cnet"):

@@ -141,7 +141,8 @@ def test_the_training_entry_points_take_at_most_eight_parameters(function):
     assert len(inspect.signature(function).parameters) <= 8
 
 
-@pytest.mark.parametrize("name", ["train_epochs", "loss_and_gradient", "forward"])
+@pytest.mark.parametrize("name", ["train_epochs", "loss_and_gradient", "forward",
+                                  "forward_layers"])
 def test_the_compiled_entry_points_and_their_twins_take_the_same_parameters(name):
     compiled = inspect.signature(getattr(_train, name)).parameters
     twin = inspect.signature(getattr(reference, name)).parameters
