@@ -102,9 +102,8 @@ def predict(backend, params, network, X):
 
     Raises ValueError rather than return NaN or infinity (parameters too large for X)."""
     out = np.empty((X.shape[0], int(network.layers[-1])), dtype=params.dtype)
-    get_backend(backend).forward(params, network, X, out)
-    if not np.isfinite(out).all():
-        bad = int(np.sum(~np.isfinite(out).all(axis=1)))
+    bad = get_backend(backend).forward(params, network, X, out)
+    if bad:
         raise NonFiniteOutputError(f"the network's outputs are NaN or infinite for {bad} of "
                                    f"{len(out)} samples: its parameters are too large for "
                                    f"this input (did training diverge?)")

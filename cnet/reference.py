@@ -808,7 +808,8 @@ def _epoch(params, network, training, X, Y, epoch):
 
 def forward(params, network, X, out):
     """Write the outputs of ``network`` (a cnet.spec.Network) after its output activation,
-    samples x outputs, into out.
+    samples x outputs, into out, and return how many samples have an output that is not
+    finite.
 
     A sample whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
     X = _entry_values(X)
@@ -822,6 +823,7 @@ def forward(params, network, X, out):
     out[...] = out_activation(logits).T
     # Samples whose logits overflowed get NaN outputs, whatever the activation makes of them.
     out[~np.isfinite(logits).all(axis=0)] = np.nan
+    return int(np.sum(~np.isfinite(out).all(axis=1)))
 
 
 def forward_layers(params, network, X, pre, acts):

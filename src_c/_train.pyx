@@ -1515,7 +1515,8 @@ cdef enum:
 
 def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     """Write the outputs of the network (a cnet.spec.Network) after its output activation,
-    samples x outputs, into out.
+    samples x outputs, into out, and return how many samples have an output that is not
+    finite (0 in the usual case: the caller needs no pass of its own over out to know).
 
     X is a C-contiguous array or a scipy.sparse CSR matrix, of the dtype of params. A sample
     whose logits are not finite (the parameters overflow on it) gets NaN outputs."""
@@ -1529,7 +1530,7 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     if out.shape[0] != n:
         raise ValueError(f"out has {out.shape[0]} rows, X has {n}")
     if n == 0:
-        return
+        return 0
     read = x_mat.spans + [
         _span("params", &params[0], params.shape[0] * sizeof(floating)),
         _span("layers", net.layers, net.n_layers * sizeof(Py_ssize_t))]
@@ -1552,22 +1553,29 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     work.one_sample = not sparse and n < FEW_SAMPLES
     work.block = 0
     cdef bint blas_started = False
+    cdef Py_ssize_t not_finite
     try:
         blas_started = _blas_loop_started(net, chunk)
         with nogil:
-            _predict_chunks(net, &params[0], &x_in, 1 if work.one_sample else chunk, &work,
-                            workspace + (net.total_units + scratch_rows) * chunk, out)
+            not_finite = _predict_chunks(net, &params[0], &x_in,
+                                         1 if work.one_sample else chunk, &work,
+                                         workspace + (net.total_units + scratch_rows) * chunk,
+                                         out)
     finally:
         _blas_loop_finished(blas_started)
         PyMem_RawFree(workspace)
+    return not_finite
 
 
-cdef void _predict_chunks(const Net* net, const floating* params, const Input* data,
-                          Py_ssize_t chunk, Work* work, floating* logit_check,
-                          floating[:, ::1] out) noexcept nogil:
-    """forward's loop over chunks of rows (logit_check: room for chunk values)."""
+cdef Py_ssize_t _predict_chunks(const Net* net, const floating* params, const Input* data,
+                                Py_ssize_t chunk, Work* work, floating* logit_check,
+                                floating[:, ::1] out) noexcept nogil:
+    """forward's loop over chunks of rows (logit_check: room for chunk values); returns how
+    many rows of out hold a value that is not finite."""
     cdef Py_ssize_t start, m, j, o, n_out = net.layers[net.n_layers - 1]
+    cdef Py_ssize_t not_finite = 0
     cdef floating* z
+    cdef floating row_check
     cdef Batch b
     start = 0
     while start < data.n:
@@ -1584,9 +1592,15 @@ cdef void _predict_chunks(const Net* net, const floating* params, const Input* d
                 logit_check[j] += z[o * m + j] - z[o * m + j]
         output_activation(net.output, z, n_out, m, <floating*>work.scratch)
         for j in range(m):
+            # The outputs too: an exp output overflows where its logit did not.
+            row_check = logit_check[j]
             for o in range(n_out):
                 out[start + j, o] = z[o * m + j] if logit_check[j] == 0 else NAN
+                row_check += z[o * m + j] - z[o * m + j]
+            if row_check != 0:
+                not_finite += 1
         start += m
+    return not_finite
 
 
 def forward_layers(const floating[::1] params, network, X, floating[::1] pre,

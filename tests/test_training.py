@@ -152,6 +152,27 @@ def test_predict_in_chunks_equals_the_twin():
     np.testing.assert_allclose(net.predict_proba(X)[:, 1], expected[:, 0], rtol=1e-13)
 
 
+@pytest.mark.parametrize("module", [_train, reference])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_forward_counts_the_samples_whose_outputs_are_not_finite(module, dtype):
+    # The count lets the caller skip a pass of its own over the outputs; it must see both
+    # ways an output stops being finite: a logit that overflows (rows 0 and 3, whose hidden
+    # unit overflows), and an exp output that overflows on a finite logit (rows 1 and 2 of
+    # the network whose logit is 1000). Independent check: numpy's isfinite of out.
+    big = np.finfo(dtype).max / 10
+    X = np.array([[big, 0], [0, 0], [1, 0], [-big, 0]], dtype=dtype)
+    expected = {"logistic": 2, "identity": 2, "exp": 4}
+    for output, (w2, b2) in [("logistic", (1, 0)), ("identity", (1, 0)), ("exp", (0, 1000))]:
+        params = np.array([100, 0, 0, w2, b2], dtype=dtype)       # W1 (2, 1), b1, W2, b2
+        network = Network([2, 1, 1], "identity", output, dtype=dtype)
+        out = np.empty((4, 1), dtype=dtype)
+        with np.errstate(all="ignore"):
+            got = module.forward(params, network, X, out)
+        assert got == int((~np.isfinite(out).all(axis=1)).sum()) == expected[output]
+        assert module.forward(params, network, X[1:3] if output != "exp" else X[:0],
+                              out[:2] if output != "exp" else out[:0]) == 0
+
+
 def test_float32_stays_float32(moons):
     X_train, _, y_train, _ = moons
     net = cnet.NeuralNet(iterations=10, random_state=0).fit(X_train.astype(np.float32), y_train)
