@@ -17,6 +17,7 @@ on any scorer (``scoring``, cnet._scoring), ``partial_fit`` with early stopping 
 validation set given to it, scikit-learn's callbacks (cnet._callbacks), the training dtype
 (``dtype``), the backend, and model files (``save``).
 """
+import operator
 import warnings
 from numbers import Integral, Real
 
@@ -208,11 +209,14 @@ class _BaseMLP(CallbackSupportMixin, StochasticFitMixin, MLPStateMixin, MLPInspe
             flat, coefs, intercepts, coef_arrays, intercept_arrays = exposed
             # Assigned lists or arrays (user code, scikit-learn's tests) and unpickled copies
             # (whose base is no longer flat) fall through to packing.
+            # The same array objects as were exposed are still flat's views, unless the model
+            # was unpickled (flat and the arrays are unpickled apart): the first one's base
+            # tells which.
             if (self.coefs_ is coefs and self.intercepts_ is intercepts
                     and len(coefs) == len(coef_arrays) and len(intercepts) == len(intercept_arrays)
-                    and all(a is b and a.base is flat for a, b in zip(coefs, coef_arrays))
-                    and all(a is b and a.base is flat
-                            for a, b in zip(intercepts, intercept_arrays))):
+                    and all(map(operator.is_, coefs, coef_arrays))
+                    and all(map(operator.is_, intercepts, intercept_arrays))
+                    and coef_arrays[0].base is flat):
                 return flat
         return self._packed()
 
