@@ -276,9 +276,10 @@ def test_ctrl_c_during_train_leaves_out_untouched_and_exits_130(tmp_path):
     # Before, the half-trained model was saved over --out, "trained ... saved" printed and
     # the status was 0.
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((3000, 8))
+    X = rng.standard_normal((30000, 8))
     # Random labels: the network memorises them slowly, so the fit is still improving (far
-    # from its stopping rule) when the signal comes, however fast the machine is.
+    # from its stopping rule) when the signal comes, however fast the machine is. (3,000
+    # rows were memorised as far as they would be, and the fit over, within the second.)
     labels = rng.integers(0, 2, len(X))
     write_csv(tmp_path / "data.csv", [f"x{j}" for j in range(8)] + ["y"],
               [[*row, label] for row, label in zip(X, labels)])
@@ -288,7 +289,7 @@ def test_ctrl_c_during_train_leaves_out_untouched_and_exits_130(tmp_path):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=env(), cwd=tmp_path)
     # The first line is printed once the table is read, just before fit.
-    assert proc.stdout.readline().startswith("data.csv: 3000 rows")
+    assert proc.stdout.readline().startswith("data.csv: 30000 rows")
     time.sleep(1.0)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
