@@ -1,6 +1,6 @@
 """Pictures of a model: its decision boundary and its loss curves (needs matplotlib).
 
-Install with ``pip install "cnet[plot]"``. Each function draws on the given Axes (or a new
+Install with ``pip install "cnet-mlp[plot]"``. Each function draws on the given Axes (or a new
 figure), saves a PNG when ``path`` is given, and returns the Axes.
 """
 import numpy as np
@@ -14,7 +14,7 @@ def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ImportError("cnet.plot needs matplotlib: pip install \"cnet[plot]\"") from None
+        raise ImportError("cnet.plot needs matplotlib: pip install \"cnet-mlp[plot]\"") from None
     return plt
 
 

@@ -93,3 +93,14 @@ def test_every_variant_trains_the_same_network():
     for params in results[1:]:
         np.testing.assert_allclose(params, results[0], rtol=1e-10, atol=1e-12)
     assert cnet.kernels.relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("variant", _cpu.supported())
+def test_each_variant_runs_its_own_loop_and_the_one_build_of_the_raw_kernels(variant):
+    # setup.py compiles every variant's loop from the baseline's generated C: each must still
+    # be its own module, named by its package, and the raw kernels exist once, in the baseline.
+    with _cpu.using(variant):
+        train = _cpu.module("_train")
+        assert train.__name__ == f"{_cpu.VARIANTS[variant][0]}._train"
+        assert _cpu.module("_kernels") is _kernels
+    assert (train is _cpu.module("_train")) == (variant == _cpu.active())
