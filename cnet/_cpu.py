@@ -50,8 +50,12 @@ def _choose():
         raise ValueError(f"CNET_CPU must be one of {list(VARIANTS)}, got {forced!r}")
     if forced not in available:
         # Running code for instructions the CPU lacks would kill the process: refuse.
+        built_on_request = (forced == "avx512" and not _built(forced)
+                            and _kernels.cpu_level() >= VARIANTS[forced][1])
         raise ImportError(f"CNET_CPU={forced}: this CPU or this build does not provide it; "
-                          f"available here: {available}")
+                          f"available here: {available}"
+                          + ("; build it with CNET_AVX512=1 pip install ." if built_on_request
+                             else ""))
     return forced
 
 

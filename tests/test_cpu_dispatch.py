@@ -55,6 +55,17 @@ def test_a_variant_the_cpu_lacks_is_refused(monkeypatch):
         _cpu._choose()
 
 
+def test_an_avx512_cpu_without_the_avx512_build_is_told_how_to_build_it(monkeypatch):
+    # The AVX-512 loop is built on request only (setup.py): on a CPU that could run it, the
+    # refusal says how to get it.
+    monkeypatch.setattr(_cpu._kernels, "cpu_level", lambda: 4)
+    monkeypatch.setattr(_cpu, "_built", lambda variant: variant != "avx512")
+    monkeypatch.setenv("CNET_CPU", "avx512")
+    with pytest.raises(ImportError, match=r"does not provide it; available here: "
+                                          r"\['baseline', 'avx2'\]; build it with CNET_AVX512=1"):
+        _cpu._choose()
+
+
 def test_using_a_variant_in_one_thread_leaves_the_others_alone():
     import threading
     seen = []
