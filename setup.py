@@ -1,10 +1,11 @@
 """Build cnet's Cython kernels into extension modules inside the ``cnet`` package.
 
-On x86-64 with gcc or clang, the kernels and the training loop are built three times: for the
-baseline x86-64 (``cnet._kernels``, ``cnet._train``), for x86-64-v3 (AVX2 and FMA, in
-``cnet._avx2``) and for x86-64-v4 (AVX-512, in ``cnet._avx512``). ``cnet._cpu`` picks the best
-one the CPU supports at import, as numpy and OpenBLAS pick theirs. Other platforms get the
-baseline only.
+The raw kernel entry points (``cnet._kernels``) are built once, for the baseline x86-64. The
+training loop, where the time goes, is built per CPU variant: on x86-64 with gcc or clang, for
+the baseline (``cnet._train``) and for x86-64-v3 (AVX2 and FMA, ``cnet._avx2._train``), and
+with ``CNET_AVX512=1`` for x86-64-v4 too (AVX-512, ``cnet._avx512._train``). ``cnet._cpu`` picks
+the best build the CPU supports at import, as numpy and OpenBLAS pick theirs. Other platforms
+get the baseline only.
 
 Environment switches:
 
@@ -15,6 +16,9 @@ CNET_DEBUG=1
     turn Cython's bounds and wraparound checks back on, to hunt memory errors.
 CNET_VARIANTS=0
     build the baseline only (a faster build, for development).
+CNET_AVX512=1
+    build the AVX-512 variant of the training loop as well. It is off by default: it costs a
+    third more build time for 5-25 % on the smallest networks (see README, Building).
 CNET_SANITIZE=1
     compile and link with AddressSanitizer and UndefinedBehaviorSanitizer
     (``-fsanitize=address,undefined -fno-omit-frame-pointer``), to hunt memory errors and
@@ -25,13 +29,16 @@ CNET_SANITIZE=1
 """
 import os
 import platform
+import shutil
 import sys
 
 import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
+# Every module is built for the baseline; only the training loop for the other variants.
 MODULES = ["_kernels", "_train"]
+VARIANT_MODULES = ["_train"]
 # The instruction sets of each variant beyond the baseline, spelled feature by feature (which
 # gcc and clang of any recent age accept): x86-64-v3's vector and bit-manipulation sets and
 # x86-64-v4's AVX-512. They are exactly the features cnet._kernels.cpu_level checks; v3's
@@ -52,6 +59,11 @@ def compile_args():
     args = ["-O3", "-fno-trapping-math", "-fno-math-errno"]
     if os.environ.get("CNET_NATIVE") == "1":
         args.append("-march=native")
+    # Python's own CFLAGS ask for debug information (-g), a fifth of the compile time; it
+    # changes no instruction (the hot loop's object code is the same byte for byte), so a
+    # release build goes without. CNET_DEBUG and CNET_SANITIZE builds keep it for debuggers.
+    if os.environ.get("CNET_DEBUG") != "1" and os.environ.get("CNET_SANITIZE") != "1":
+        args.append("-g0")
     return args + sanitize_args()
 
 
@@ -63,51 +75,63 @@ def sanitize_args():
 
 
 def variants():
-    """The variants to build: all three on x86-64 with gcc or clang, else the baseline."""
+    """The variants to build: baseline and AVX2 on x86-64 with gcc or clang (AVX-512 too with
+    CNET_AVX512=1), else the baseline."""
     x86_64 = platform.machine().lower() in ("x86_64", "amd64")
     if (not x86_64 or sys.platform == "win32" or os.environ.get("CNET_VARIANTS") == "0"
             or os.environ.get("CNET_NATIVE") == "1"):
         return {"baseline": []}
-    return VARIANTS
+    if os.environ.get("CNET_AVX512") == "1":
+        return VARIANTS
+    return {name: flags for name, flags in VARIANTS.items() if name != "avx512"}
+
+
+def extension(name, package, sources, flags):
+    """The extension module ``package.name`` compiled from sources with the variant's flags."""
+    return Extension(
+        f"{package}.{name}",
+        sources,
+        include_dirs=[numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        extra_compile_args=compile_args() + flags,
+        extra_link_args=sanitize_args(),
+        # Linking libm binds exp/log1p to their current versions instead of the old
+        # error-reporting wrappers that an unversioned reference falls back to.
+        libraries=[] if sys.platform == "win32" else ["m"],
+    )
 
 
 def extensions():
     debug = os.environ.get("CNET_DEBUG") == "1"
-    built = []
+    baseline = cythonize(
+        [extension(name, "cnet", [f"src_c/{name}.pyx"], []) for name in MODULES],
+        include_path=["src_c"],
+        compiler_directives={
+            "language_level": 3,
+            # Every entry point checks shapes before the loops; CNET_DEBUG re-checks each index.
+            "boundscheck": debug,
+            "wraparound": debug,
+            "initializedcheck": debug,
+            "cdivision": True,
+        },
+    )
+    # The other variants compile the baseline's C with their own flags. Cython would write the
+    # same C again but for the module name in it, which only names the functions' __module__:
+    # the import system names the module by where it finds it (multi-phase init, PEP 489).
+    # Each gets its own copy, so that its object file is its own (build_ext names the object
+    # after the source, and compiles in parallel).
+    generated = {ext.name.rsplit(".", 1)[1]: ext.sources[0] for ext in baseline}
+    built = list(baseline)
     for variant, flags in variants().items():
-        package = "cnet" if variant == "baseline" else f"cnet._{variant}"
-        exts = [
-            Extension(
-                f"{package}.{name}",
-                [f"src_c/{name}.pyx"],
-                include_dirs=[numpy.get_include()],
-                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-                extra_compile_args=compile_args() + flags,
-                extra_link_args=sanitize_args(),
-                # Linking libm binds exp/log1p to their current versions instead of the old
-                # error-reporting wrappers that an unversioned reference falls back to.
-                libraries=[] if sys.platform == "win32" else ["m"],
-            )
-            for name in MODULES
-        ]
-        built += cythonize(
-            exts,
-            include_path=["src_c"],
-            # Each variant's C is generated apart: the module name is written into it.
-            build_dir=None if variant == "baseline" else f"build/cython-{variant}",
-            compiler_directives={
-                "language_level": 3,
-                # Every entry point checks shapes before the loops; CNET_DEBUG re-checks each
-                # index.
-                "boundscheck": debug,
-                "wraparound": debug,
-                "initializedcheck": debug,
-                "cdivision": True,
-            },
-        )
+        if variant == "baseline":
+            continue
+        for name in VARIANT_MODULES:
+            source = os.path.join("build", f"c-{variant}", os.path.basename(generated[name]))
+            os.makedirs(os.path.dirname(source), exist_ok=True)
+            shutil.copyfile(generated[name], source)
+            built.append(extension(name, f"cnet._{variant}", [source], flags))
     return built
 
 
-# Two compilers at once: the variants are independent, and a 2-core machine builds all six
-# modules in about the time of three.
+# Two compilers at once: the modules are independent.
 setup(ext_modules=extensions(), options={"build_ext": {"parallel": os.cpu_count() or 1}})

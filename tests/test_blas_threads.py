@@ -67,7 +67,7 @@ def _digits10_fit(dtype=np.float64, max_iter=3):
                                   random_state=0).fit((X / 16).astype(dtype), y)
 
 
-@pytest.mark.usefixtures("cpu_variant")
+# The raw kernels are built for the baseline only (setup.py): one run each.
 def test_product_paths():
     paths = cnet._cpu.module("_kernels").matmul_path
     assert paths(8, 8, 8) == "small"
@@ -84,7 +84,6 @@ def test_product_paths():
         paths(0, 4, 4)
 
 
-@pytest.mark.usefixtures("cpu_variant")
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("m, n, k, trans_a, trans_b", [
     (128, 64, 64, True, True), (64, 128, 64, False, True), (128, 64, 64, False, False),

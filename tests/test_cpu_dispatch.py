@@ -55,6 +55,17 @@ def test_a_variant_the_cpu_lacks_is_refused(monkeypatch):
         _cpu._choose()
 
 
+def test_an_avx512_cpu_without_the_avx512_build_is_told_how_to_build_it(monkeypatch):
+    # The AVX-512 loop is built on request only (setup.py): on a CPU that could run it, the
+    # refusal says how to get it.
+    monkeypatch.setattr(_cpu._kernels, "cpu_level", lambda: 4)
+    monkeypatch.setattr(_cpu, "_built", lambda variant: variant != "avx512")
+    monkeypatch.setenv("CNET_CPU", "avx512")
+    with pytest.raises(ImportError, match=r"does not provide it; available here: "
+                                          r"\['baseline', 'avx2'\]; build it with CNET_AVX512=1"):
+        _cpu._choose()
+
+
 def test_using_a_variant_in_one_thread_leaves_the_others_alone():
     import threading
     seen = []
@@ -93,3 +104,14 @@ def test_every_variant_trains_the_same_network():
     for params in results[1:]:
         np.testing.assert_allclose(params, results[0], rtol=1e-10, atol=1e-12)
     assert cnet.kernels.relu(np.array([-1.0, 2.0])).tolist() == [0.0, 2.0]
+
+
+@pytest.mark.parametrize("variant", _cpu.supported())
+def test_each_variant_runs_its_own_loop_and_the_one_build_of_the_raw_kernels(variant):
+    # setup.py compiles every variant's loop from the baseline's generated C: each must still
+    # be its own module, named by its package, and the raw kernels exist once, in the baseline.
+    with _cpu.using(variant):
+        train = _cpu.module("_train")
+        assert train.__name__ == f"{_cpu.VARIANTS[variant][0]}._train"
+        assert _cpu.module("_kernels") is _kernels
+    assert (train is _cpu.module("_train")) == (variant == _cpu.active())

@@ -9,11 +9,12 @@ from sklearn.metrics import log_loss
 
 import cnet
 import registry_rows
-from cnet import _cpu, _kernels, kernels, reference, registry
+from cnet import _kernels, kernels, reference, registry
 from conftest import ATOL, RTOL
 
-# Every table here runs on each compiled build this CPU supports (conftest.cpu_variant).
-pytestmark = pytest.mark.usefixtures("cpu_variant")
+# The raw entry points are built once, for the baseline (setup.py): these tables test that
+# build. The training loop, built per CPU variant, has its tables run on each
+# (test_gradients, test_training, test_epoch_passes, ...).
 
 DTYPES = [np.float32, np.float64]
 # 1x1, a row, a column, odd sizes, and sizes on both sides of the matmul BLAS crossover.
@@ -274,7 +275,7 @@ def test_vectorizable_exp_is_accurate(dtype, lowest, max_ulp):
     x = np.concatenate([np.linspace(lowest, 0, 200_001), rng.random(50_000) * lowest,
                         [0.0, -0.0, -1e-300, -np.log(2) / 2, -np.log(2)]]).astype(dtype)
     out = np.empty_like(x)
-    _cpu.module("_kernels").exp_nonpositive(x, out)
+    _kernels.exp_nonpositive(x, out)
     exact = np.exp(x.astype(np.float64))
     ulps = np.abs(out - exact) / np.spacing(exact.astype(dtype)).astype(np.float64)
     assert ulps.max() <= max_ulp
@@ -288,7 +289,7 @@ def test_vectorizable_log1p_is_within_6_ulp_of_libm_on_the_unit_interval(dtype):
                         10.0 ** -rng.uniform(0, 300 if dtype == np.float64 else 37, 50_000),
                         [0.0, 1.0, 1e-300 if dtype == np.float64 else 1e-37]]).astype(dtype)
     out = np.empty_like(x)
-    _cpu.module("_kernels").log1p_unit(x, out)
+    _kernels.log1p_unit(x, out)
     exact = np.log1p(x.astype(np.float64))
     tiny = np.finfo(dtype).tiny
     ulps = np.abs(out - exact) / np.spacing(np.maximum(exact, tiny).astype(dtype)).astype(
@@ -297,7 +298,7 @@ def test_vectorizable_log1p_is_within_6_ulp_of_libm_on_the_unit_interval(dtype):
     # (src_c/_log.pxd); measured worst cases 5 (float64) and 4 (float32).
     assert ulps.max() <= 6
     nan = np.empty(1, dtype)
-    _cpu.module("_kernels").log1p_unit(np.array([np.nan], dtype), nan)
+    _kernels.log1p_unit(np.array([np.nan], dtype), nan)
     assert np.isnan(nan[0])            # NaN stays NaN, so divergence shows
 
 
@@ -305,7 +306,7 @@ def test_vectorizable_log1p_is_within_6_ulp_of_libm_on_the_unit_interval(dtype):
 def test_vectorizable_exp_edges(dtype):
     x = np.array([-1e4, -np.inf, np.nan, 0.0], dtype=dtype)
     out = np.empty_like(x)
-    _cpu.module("_kernels").exp_nonpositive(x, out)
+    _kernels.exp_nonpositive(x, out)
     # Below the normal range the result is 0; NaN stays NaN so divergence shows.
     np.testing.assert_array_equal(out, [0, 0, np.nan, 1])
 

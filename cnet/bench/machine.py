@@ -89,5 +89,5 @@ def print_header(info):
     missing = [name for name in ("torch", "jax", "numba") if info[name] is None]
     if missing:
         print(f"not installed: {', '.join(missing)}; their columns say so "
-              f"(install them with: pip install cnet[bench])")
+              f"(install them with: pip install 'cnet-mlp[bench]')")
     print()
