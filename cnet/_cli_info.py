@@ -65,18 +65,23 @@ def describe(model, path):
         epochs = getattr(net, "n_iter_", None)
         lines.append(f"training loss: {loss:.6g}"
                      + (f" after {epochs} epochs" if epochs is not None else ""))
-    if "held_out_score" in metadata:
-        lines.append(f"held-out {metadata.get('score_name', 'score')}: "
-                     f"{metadata['held_out_score']:.4f} on {metadata.get('held_out_rows')} "
-                     f"rows (--test-size {metadata.get('test_size')}, --seed "
-                     f"{metadata.get('seed')})")
+    score = metadata.get("held_out_score")
+    if score is not None:
+        # cnet.save takes any JSON metadata: a file not written by cnet train may hold
+        # anything under these names.
+        shown = (f"{score:.4f}" if isinstance(score, (int, float)) and not isinstance(score, bool)
+                 else f"{score!s}")
+        lines.append(f"held-out {metadata.get('score_name', 'score')!s}: "
+                     f"{shown} on {metadata.get('held_out_rows')!s} "
+                     f"rows (--test-size {metadata.get('test_size')!s}, --seed "
+                     f"{metadata.get('seed')!s})")
     elif metadata.get("command") == "cnet train":
         lines.append("held-out score: none (trained with --test-size 0)")
     if "training_rows" in metadata:
         refit = "refit on all rows" if metadata.get("refit_on_all_rows") else \
             "kept from the training split, not refit on all rows"
         lines.append(f"trained by cnet train on {metadata.get('data')!s}, target "
-                     f"{metadata.get('target')!r}, {metadata['training_rows']} training rows; "
+                     f"{metadata.get('target')!r}, {metadata['training_rows']!s} training rows; "
                      f"{refit}")
     lines.append(f"CPU build in use: {_cpu.active()}")
     return lines

@@ -121,7 +121,9 @@ def _final(model):
 def predict(args):
     """``cnet predict``: write the predictions of a saved model for a CSV table as CSV."""
     model = load_model(args.model)
-    frame = tables.read_table(args.data, args.sep)
+    # The one-hot columns as written, as at training: pandas would read a column of numbers
+    # as floats, and "3" would become "3.0", a category the encoder never saw.
+    frame = tables.read_table(args.data, args.sep, text=sorted(_encoded_columns(model)))
     X = features(model, frame, args)
     try:
         header, rows = _rows(model, X, args.proba)

@@ -38,6 +38,9 @@ def supported():
     list of str
     """
     level = _kernels.cpu_level()
+    # In VARIANTS' order, the baseline first: every variant's loop is compiled from the
+    # baseline's C, whose module init files itself under "cnet._train" if no module is there
+    # yet, so the baseline must be imported before any other variant.
     return [name for name, (_, needs) in VARIANTS.items() if needs <= level and _built(name)]
 
 

@@ -217,8 +217,9 @@ def labels(path, column):
     Returns
     -------
     numpy.ndarray
-        int64 when every cell is a whole number written without a point ("0", "1"), float64
-        when every cell is a number, else the strings.
+        int64 when every cell is a whole number written as Python writes it ("0", "1", "-3"),
+        the strings when some are written otherwise ("01", "+1": codes), float64 when every
+        cell is a number, else the strings.
 
     Raises
     ------
@@ -228,6 +229,11 @@ def labels(path, column):
     pd = _pandas()
     values = column.astype(str)
     if values.map(lambda v: _INTEGER.fullmatch(v) is not None).all():
+        # Integers written the one way Python writes them back stay integers; codes such as
+        # "01" and "1" stay strings, else they would merge into one class and print as
+        # neither.
+        if not values.map(lambda v: str(int(v)) == v).all():
+            return values.to_numpy(dtype=str)
         as_int = [int(v) for v in values]
         if all(-2**63 <= v < 2**63 for v in as_int):
             return np.array(as_int, dtype=np.int64)

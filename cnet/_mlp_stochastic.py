@@ -84,9 +84,13 @@ class StochasticFitMixin:
 
         flat = self._packed()
         if self.early_stopping and self.validation_scores_ is None:
-            # early_stopping switched on (set_params) after a fit without it.
+            # early_stopping switched on (set_params) after a fit without it. The best weights
+            # so far are the current ones, not those the earlier fit started from (kept since
+            # then, never updated without early stopping).
             self.validation_scores_, self.best_validation_score_ = [], -np.inf
             self.best_loss_ = None
+            self._best_coefs = [W.copy() for W in self.coefs_]
+            self._best_intercepts = [b.copy() for b in self.intercepts_]
         best_params = (self._packed_from(self._best_coefs, self._best_intercepts)
                        if self.early_stopping else None)
         progress = Progress(

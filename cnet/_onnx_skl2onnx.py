@@ -14,6 +14,7 @@ would fail unless the user knew to import :mod:`cnet.onnx_export` first.
 import importlib.abc
 import importlib.util
 import sys
+import warnings
 
 import numpy as np
 
@@ -116,6 +117,13 @@ def _register_waiting():
     try:
         register(_waiting)
     except ImportError:     # skl2onnx without onnx: export_onnx will say what to install
+        return
+    except Exception as exc:
+        # This runs inside the user's own `import skl2onnx`, which must not fail because cnet
+        # was imported first: a skl2onnx that refuses the registration gets a warning, and
+        # export_onnx registers again and reports the error there.
+        warnings.warn(f"cnet could not register its models with skl2onnx: {exc!r}",
+                      RuntimeWarning, stacklevel=2)
         return
     _waiting.clear()
 

@@ -72,6 +72,20 @@ def test_info_of_a_model_saved_from_python(tmp_path, capsys):
     assert "features: 2 (no column names stored)" in text and "classes" not in text
 
 
+@pytest.mark.parametrize("score", ["n/a", None, [1, 2], True])
+def test_info_of_a_file_with_metadata_of_any_json_kind(tmp_path, capsys, score):
+    # cnet.save takes any JSON metadata: names cnet train uses may hold anything else there.
+    from sklearn.datasets import make_moons
+    X, y = make_moons(100, random_state=0)
+    net = cnet.MLPClassifier(hidden_layer_sizes=(3,), max_iter=5, random_state=0)
+    with pytest.warns(Warning):
+        net.fit(X, y)
+    cnet.save(net, tmp_path / "m.npz", metadata={"held_out_score": score,
+                                                 "training_rows": {"a": 1}})
+    assert main(["info", str(tmp_path / "m.npz")]) == 0
+    assert "kind: MLPClassifier" in capsys.readouterr().out
+
+
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_predict_with_a_model_fitted_on_a_dataframe_from_python(tmp_path, capsys):
     # The columns are found by name, and handed over as a DataFrame: no feature-name warning.

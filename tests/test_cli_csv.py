@@ -201,3 +201,40 @@ def test_a_file_that_is_not_utf8_through_the_command(tmp_path):
     result = run("train", "latin1.csv", "--target", "y", cwd=tmp_path)
     assert result.returncode == 2 and one_line_error(result), result.stderr
     assert "line 1: not UTF-8 text (byte 0xf6)" in result.stderr
+
+
+def test_integer_codes_written_differently_stay_the_strings_they_were(tmp_path, capsys):
+    # "01" and "1" are two labels as written; read as integers they would merge into one
+    # class and print back as neither.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 2))
+    y = np.array(["01", "1", "02"])[(X[:, 0] > 0).astype(int) + (X[:, 1] > 1)]
+    path = write_csv(tmp_path / "c.csv", ["a", "b", "y"], [[*x, v] for x, v in zip(X, y)])
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "y", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert sorted(cnet.load(out)[-1].classes_.tolist()) == sorted(set(y.tolist()))
+    assert main(["predict", str(out), str(path)]) == 0
+    assert set(column(read_rows(capsys.readouterr().out))) <= {"01", "1", "02"}
+
+
+def test_encoded_columns_are_read_as_written_when_predicting(tmp_path, capsys):
+    # A one-hot column whose categories look like numbers ("3", "007") in a prediction file
+    # holding only those: read as numbers they would become "3.0" and "7", categories the
+    # encoder never saw (all zeros, a silently different prediction).
+    rng = np.random.default_rng(1)
+    code = rng.choice(["3", "007", "x"], 300)
+    x = rng.standard_normal(300)
+    y = np.where(code == "3", x > 0, x < 0).astype(int)
+    path = write_csv(tmp_path / "e.csv", ["code", "x", "y"], zip(code, x, y))
+    out = tmp_path / "m.npz"
+    assert main(["train", str(path), "--target", "y", "--encode", "--out", str(out)]) == 0
+    capsys.readouterr()
+    rows = [["3", 1.0], ["007", 1.0], ["3", -1.0], ["007", -1.0]]
+    new = write_csv(tmp_path / "new.csv", ["code", "x"], rows)
+    assert main(["predict", str(out), str(new), "--proba"]) == 0
+    got = np.array(read_rows(capsys.readouterr().out)[1:], dtype=float)
+    # Independent: the loaded pipeline on the same cells as strings.
+    expected = cnet.load(out).predict_proba(pd.DataFrame({"code": [r[0] for r in rows],
+                                                          "x": [r[1] for r in rows]}))
+    np.testing.assert_allclose(got, expected, rtol=1e-12)

@@ -432,3 +432,18 @@ def test_pipeline_with_encoded_text_columns_takes_one_input_per_column():
     label, proba = sess.run(None, feed)
     assert_close(proba, pipe.predict_proba(frame), 1e-5, 1e-4)
     assert_labels_equal(pipe, frame, label, 1e-5, 1e-4)
+
+
+def test_a_registration_skl2onnx_refuses_warns_instead_of_breaking_its_import(monkeypatch):
+    # The registration runs inside the user's own `import skl2onnx` (when cnet was imported
+    # first): a skl2onnx whose API refuses it must not make that import fail.
+    from cnet import _onnx_skl2onnx
+
+    def refuse(classes):
+        raise TypeError("update_registered_converter() got an unexpected keyword 'options'")
+
+    monkeypatch.setattr(_onnx_skl2onnx, "register", refuse)
+    monkeypatch.setattr(_onnx_skl2onnx, "_waiting", [cnet.MLPClassifier])
+    with pytest.warns(RuntimeWarning, match="could not register"):
+        _onnx_skl2onnx._register_waiting()
+    assert _onnx_skl2onnx._waiting == [cnet.MLPClassifier]   # export_onnx tries again

@@ -3,6 +3,8 @@ a validation set given to partial_fit, the best score and weights kept across ca
 ``stop_training_`` set when scikit-learn's rule says stop. Checked against a reference loop
 that streams the same batches into a model without early stopping, scores each call with
 scikit-learn and applies the rule itself."""
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
@@ -136,3 +138,25 @@ def test_save_keeps_scoring_and_restarts_the_records(tmp_path):
         loaded.partial_fit(X, y)
     loaded.partial_fit(X, y, eval_set=(X_val, y_val))
     assert len(loaded.validation_scores_) == 1
+
+
+def test_early_stopping_switched_on_later_restores_the_weights_it_started_from():
+    # After a fit without early stopping, the best weights so far are the fitted ones. A fit
+    # with early stopping switched on whose first epoch diverges (NaN score) restores them,
+    # not the weights the first fit started from.
+    from sklearn.datasets import make_moons
+    X, y = make_moons(200, noise=0.2, random_state=0)
+    clf = cnet.MLPClassifier(hidden_layer_sizes=(8,), solver="sgd", max_iter=30,
+                             random_state=0, warm_start=True)
+    with pytest.warns(Warning):
+        clf.fit(X, y)
+    fitted = [W.copy() for W in clf.coefs_]
+    clf.set_params(early_stopping=True, learning_rate_init=1e300, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            clf.fit(X * 1e6, y)
+        except ValueError:
+            pass
+    for W, expected in zip(clf.coefs_, fitted):
+        np.testing.assert_array_equal(W, expected)
