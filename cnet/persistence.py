@@ -409,19 +409,7 @@ def load(path):
         with its header or with the model kind, or written by a newer cnet; the message
         names the problem.
     """
-    file, shown = _open(path)
-    try:
-        try:
-            archive = BoundedArchive(file)
-        except ValueError as exc:
-            raise ValueError(f"{shown} is not a readable cnet model file: {exc}") from None
-        try:
-            return _load(archive)
-        except ValueError as exc:
-            raise ValueError(f"{shown}: {exc}") from None
-    finally:
-        if file is not path:
-            file.close()
+    return _read(path, _load)
 
 
 def read_info(path):
@@ -451,6 +439,11 @@ def read_info(path):
         header reads well but whose arrays are damaged may pass here and fail in
         :func:`load`.
     """
+    return _read(path, _info)
+
+
+def _read(path, reader):
+    """``reader(archive)`` of the model file at path, its ValueErrors naming the file."""
     file, shown = _open(path)
     try:
         try:
@@ -458,7 +451,7 @@ def read_info(path):
         except ValueError as exc:
             raise ValueError(f"{shown} is not a readable cnet model file: {exc}") from None
         try:
-            return _info(archive)
+            return reader(archive)
         except ValueError as exc:
             raise ValueError(f"{shown}: {exc}") from None
     finally:
