@@ -17,6 +17,7 @@ on any scorer (``scoring``, cnet._scoring), ``partial_fit`` with early stopping 
 validation set given to it, scikit-learn's callbacks (cnet._callbacks), the training dtype
 (``dtype``), the backend, and model files (``save``).
 """
+import functools
 import operator
 import warnings
 from numbers import Integral, Real
@@ -146,6 +147,13 @@ class _BaseMLP(CallbackSupportMixin, StochasticFitMixin, MLPStateMixin, MLPInspe
         self.scoring = scoring
 
     # --- checks -------------------------------------------------------------------------------
+
+    @classmethod
+    def _get_param_names(cls):
+        # scikit-learn reads __init__'s signature with inspect on every get_params, and every
+        # fit validates its parameters through get_params: a tenth of a small fit. The
+        # signature of a class does not change.
+        return list(_param_names(cls))
 
     def _hidden_sizes(self):
         sizes = self.hidden_layer_sizes
@@ -1016,6 +1024,12 @@ class MLPRegressor(OnnxExportMixin, RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, incremental=True, sample_weight=sample_weight,
                          eval_set=eval_set)
+
+
+@functools.cache
+def _param_names(cls):
+    """scikit-learn's parameter names of an estimator class, read once."""
+    return tuple(BaseEstimator._get_param_names.__func__(cls))
 
 
 def _fitted_binarizer(y_type, classes, sparse_input):

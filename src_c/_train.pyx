@@ -1651,19 +1651,15 @@ def forward_layers(const floating[::1] params, network, X, floating[::1] pre,
     work.block = 0
     cdef floating* z
     cdef Batch b
-    cdef SignalPoll poll
-    poll.last = _seconds()
-    poll.raised = False
-    cdef SignalPoll* inner_poll = _inner_poll(&poll, net, n)
     cdef bint blas_started = _blas_loop_started(net, n)
     try:
         with nogil:
             _rows_batch(&x_in, 0, n, &b, &params[0])
-            z = _forward(net, &params[0], &b, &work, inner_poll)
-            if z != NULL:
-                memcpy(&pre[0] + net.hidden_units * n, z, n_out * n * sizeof(floating))
-                output_activation(net.output, z, n_out, n, &scratch_view[0])
-        if poll.raised:
-            _raise_pending()
+            # No signal polling inside, as for forward (a Ctrl-C is raised when the pass
+            # returns): a second caller of _forward with a poll made gcc stop inlining it
+            # into the training step, whose seed epoch then took 1.2-1.3x as long.
+            z = _forward(net, &params[0], &b, &work, NULL)
+            memcpy(&pre[0] + net.hidden_units * n, z, n_out * n * sizeof(floating))
+            output_activation(net.output, z, n_out, n, &scratch_view[0])
     finally:
         _blas_loop_finished(blas_started)
