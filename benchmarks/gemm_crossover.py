@@ -64,17 +64,22 @@ SKINNY_OTHERS = [(16, 16), (16, 4096), (4096, 16), (128, 128), (128, 2048), (204
                  (1024, 1024)]
 
 
-def best_time(func, args, repeats, min_seconds=0.02):
-    """Median over ``repeats`` of the mean time of a call, each sample lasting min_seconds."""
-    func(*args)
+def calls_lasting(func, args, min_seconds, growth):
+    """How many calls of func in a row last more than min_seconds (a power of growth)."""
     calls = 1
     while True:
         start = time.perf_counter()
         for _ in range(calls):
             func(*args)
         if time.perf_counter() - start > min_seconds:
-            break
-        calls *= 4
+            return calls
+        calls *= growth
+
+
+def best_time(func, args, repeats, min_seconds=0.02):
+    """Median over ``repeats`` of the mean time of a call, each sample lasting min_seconds."""
+    func(*args)
+    calls = calls_lasting(func, args, min_seconds, growth=4)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -91,14 +96,7 @@ def fastest_pair(first, second, args, repeats, min_seconds=0.002):
     exposes both to the same moments of load."""
     first(*args)
     second(*args)
-    calls = 1
-    while True:
-        start = time.perf_counter()
-        for _ in range(calls):
-            first(*args)
-        if time.perf_counter() - start > min_seconds:
-            break
-        calls *= 2
+    calls = calls_lasting(first, args, min_seconds, growth=2)
     best = [float("inf"), float("inf")]
     for _ in range(repeats):
         for i, func in enumerate((first, second)):

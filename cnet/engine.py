@@ -148,8 +148,8 @@ def forward_layers(backend, params, network, X):
     pre = np.empty(sum(units) * n, dtype=params.dtype)
     acts = np.empty_like(pre)
     get_backend(backend).forward_layers(params, network, X, pre, acts)
-    bad = ~(np.isfinite(pre) & np.isfinite(acts))
-    if bad.any():
+    if not (np.isfinite(pre).all() and np.isfinite(acts).all()):
+        bad = ~(np.isfinite(pre) & np.isfinite(acts))
         raise NonFiniteOutputError(f"{int(bad.sum())} of the network's layer values are NaN "
                                    f"or infinite: its parameters are too large for this "
                                    f"input (did training diverge?)")
