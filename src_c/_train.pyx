@@ -37,13 +37,17 @@ from cpython.exc cimport PyErr_CheckSignals
 cimport _activations
 from _activations cimport Activation
 from _dropout cimport dropout_backward, dropout_counter, dropout_forward, splitmix64
-from _gemm cimport (fill_zero, gemm, gemm_get_one_thread_split, gemm_layer_may_use_threads,
-                    gemm_set_one_thread_split, gemm_small, gemm_uses_blas)
+from _gemm cimport (GEMM_SKINNY_MIN_LOOP, fill_zero, gemm, gemm_get_one_thread_split,
+                    gemm_layer_may_use_threads, gemm_set_one_thread_split, gemm_skinny,
+                    gemm_small, gemm_uses_blas)
 from _sparse cimport CSR_BAD_INDEX, csr_matmul, csr_problem, csr_transpose_matmul_add, transpose
 cimport _losses
 from _losses cimport Output, output_activation, output_gradient
 from _narrow cimport LANES, NARROW_BLOCK_BYTES, NARROW_MAX_BLOCK, NARROW_MAX_WIDTH, narrow_block
-from _updates cimport add_l2_gradient, adam_update, momentum_update, row_sums, sgd_update
+from _skinny cimport (SKINNY_BLOCK_BYTES, SKINNY_MAX_BLOCK, SKINNY_MAX_IO, SKINNY_MIN_BLOCK,
+                      SKINNY_MIN_WIDTH, skinny_block)
+from _updates cimport (add_l2_gradient, add_values, adam_update, momentum_update, row_sums,
+                      sgd_update)
 from libc.math cimport pow, sqrt
 
 FLOAT32 = np.dtype(np.float32)
@@ -107,6 +111,17 @@ cdef struct Work:
     void* block_x
     void* block_y
     void* block_w
+    # The cache-blocked step (_blocked_batch_step) when rows_block > 0: a batch of at least
+    # 2 * rows_block samples goes through the layer-by-layer step in blocks of rows_block to
+    # 2 * rows_block samples; acts, scratch and pre are then sized for the largest block, and
+    # block_grads holds one block's gradient (n_params values).
+    Py_ssize_t rows_block
+    void* block_grads
+    # The fused step of skinny networks (_skinny.pxd) when skinny_block > 0: samples per
+    # block; acts, scratch and pre are then sized for one block, and skinny_w holds W2
+    # transposed, its gradient (outputs x hidden each) and skinny_block ones.
+    Py_ssize_t skinny_block
+    void* skinny_w
 
 
 # cnet.optimizer.FIELDS_DTYPE, field for field: what the optimizer object describes to the
@@ -422,6 +437,161 @@ def narrow_block_size(network, bint sparse=False, double dropout=0.0):
     return _narrow_block(&spec.net, sparse, dropout, dtype.itemsize)
 
 
+# The fused step for skinny networks (_skinny.pxd), chosen by the shapes alone, after the
+# narrow one; set_skinny_path turns it off, so that the tests can run one fit both ways.
+cdef bint _skinny_path_on = True
+
+
+def set_skinny_path(bint on):
+    """Turn the fused step for skinny networks off or on (see _skinny.pxd); returns the
+    previous setting. For tests and benchmarks."""
+    global _skinny_path_on
+    previous = _skinny_path_on
+    _skinny_path_on = on
+    return previous
+
+
+cdef Py_ssize_t _skinny_block(const Net* net, bint sparse, double dropout,
+                              Py_ssize_t itemsize) noexcept:
+    """Samples per block of the fused skinny step for this network, or 0 where it does not
+    run: more than one hidden layer, an input or output layer wider than SKINNY_MAX_IO, a
+    hidden layer narrower than SKINNY_MIN_WIDTH, a sparse X or dropout (as for the narrow
+    step)."""
+    if not _skinny_path_on or sparse or dropout > 0 or net.n_layers != 3:
+        return 0
+    if (net.layers[0] > SKINNY_MAX_IO or net.layers[2] > SKINNY_MAX_IO
+            or net.layers[1] < SKINNY_MIN_WIDTH):
+        return 0
+    cdef Py_ssize_t per_sample = net.layers[1] * itemsize * (2 if net.keeps_input else 1)
+    return max(<Py_ssize_t>SKINNY_MIN_BLOCK,
+               min(<Py_ssize_t>SKINNY_MAX_BLOCK, SKINNY_BLOCK_BYTES // per_sample))
+
+
+def skinny_block_size(network, bint sparse=False, double dropout=0.0):
+    """Samples per block of the fused skinny step that training network (a
+    cnet.spec.Network) on a dense or sparse X, with that dropout, takes; 0 where it does
+    not (the narrow step's networks included). For tests and benchmarks."""
+    dtype = np.dtype(network.dtype)
+    sizes = [int(u) for u in network.layers]
+    cdef _Layers spec = _network(network, sum(a * b + b for a, b in zip(sizes, sizes[1:])),
+                                 sizes[0], sizes[len(sizes) - 1], dtype)
+    if _narrow_block(&spec.net, sparse, dropout, dtype.itemsize) > 0:
+        return 0
+    return _skinny_block(&spec.net, sparse, dropout, dtype.itemsize)
+
+
+cdef double _skinny_batch_step(const Net* net, floating* params, floating* grads,
+                               floating learning_rate, const Batch* b, Work* work,
+                               bint want_loss, SignalPoll* poll) noexcept nogil:
+    """_batch_step for a network the fused skinny step takes (work.skinny_block > 0; a dense
+    X): the gradient of the batch, block after block, then the step if learning_rate != 0."""
+    cdef Py_ssize_t n_in = net.layers[0], hidden = net.layers[1], n_out = net.layers[2]
+    cdef Py_ssize_t m = b.m, j0, mb, o, u
+    cdef Py_ssize_t w2_off = (n_in + 1) * hidden
+    cdef Py_ssize_t ss = 1 if b.by_feature else b.ldx
+    cdef Py_ssize_t fs = b.ldx if b.by_feature else 1
+    cdef const floating* x = <const floating*>b.x
+    cdef const floating* y = <const floating*>b.y
+    cdef const floating* w = <const floating*>b.w
+    cdef floating* w2t = <floating*>work.skinny_w
+    cdef floating* gw2t = w2t + n_out * hidden
+    cdef floating* ones = gw2t + n_out * hidden
+    cdef floating scale = <floating>1 / <floating>b.weight_sum
+    cdef double loss = 0
+    fill_zero(grads, net.n_params)
+    fill_zero(gw2t, n_out * hidden)
+    for u in range(hidden):
+        for o in range(n_out):
+            w2t[o * hidden + u] = params[w2_off + u * n_out + o]
+    j0 = 0
+    while j0 < m:
+        mb = min(work.skinny_block, m - j0)
+        loss += skinny_block(n_in, hidden, n_out, net.activation, net.output,
+                             <floating>net.loss_parameter, params, grads, w2t, gw2t,
+                             x + j0 * ss, ss, fs, y + j0 * n_out,
+                             w + j0 if w != NULL else NULL, scale, want_loss, mb,
+                             <floating*>work.acts, <floating*>work.pre,
+                             <floating*>work.scratch, <floating*>work.block_x, ones)
+        j0 += mb
+        if _poll_signals(poll):
+            return NAN
+    for u in range(hidden):
+        for o in range(n_out):
+            grads[w2_off + u * n_out + o] = gw2t[o * hidden + u]
+    if learning_rate != 0:
+        sgd_update(params, grads, learning_rate, net.n_params)
+    return loss
+
+
+# The cache-blocked step (_blocked_batch_step). A network whose every product is skinny
+# (gemm_skinny: [2, 500, 1], say) runs at the speed of memory: each layer-by-layer pass over a
+# batch of thousands of samples reads or writes its hidden layer, megabytes that do not stay
+# in cache from one pass to the next. In blocks whose layers fit in L2 the same passes run
+# from cache, for the price of a gradient sum per block. Only for such networks: a product
+# BLAS computes packs its operands once per call, so smaller blocks would pack them more often.
+cdef enum:
+    # A block's layers (values, scratch rows, kept pre-activations) within about this many
+    # bytes (a block holds up to twice rows_block samples): a quarter to half of the L2 cache
+    # of the CPUs measured (512 KiB per core).
+    CACHE_BLOCK_BYTES = 131072
+
+cdef bint _cache_blocking_on = True
+
+
+def set_cache_blocking(bint on):
+    """Turn the cache-blocked step off or on (see _cache_block); returns the previous
+    setting. For tests and benchmarks."""
+    global _cache_blocking_on
+    previous = _cache_blocking_on
+    _cache_blocking_on = on
+    return previous
+
+
+cdef Py_ssize_t _cache_block(const Net* net, Py_ssize_t m, bint sparse, double dropout,
+                             bint by_feature, Py_ssize_t itemsize) noexcept:
+    """rows_block of the cache-blocked step for batches of up to m samples, or 0 where the
+    layer-by-layer step runs: batches whose layers fit the cache anyway, a sparse X or
+    dropout (their batches are not cut into blocks), or any product not skinny at a block's
+    size (an input read samples x features, by_feature False, makes the first layer's
+    gradient a strided one)."""
+    cdef Py_ssize_t k, n_in, n_out, rows, per_sample
+    if not _cache_blocking_on or sparse or dropout > 0:
+        return 0
+    per_sample = (net.total_units + _scratch_rows(net, False)
+                  + (net.hidden_units if net.keeps_input else 0)) * itemsize
+    rows = max(<Py_ssize_t>GEMM_SKINNY_MIN_LOOP, CACHE_BLOCK_BYTES // per_sample // LANES * LANES)
+    if m < 2 * rows:
+        return 0
+    # The skinny tests hold for any longer loop too, so every block (rows_block or more
+    # samples) takes the loops checked here.
+    for k in range(net.n_layers - 1):
+        n_in = net.layers[k]
+        n_out = net.layers[k + 1]
+        if k == 0:
+            if not (gemm_skinny(True, not by_feature, n_out, rows, n_in)
+                    and gemm_skinny(not by_feature, True, n_in, n_out, rows)):
+                return 0
+        elif not (gemm_skinny(True, False, n_out, rows, n_in)
+                  and gemm_skinny(False, False, n_in, rows, n_out)
+                  and gemm_skinny(False, True, n_in, n_out, rows)):
+            return 0
+    return rows
+
+
+def cache_block_rows(network, Py_ssize_t m, bint by_feature=True, bint sparse=False,
+                     double dropout=0.0):
+    """rows_block of the cache-blocked step for a network (a cnet.spec.Network) trained on
+    batches of m samples, or 0 where it does not run. For tests and benchmarks."""
+    dtype = np.dtype(network.dtype)
+    sizes = [int(u) for u in network.layers]
+    cdef _Layers spec = _network(network, sum(a * b + b for a, b in zip(sizes, sizes[1:])),
+                                 sizes[0], sizes[len(sizes) - 1], dtype)
+    if (_narrow_block(&spec.net, sparse, dropout, dtype.itemsize) > 0
+            or _skinny_block(&spec.net, sparse, dropout, dtype.itemsize) > 0):
+        return 0
+    return _cache_block(&spec.net, m, sparse, dropout, by_feature, dtype.itemsize)
+
+
 cdef double _narrow_batch_step(const Net* net, floating* params, floating* grads,
                                floating learning_rate, const Batch* b, Work* work,
                                bint want_loss, SignalPoll* poll) noexcept nogil:
@@ -480,14 +650,10 @@ cdef double _narrow_batch_step(const Net* net, floating* params, floating* grads
     return loss
 
 
-cdef double _batch_step(const Net* net, floating* params, floating* grads,
-                        floating learning_rate, const Batch* b, Work* work, bint want_loss,
-                        SignalPoll* poll) noexcept nogil:
-    """Forward and backward over the batch b; returns the summed loss if asked.
-
-    The loss is the weighted mean over the batch: sample j's terms are weighted by
-    b.w[j] (1 where b.w is NULL) and divided by b.weight_sum, their sum; what is returned is
-    the weighted sum, before that division.
+cdef double _layered_batch_step(const Net* net, floating* params, floating* grads,
+                                floating learning_rate, const Batch* b, Work* work,
+                                bint want_loss, SignalPoll* poll) noexcept nogil:
+    """_batch_step layer by layer over the whole batch (see _batch_step for the loss).
 
     With learning_rate = 0 the gradient is written into grads. Otherwise the gradient step
     params -= learning_rate * gradient is taken in place, layer by layer on the way back: each
@@ -502,9 +668,6 @@ cdef double _batch_step(const Net* net, floating* params, floating* grads,
     unless NULL): when a handler raises, the batch is abandoned half done (params and grads
     then hold partial values) and NaN is returned with poll.raised set.
     """
-    if work.block > 0:
-        return _narrow_batch_step(net, params, grads, learning_rate, b, work, want_loss,
-                                  poll)
     cdef floating* z = _forward(net, params, b, work, poll)
     if z == NULL:
         return NAN
@@ -590,6 +753,72 @@ cdef double _batch_step(const Net* net, floating* params, floating* grads,
                 net.activation, grads + off - n_in)
             bias_grad_ready = True
     return loss
+
+
+cdef double _blocked_batch_step(const Net* net, floating* params, floating* grads,
+                                floating learning_rate, const Batch* b, Work* work,
+                                bint want_loss, SignalPoll* poll) noexcept nogil:
+    """_batch_step for a batch of at least 2 * work.rows_block samples (a dense X): the
+    layer-by-layer step over blocks of consecutive samples, the gradients added up, then the
+    step if learning_rate != 0.
+
+    The blocks split the batch as evenly as whole samples allow, rows_block to 2 * rows_block
+    each, so that every block's products stay on the loops _cache_block checked. The sum
+    over samples then goes block by block, in an order fixed by the batch size alone."""
+    cdef Py_ssize_t m = b.m, n_out = net.layers[net.n_layers - 1], n_params = net.n_params
+    cdef Py_ssize_t n_blocks = m // work.rows_block, base, extra, i, j0 = 0, mb
+    cdef floating* part = <floating*>work.block_grads
+    cdef double loss = 0
+    cdef Batch sub = b[0]
+    base = m // n_blocks
+    extra = m % n_blocks
+    for i in range(n_blocks):
+        mb = base + (1 if i < extra else 0)
+        sub.m = mb
+        sub.start = b.start + j0
+        sub.x = <const floating*>b.x + (j0 if b.by_feature else j0 * b.ldx)
+        sub.y = <const floating*>b.y + j0 * n_out
+        sub.w = <const floating*>b.w + j0 if b.w != NULL else NULL
+        loss += _layered_batch_step(net, params, grads if i == 0 else part, 0, &sub, work,
+                                    want_loss, poll)
+        if poll != NULL and poll.raised:
+            return NAN
+        if i > 0:
+            add_values(grads, part, n_params)
+        j0 += mb
+    if learning_rate != 0:
+        sgd_update(params, grads, learning_rate, n_params)
+    return loss
+
+
+cdef double _batch_step(const Net* net, floating* params, floating* grads,
+                        floating learning_rate, const Batch* b, Work* work, bint want_loss,
+                        SignalPoll* poll) noexcept nogil:
+    """Forward and backward over the batch b; returns the summed loss if asked.
+
+    The loss is the weighted mean over the batch: sample j's terms are weighted by
+    b.w[j] (1 where b.w is NULL) and divided by b.weight_sum, their sum; what is returned is
+    the weighted sum, before that division.
+
+    With learning_rate = 0 the gradient is written into grads. Otherwise the gradient step
+    params -= learning_rate * gradient is taken (by the layer-by-layer step, inside its
+    backward pass), and grads holds the bias gradients at least.
+
+    Four ways, chosen by the shapes alone: the fused step of narrow networks (work.block
+    > 0), that of skinny ones (work.skinny_block > 0), the cache-blocked one (work.rows_block > 0, for batches of at least twice that),
+    and the layer-by-layer step over the whole batch (_layered_batch_step, which describes
+    dropout and signals).
+    """
+    if work.block > 0:
+        return _narrow_batch_step(net, params, grads, learning_rate, b, work, want_loss,
+                                  poll)
+    if work.skinny_block > 0:
+        return _skinny_batch_step(net, params, grads, learning_rate, b, work, want_loss,
+                                  poll)
+    if work.rows_block > 0 and b.m >= 2 * work.rows_block:
+        return _blocked_batch_step(net, params, grads, learning_rate, b, work, want_loss,
+                                   poll)
+    return _layered_batch_step(net, params, grads, learning_rate, b, work, want_loss, poll)
 
 
 # --- the optimizers: one update function per registry entry, called through a pointer ------
@@ -745,22 +974,38 @@ cdef class _Workspace:
 
 cdef _Workspace _workspace(const Net* net, Py_ssize_t m, bint sparse, bint keep_pre,
                            double dropout, uint64_t dropout_seed, dtype,
-                           Py_ssize_t block=0):
+                           Py_ssize_t block=0, Py_ssize_t rows_block=0,
+                           Py_ssize_t skinny_block=0):
     """Every layer's values, the scratch rows and (keep_pre: training an activation whose
     backward reads its input) the hidden pre-activations, for m samples; allocated once per
     call, before the loops. With block > 0 (the fused narrow step, _narrow_block), for one
-    block of that many samples instead, and the block's copies of its input and targets."""
+    block of that many samples instead, and the block's copies of its input and targets;
+    with rows_block > 0 (the cache-blocked step, _cache_block), for its largest block, and
+    a block's gradient; with skinny_block > 0 (the fused skinny step, _skinny_block), for
+    one block, and the step's copy of W2, its gradient and the ones."""
     cdef _Workspace space = _Workspace.__new__(_Workspace)
     if block > 0:
         m = block
+    elif skinny_block > 0:
+        m = skinny_block
+    elif rows_block > 0:
+        m = min(m, 2 * rows_block - 1)
     acts = np.empty(net.total_units * m, dtype=dtype)
     scratch = np.empty(_scratch_rows(net, sparse) * m, dtype=dtype)
     pre = np.empty(net.hidden_units * m, dtype=dtype) if keep_pre else None
-    block_x = np.empty(net.layers[0] * block if block > 0 else 1, dtype=dtype)
+    block_x = np.zeros(net.layers[0] * block if block > 0 else
+                       (4 * SKINNY_MAX_IO if skinny_block > 0 else 1), dtype=dtype)
     block_y = np.empty(net.layers[net.n_layers - 1] * block if block > 0 else 1, dtype=dtype)
     block_w = np.empty(max(block, 1), dtype=dtype)
-    space.arrays = (acts, scratch, pre, block_x, block_y, block_w)
+    block_grads = np.empty(net.n_params if rows_block > 0 else 1, dtype=dtype)
+    skinny_w = np.ones(2 * net.layers[1] * net.layers[net.n_layers - 1] + skinny_block
+                       if skinny_block > 0 else 1, dtype=dtype)
+    space.arrays = (acts, scratch, pre, block_x, block_y, block_w, block_grads, skinny_w)
+    space.work.skinny_block = skinny_block
+    space.work.skinny_w = <void*><uintptr_t>skinny_w.ctypes.data
     space.work.block = block
+    space.work.rows_block = rows_block
+    space.work.block_grads = <void*><uintptr_t>block_grads.ctypes.data
     space.work.block_x = <void*><uintptr_t>block_x.ctypes.data
     space.work.block_y = <void*><uintptr_t>block_y.ctypes.data
     space.work.block_w = <void*><uintptr_t>block_w.ctypes.data
@@ -1203,16 +1448,20 @@ def train_epochs(floating[::1] params, network, training, X, const floating[:, :
     cdef bint shuffling = training.shuffle and m_max < n
     cdef floating[::1] grads = np.empty_like(params)
     cdef Py_ssize_t block = _narrow_block(net, sparse, dropout, sizeof(floating))
-    # The masks' seed, apart from the shuffling's.
-    cdef _Workspace space = _workspace(net, m_max, sparse, net.keeps_input, dropout,
-                                       splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D), dtype,
-                                       block)
     # When the first layer's products run on the hand-written path (or the fused narrow
     # step), its loops read the input along samples: a features x samples copy of X (small,
     # since the layer is) makes those reads contiguous. BLAS reads X as it is, and a wide X
     # is not copied.
     cdef bint by_feature = not sparse and (
         block > 0 or not gemm_uses_blas(True, False, net.layers[1], m_max, n_features))
+    cdef Py_ssize_t skinny = 0 if block > 0 else _skinny_block(net, sparse, dropout,
+                                                                sizeof(floating))
+    cdef Py_ssize_t rows_block = 0 if block > 0 or skinny > 0 else _cache_block(
+        net, m_max, sparse, dropout, by_feature, sizeof(floating))
+    # The masks' seed, apart from the shuffling's.
+    cdef _Workspace space = _workspace(net, m_max, sparse, net.keeps_input, dropout,
+                                       splitmix64(seed ^ <uint64_t>0x5851F42D4C957F2D), dtype,
+                                       block, rows_block, skinny)
     cdef const floating[:, ::1] Xd = np.empty((1, 1), dtype=dtype) if sparse else X
     cdef const floating[:, ::1] XT = (
         np.ascontiguousarray(np.asarray(Xd).T) if by_feature and not shuffling
@@ -1449,9 +1698,10 @@ def loss_and_gradient(const floating[::1] params, network, X, const floating[:, 
     if grad.shape[0] != params.shape[0]:
         raise ValueError("grad must have the size of params")
     _check_dropout(dropout)
+    cdef Py_ssize_t block = _narrow_block(net, x_in.indptr != NULL, dropout, sizeof(floating))
     cdef _Workspace space = _workspace(
-        net, n, x_in.indptr != NULL, net.keeps_input, dropout, dropout_seed, dtype,
-        _narrow_block(net, x_in.indptr != NULL, dropout, sizeof(floating)))
+        net, n, x_in.indptr != NULL, net.keeps_input, dropout, dropout_seed, dtype, block, 0,
+        0 if block > 0 else _skinny_block(net, x_in.indptr != NULL, dropout, sizeof(floating)))
     cdef double total
     cdef const floating[::1] sw
     cdef Batch b
@@ -1552,6 +1802,8 @@ def forward(const floating[::1] params, network, X, floating[:, ::1] out):
     work.dropout_seed = 0
     work.one_sample = not sparse and n < FEW_SAMPLES
     work.block = 0
+    work.rows_block = 0
+    work.skinny_block = 0
     cdef bint blas_started = False
     cdef Py_ssize_t not_finite
     try:

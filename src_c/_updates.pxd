@@ -28,6 +28,13 @@ cdef inline void row_sums(const floating* x, Py_ssize_t rows, Py_ssize_t cols,
         out[r] = ((s0 + s1) + (s2 + s3)) + ((s4 + s5) + (s6 + s7))
 
 
+cdef inline void add_values(floating* total, const floating* part, Py_ssize_t n) noexcept nogil:
+    # One block's gradient into the batch's (the cache-blocked step).
+    cdef Py_ssize_t i
+    for i in range(n):
+        total[i] += part[i]
+
+
 cdef inline void sgd_update(floating* param, const floating* grad, floating learning_rate,
                             Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
